@@ -1,0 +1,1 @@
+"""Outbound adapters: the national portal client, EPCIS push, the outbox and its worker."""

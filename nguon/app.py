@@ -1,0 +1,166 @@
+"""The application factory, built from small steps; nothing here touches the database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, abort, g, request
+from flask_smorest import Api
+
+from nguon import audit, auth, errors, i18n
+from nguon.config import build_config
+from nguon.db import db
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+class NguonApi(Api):
+    """flask-smorest, with errors left to :mod:`nguon.errors` (one shape everywhere)."""
+
+    def _register_error_handlers(self) -> None:
+        pass
+
+
+api = NguonApi()
+
+
+def import_models() -> None:
+    """Import every package's models so the metadata and mappers are complete.
+
+    The factory is the composition root: it may know every package; the packages
+    themselves only import in the direction nguon <- registry <- traceability.
+    """
+    import registry.models  # noqa: F401
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. ``config`` overrides what the ``NGUON_*`` environment says."""
+    instance_path = Path(os.environ.get("NGUON_INSTANCE_PATH") or PROJECT_ROOT / "instance")
+    app = Flask(
+        "nguon",
+        root_path=str(PROJECT_ROOT),
+        instance_path=str(instance_path.resolve()),
+        template_folder="templates",
+        static_folder="static",
+    )
+    app.config.update(build_config(Path(app.instance_path), overrides=config))
+    app.config.update(
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "nguon" / "translations"),
+        API_TITLE="Nguồn",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    logging.getLogger("nguon").setLevel(app.config["LOG_LEVEL"])
+
+    import_models()
+    db.init_app(app)
+    audit.install()
+    _register_request_hooks(app)  # first: request id and size cap precede authentication
+    auth.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    _register_api(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _register_api(app: Flask) -> None:
+    api.init_app(
+        app,
+        spec_kwargs={
+            "info": {"description": "Nguồn: IP registry and traceability of a province's products"},
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token (ngn_...)"}
+    )
+    from nguon.api import api_bp
+
+    api.register_blueprint(api_bp)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from integrations.views import bp as integrations_bp
+    from nguon.views import accounts_bp, audit_bp, main_bp
+    from registry.views import bp as registry_bp
+    from traceability.views import bp as traceability_bp
+
+    for bp in (main_bp, accounts_bp, audit_bp, registry_bp, traceability_bp, integrations_bp):
+        app.register_blueprint(bp)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    @app.before_request
+    def _request_id_and_size_cap() -> None:
+        given = request.headers.get("X-Request-ID", "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        # Refuse an oversized body before anything else looks at the request
+        # (werkzeug would only notice once a view reads it).
+        limit = app.config["MAX_CONTENT_LENGTH"]
+        if request.content_length is not None and request.content_length > limit:
+            abort(413, description=f"the request body is larger than {limit} bytes")
+
+    @app.after_request
+    def _commit_or_roll_back(response: Response) -> Response:
+        # The one commit boundary of a request: success commits, any error rolls back,
+        # so a refused request changes nothing. The one exception is named by the view:
+        # a refused login must still count towards the lockout.
+        session = g.get("_nguon_session")
+        if session is not None:
+            if response.status_code < 400 or g.get("commit_despite_error"):
+                session.commit()
+            else:
+                session.rollback()
+        return response
+
+    @app.after_request
+    def _security_headers(response: Response) -> Response:
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
+        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(self)")
+        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        headers["X-Request-ID"] = g.get("request_id", "")
+        if "text/html" in response.content_type and "Cache-Control" not in headers:
+            headers["Cache-Control"] = (
+                "no-store" if auth.current_user.is_authenticated else "no-cache"
+            )
+        return response
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_wtf.csrf import generate_csrf
+
+    app.jinja_env.globals["csrf_token"] = generate_csrf
+    app.jinja_env.globals["is_staff"] = auth.is_staff

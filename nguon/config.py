@@ -1,0 +1,219 @@
+"""Configuration from ``NGUON_*`` environment variables, parsed strictly.
+
+Every setting has one parser. A value that does not parse stops start-up with a
+:class:`ConfigError` naming the variable and the rule it broke, so a typo in a
+deployment never turns into a silently different behaviour.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PREFIX = "NGUON_"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _parse_bool(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError("must be one of 1/0, true/false, yes/no, on/off")
+
+
+def _int_parser(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value.strip())
+        except ValueError:
+            raise ValueError("must be a whole number") from None
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = "" if maximum is None else f" and at most {maximum}"
+            raise ValueError(f"must be at least {minimum}{upper}")
+        return number
+
+    return parse
+
+
+def _parse_public_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(
+            "must be an absolute http:// or https:// URL, e.g. https://nguon.example.vn"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError("must not carry a query or a fragment")
+    return value.strip().rstrip("/")
+
+
+def _parse_database_url(value: str) -> str:
+    url = value.strip()
+    if url.startswith("postgresql://"):
+        # psycopg 3 is the driver; accept the plain form people copy from docs.
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if not (url.startswith("sqlite:///") or url.startswith("postgresql+psycopg://")):
+        raise ValueError("must start with sqlite:/// or postgresql:// (psycopg 3)")
+    return url
+
+
+def _parse_locale(value: str) -> str:
+    if value not in {"vi", "en"}:
+        raise ValueError("must be 'vi' or 'en'")
+    return value
+
+
+def _parse_log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+def _parse_secret(value: str) -> str:
+    if len(value) < 32:
+        raise ValueError("must be at least 32 characters long")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    env: str  # name without the prefix
+    key: str  # Flask config key
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        "DATABASE_URL",
+        _parse_database_url,
+        None,
+        "SQLAlchemy URL; default: SQLite file nguon.db in the instance folder",
+    ),
+    Setting(
+        "SECRET_KEY",
+        "SECRET_KEY",
+        _parse_secret,
+        None,
+        "session signing key (≥ 32 chars); default: generated into the instance folder",
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "PUBLIC_URL",
+        _parse_public_url,
+        "http://127.0.0.1:5000",
+        "public base URL printed in QR codes and links",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        "MAX_CONTENT_LENGTH",
+        _int_parser(1024),
+        16 * 1024 * 1024,
+        "largest accepted request body, in bytes",
+    ),
+    Setting(
+        "LOGIN_MAX_ATTEMPTS",
+        "LOGIN_MAX_ATTEMPTS",
+        _int_parser(1, 100),
+        5,
+        "failed logins in a row before an account is locked",
+    ),
+    Setting(
+        "LOGIN_LOCKOUT_SECONDS",
+        "LOGIN_LOCKOUT_SECONDS",
+        _int_parser(1, 86400),
+        60,
+        "first lockout; it doubles with each further failure, up to one day",
+    ),
+    Setting(
+        "DEFAULT_LOCALE",
+        "BABEL_DEFAULT_LOCALE",
+        _parse_locale,
+        "vi",
+        "interface language when the visitor has not chosen one",
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        "SESSION_COOKIE_SECURE",
+        _parse_bool,
+        None,
+        "Secure flag on cookies; default: on when PUBLIC_URL is https",
+    ),
+    Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
+    Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),
+)
+
+
+def load_settings(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Parse every ``NGUON_*`` variable in ``environ``.
+
+    Raises :class:`ConfigError` for a malformed value or an unknown ``NGUON_`` name
+    (a misspelt variable would otherwise be ignored without a word).
+    """
+    known = {PREFIX + s.env for s in SETTINGS}
+    # Variables read by other tools rather than by the app itself.
+    known |= {"NGUON_TEST_DATABASE_URL", "NGUON_INSTANCE_PATH"}
+    unknown = sorted(name for name in environ if name.startswith(PREFIX) and name not in known)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        name = PREFIX + setting.env
+        raw = environ.get(name)
+        if raw is None or raw == "":
+            values[setting.key] = setting.default
+            continue
+        try:
+            values[setting.key] = setting.parse(raw)
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc} (got {raw!r})") from None
+    return values
+
+
+def secret_key_from_instance(instance_path: Path) -> str:
+    """Read the instance's secret key, creating it (mode 0600) on first run."""
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key
+
+
+def build_config(
+    instance_path: Path,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Flask config for an app: environment first, then explicit overrides (tests)."""
+    values = load_settings(os.environ if environ is None else environ)
+    values.update(overrides or {})
+    if not values.get("DATABASE_URL"):
+        values["DATABASE_URL"] = f"sqlite:///{instance_path / 'nguon.db'}"
+    if not values.get("SECRET_KEY"):
+        values["SECRET_KEY"] = secret_key_from_instance(instance_path)
+    if values.get("SESSION_COOKIE_SECURE") is None:
+        values["SESSION_COOKIE_SECURE"] = values["PUBLIC_URL"].startswith("https://")
+    values.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    values.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    values.setdefault("REMEMBER_COOKIE_SECURE", values["SESSION_COOKIE_SECURE"])
+    values.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
+    values.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh")
+    values.setdefault("WTF_CSRF_TIME_LIMIT", None)  # token lives as long as the session
+    values.setdefault("WTF_CSRF_CHECK_DEFAULT", False)  # checked in nguon.auth (Bearer exempt)
+    return values

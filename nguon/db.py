@@ -1,0 +1,157 @@
+"""The data layer: declarative base, naming convention, engine and the per-request session.
+
+Nothing here connects while the app is created: the engine is lazy, and the session
+for a request or CLI command is opened on first use and closed when the app context
+ends. Services only ``flush()``; the one place that commits is :func:`commit_boundary`
+(the request, the CLI command, the worker step).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from flask import Flask, g
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+# Set before the first migration so constraint names agree on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timezone-aware UTC timestamp on both databases.
+
+    SQLite stores no offset, so values are normalised to UTC on the way in and
+    marked UTC on the way out; PostgreSQL keeps ``timestamptz``.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware datetime (UTC)")
+        return value.astimezone(dt.UTC)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dt.datetime: UTCDateTime}
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; take it
+    # over (SQLAlchemy's documented recipe) so nested transactions and rollbacks work.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    """An engine for ``url``; SQLite gets WAL mode and foreign keys on every connection."""
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False}
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+class Database:
+    """The Flask extension: one engine per app, one session per app context."""
+
+    def __init__(self) -> None:
+        self._factories: dict[int, sessionmaker[Session]] = {}
+
+    def init_app(self, app: Flask) -> None:
+        engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
+        app.extensions["nguon.db"] = engine
+        self._factories[id(app)] = sessionmaker(bind=engine, expire_on_commit=False)
+        app.teardown_appcontext(self._close_session)
+
+    @staticmethod
+    def engine(app: Flask) -> Engine:
+        return app.extensions["nguon.db"]
+
+    def bind(self, app: Flask, connection: Connection) -> None:
+        """Make ``app``'s sessions run inside ``connection`` (tests' outer transaction).
+
+        Commits then release a SAVEPOINT, so a test can roll everything back.
+        """
+        self._factories[id(app)] = sessionmaker(
+            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+        )
+
+    def unbind(self, app: Flask) -> None:
+        self._factories[id(app)] = sessionmaker(bind=self.engine(app), expire_on_commit=False)
+
+    @property
+    def session(self) -> Session:
+        """The session of the current app context (created on first use)."""
+        session = g.get("_nguon_session")
+        if session is None:
+            from flask import current_app
+
+            session = self._factories[id(current_app._get_current_object())]()  # type: ignore[attr-defined]
+            g._nguon_session = session
+        return session
+
+    @staticmethod
+    def _close_session(_exc: BaseException | None = None) -> None:
+        session = g.pop("_nguon_session", None)
+        if session is not None:
+            session.close()
+
+
+db = Database()
+
+
+@contextmanager
+def commit_boundary() -> Iterator[Session]:
+    """Commit what the block did, or roll all of it back if it raises.
+
+    For CLI commands and worker steps; requests use the same rule in
+    ``nguon.app`` (commit on success, roll back on error).
+    """
+    session = db.session
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

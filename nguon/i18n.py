@@ -1,0 +1,59 @@
+"""Vietnamese first, English second: flask-babel and the language choice.
+
+Message ids in the code are English; the ``vi`` catalogue (compiled at install, never
+committed as a binary) gives the Vietnamese every page shows by default.
+"""
+
+from __future__ import annotations
+
+import flask_babel
+from flask import Flask, request, session
+from flask_babel import Babel, gettext, lazy_gettext, ngettext
+
+LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+
+_ = gettext
+_l = lazy_gettext
+__all__ = ["LABELS", "LANGUAGES", "_", "_l", "babel", "get_locale", "init_app", "label", "ngettext"]
+
+babel = Babel()
+
+# Labels for values stored in English (roles, audit actions, kinds); templates use
+# ``label(kind, value)``.
+LABELS = {
+    "role": {
+        "admin": _l("administrator"),
+        "officer": _l("officer"),
+        "cooperative": _l("cooperative member"),
+    },
+    "action": {"insert": _l("created"), "update": _l("changed"), "delete": _l("deleted")},
+}
+
+
+def label(kind: str, value: str) -> str:
+    found = LABELS.get(kind, {}).get(value)
+    return str(found) if found is not None else value
+
+
+def get_locale() -> str:
+    """The visitor's choice (``?lang=`` or the session), else the configured default."""
+    from flask import current_app
+
+    asked = request.args.get("lang") if request else None
+    if asked in LANGUAGES:
+        return asked
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    babel.init_app(
+        app,
+        locale_selector=get_locale,
+        default_translation_directories="translations",
+    )
+    app.jinja_env.globals["LANGUAGES"] = LANGUAGES
+    app.jinja_env.globals["label"] = label
+    app.jinja_env.globals["get_locale"] = lambda: str(flask_babel.get_locale() or "vi")

@@ -1,0 +1,197 @@
+"""Shell pages: home, language switch, sign-in, API tokens, the audit log."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import func, select
+
+from nguon import services
+from nguon.auth import login_required, staff_required
+from nguon.db import db, utcnow
+from nguon.errors import DomainValidationError
+from nguon.forms import ConfirmForm, LoginForm, TokenForm
+from nguon.i18n import LANGUAGES, _
+from nguon.models import ApiToken, AuditEntry
+
+main_bp = Blueprint("main", __name__)
+accounts_bp = Blueprint("accounts", __name__)
+audit_bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only same-site relative paths: ``next=https://evil.example`` is ignored."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return default
+    return target
+
+
+@main_bp.get("/")
+def home() -> str:
+    return render_template("main/home.html")
+
+
+@main_bp.get("/lang/<code>")
+def set_language(code: str) -> Any:
+    if code not in LANGUAGES:
+        abort(404)
+    session["lang"] = code
+    return redirect(safe_next(request.args.get("next"), url_for("main.home")))
+
+
+@main_bp.get("/healthz")
+def health() -> dict[str, str]:
+    """Liveness and database reachability, for load balancers."""
+    db.session.execute(select(1))
+    return {"status": "ok"}
+
+
+# --- sign-in ----------------------------------------------------------------------
+
+
+@accounts_bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if current_user.is_authenticated:
+        return redirect(safe_next(request.args.get("next"), url_for("main.home")))
+    form = LoginForm()
+    status = 200
+    headers: dict[str, str] = {}
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(form.email.data or "", form.password.data or "")
+        except services.LoginRefused as refused:
+            g.commit_despite_error = True  # the failure counter must survive the 401
+            if refused.reason == "locked" and refused.locked_until:
+                seconds = max(1, math.ceil((refused.locked_until - utcnow()).total_seconds()))
+                headers["Retry-After"] = str(seconds)
+                status = 429
+                form.form_errors.append(
+                    _(
+                        "Too many failed attempts. Try again in %(minutes)s minute(s).",
+                        minutes=math.ceil(seconds / 60),
+                    )
+                )
+            else:
+                status = 401
+                form.form_errors.append(_("Wrong email or password."))
+        else:
+            login_user(user)
+            session.permanent = True
+            return redirect(safe_next(request.args.get("next"), url_for("main.home")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("accounts/login.html", form=form), status, headers
+
+
+@accounts_bp.post("/logout")
+@login_required
+def logout() -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    logout_user()  # the language choice stays in the session
+    flash(_("You are signed out."), "info")
+    return redirect(url_for("main.home"))
+
+
+# --- API tokens ---------------------------------------------------------------------
+
+
+@accounts_bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def tokens() -> Any:
+    form = TokenForm()
+    new_secret = None
+    status = 200
+    if form.validate_on_submit():
+        try:
+            issued = services.create_token(current_user, form.name.data or "")
+        except DomainValidationError as exc:
+            form.name.errors = [*form.name.errors, *exc.errors.get("name", [exc.detail])]
+            status = 422
+        else:
+            new_secret = issued.secret
+            form = TokenForm(formdata=None)
+    elif request.method == "POST":
+        status = 400
+    return (
+        render_template(
+            "accounts/tokens.html",
+            form=form,
+            tokens=services.tokens_of(current_user),
+            new_secret=new_secret,
+            confirm=ConfirmForm(),
+        ),
+        status,
+    )
+
+
+@accounts_bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int) -> Any:
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.user_id != current_user.id:
+        abort(404)
+    services.revoke_token(token)
+    flash(_("Token “%(name)s” revoked.", name=token.name), "info")
+    return redirect(url_for("accounts.tokens"))
+
+
+# --- audit log ------------------------------------------------------------------------
+
+AUDIT_PAGE_SIZE = 50
+
+
+def audit_query(record_table: str | None, record_id: str | None, actor: str | None) -> Any:
+    query = select(AuditEntry)
+    if record_table:
+        query = query.where(AuditEntry.record_table == record_table)
+    if record_id:
+        query = query.where(AuditEntry.record_id == record_id)
+    if actor:
+        query = query.where(AuditEntry.actor == actor)
+    return query
+
+
+@audit_bp.get("/")
+@staff_required
+def audit_log() -> str:
+    record_table = request.args.get("table") or None
+    record_id = request.args.get("record") or None
+    actor = request.args.get("actor") or None
+    page = max(1, request.args.get("page", 1, type=int))
+    query = audit_query(record_table, record_id, actor)
+    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    entries = db.session.scalars(
+        query.order_by(AuditEntry.id.desc())
+        .limit(AUDIT_PAGE_SIZE)
+        .offset((page - 1) * AUDIT_PAGE_SIZE)
+    ).all()
+    tables = db.session.scalars(
+        select(AuditEntry.record_table).distinct().order_by(AuditEntry.record_table)
+    ).all()
+    return render_template(
+        "audit/list.html",
+        entries=entries,
+        total=total,
+        page=page,
+        pages=max(1, math.ceil(total / AUDIT_PAGE_SIZE)),
+        tables=tables,
+        record_table=record_table,
+        record_id=record_id,
+        actor=actor,
+    )
+
+
+@audit_bp.get("/<record_table>/<record_id>")
+@staff_required
+def record_history(record_table: str, record_id: str) -> Any:
+    return redirect(url_for("audit.audit_log", table=record_table, record=record_id))
