@@ -16,6 +16,7 @@ from flask_smorest import Api
 from nguon import audit, auth, errors, i18n
 from nguon.config import build_config
 from nguon.db import db
+from nguon.schemas import ProblemSchema
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -38,6 +39,8 @@ CSP = "; ".join(
 
 class NguonApi(Api):
     """flask-smorest, with errors left to :mod:`nguon.errors` (one shape everywhere)."""
+
+    ERROR_SCHEMA = ProblemSchema
 
     def _register_error_handlers(self) -> None:
         pass
