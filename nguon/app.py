@@ -94,19 +94,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def schema_name(schema: Any) -> str | None:
+    """OpenAPI component names: the class name without "Schema"; a schema narrowed by
+    ``only``/``exclude``/``partial`` is drawn inline rather than under a clashing name."""
+    from apispec.ext.marshmallow.common import resolve_schema_cls
+
+    if not isinstance(schema, type) and (schema.only or schema.exclude or schema.partial):
+        return None
+    cls = resolve_schema_cls(schema)
+    return cls.__name__.removesuffix("Schema") or cls.__name__
+
+
 def _register_api(app: Flask) -> None:
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
     api.init_app(
         app,
         spec_kwargs={
             "info": {"description": "Nguồn: IP registry and traceability of a province's products"},
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
         },
     )
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token (ngn_...)"}
     )
     from nguon.api import api_bp
+    from registry.api import api_bp as registry_api_bp
 
     api.register_blueprint(api_bp)
+    api.register_blueprint(registry_api_bp)
 
 
 def _register_blueprints(app: Flask) -> None:

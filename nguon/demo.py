@@ -17,7 +17,8 @@ from sqlalchemy import select
 from nguon.app import PROJECT_ROOT
 from nguon.db import db
 from nguon.models import Role, User
-from nguon.services import create_user, nfc
+from nguon.services import create_user
+from nguon.text import nfc
 from registry.models import Organisation
 
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data" / "bacgiang-ip-assets.json"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import unicodedata
 from dataclasses import dataclass
 
 from flask import current_app
@@ -19,15 +18,11 @@ from nguon.auth import new_token_string
 from nguon.db import db, utcnow
 from nguon.errors import ConflictError, DomainValidationError
 from nguon.models import ROLE_VALUES, ApiToken, Role, User
+from nguon.text import nfc
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MIN_PASSWORD_LENGTH = 10
 MAX_LOCKOUT = dt.timedelta(days=1)
-
-
-def nfc(text: str) -> str:
-    """Vietnamese text is stored in Unicode NFC, whatever the keyboard sent."""
-    return unicodedata.normalize("NFC", text).strip()
 
 
 def normalise_email(email: str) -> str:

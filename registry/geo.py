@@ -1,0 +1,131 @@
+"""Areas: GeoJSON checked with shapely, containment, and inline SVG maps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+from shapely import make_valid
+from shapely.geometry import box, mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.validation import explain_validity
+
+# Vietnam's mainland and islands (Hoàng Sa, Trường Sa) in WGS 84 longitude/latitude.
+VIETNAM_BBOX = (102.14, 8.18, 117.84, 23.40)
+ALLOWED_TYPES = {"Point", "Polygon", "MultiPolygon"}
+
+
+class GeometryError(ValueError):
+    """A GeoJSON geometry that is malformed, invalid or outside Vietnam."""
+
+
+def parse_geometry(geojson: Any, allowed: set[str] = ALLOWED_TYPES) -> BaseGeometry:
+    """A shapely geometry for ``geojson``; :class:`GeometryError` says what is wrong."""
+    if not isinstance(geojson, dict) or "type" not in geojson:
+        raise GeometryError("must be a GeoJSON geometry object with a 'type'")
+    if geojson.get("type") == "Feature":
+        geojson = geojson.get("geometry") or {}
+    if geojson.get("type") not in allowed:
+        raise GeometryError(f"type must be one of {', '.join(sorted(allowed))}")
+    try:
+        geometry = shape(geojson)
+    except Exception as exc:  # shapely raises several types for bad coordinates
+        raise GeometryError(f"coordinates are malformed ({exc})") from None
+    if geometry.is_empty:
+        raise GeometryError("the geometry is empty")
+    if not geometry.is_valid:
+        raise GeometryError(f"the rings are not valid: {explain_validity(geometry)}")
+    if not box(*VIETNAM_BBOX).covers(geometry):
+        minx, miny, maxx, maxy = geometry.bounds
+        raise GeometryError(
+            "lies outside Vietnam's bounding box (longitude 102.14–117.84, latitude 8.18–23.40;"
+            f" got {minx:.4f},{miny:.4f} – {maxx:.4f},{maxy:.4f}; GeoJSON is [longitude, latitude])"
+        )
+    return geometry
+
+
+def normalised(geojson: dict[str, Any]) -> dict[str, Any]:
+    """The geometry as plain GeoJSON (a Feature unwrapped, tuples as lists)."""
+    geometry = mapping(parse_geometry(geojson))
+    return _lists(geometry)
+
+
+def _lists(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_lists(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _lists(v) for k, v in value.items()}
+    return value
+
+
+def inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
+    """True when ``inner`` lies within ``outer`` (its boundary counts as inside)."""
+    return make_valid(shape(outer)).covers(shape(inner))
+
+
+def approx_hectares(geojson: dict[str, Any]) -> float:
+    """Area of a polygon in hectares on a local equirectangular projection."""
+    geometry = shape(geojson)
+    if geometry.geom_type == "Point":
+        return 0.0
+    lat = geometry.centroid.y
+    metres_per_degree = 111_320.0
+    scale = metres_per_degree * metres_per_degree * math.cos(math.radians(lat))
+    return geometry.area * scale / 10_000
+
+
+@dataclass(frozen=True)
+class Layer:
+    geojson: dict[str, Any]
+    css_class: str
+    label: str = ""
+
+
+def svg_map(layers: Sequence[Layer], width: int = 480, height: int = 360, title: str = "") -> Markup:
+    """An inline SVG drawing of the layers (no tiles, no script); first layer at the bottom."""
+    geometries = [(layer, shape(layer.geojson)) for layer in layers if layer.geojson]
+    if not geometries:
+        return Markup("")
+    minx = min(g.bounds[0] for _, g in geometries)
+    miny = min(g.bounds[1] for _, g in geometries)
+    maxx = max(g.bounds[2] for _, g in geometries)
+    maxy = max(g.bounds[3] for _, g in geometries)
+    mid_lat = (miny + maxy) / 2
+    x_scale = math.cos(math.radians(mid_lat))  # keep shapes' proportions near the equator
+    span_x = max((maxx - minx) * x_scale, 0.005)
+    span_y = max(maxy - miny, 0.005)
+    pad = 12
+    scale = min((width - 2 * pad) / span_x, (height - 2 * pad) / span_y)
+    off_x = (width - span_x * scale) / 2
+    off_y = (height - span_y * scale) / 2
+
+    def xy(lon: float, lat: float) -> str:
+        x = off_x + (lon - minx) * x_scale * scale
+        y = off_y + (maxy - lat) * scale
+        return f"{x:.1f},{y:.1f}"
+
+    def polygon_path(rings: Iterable[Any]) -> str:
+        return " ".join("M" + " L".join(xy(*pt[:2]) for pt in ring) + " Z" for ring in rings)
+
+    parts = []
+    for layer, geometry in geometries:
+        label = f"<title>{escape(layer.label)}</title>" if layer.label else ""
+        if geometry.geom_type == "Point":
+            x, y = xy(geometry.x, geometry.y).split(",")
+            parts.append(
+                f'<circle class="{layer.css_class}" cx="{x}" cy="{y}" r="6">{label}</circle>'
+            )
+            continue
+        polygons = geometry.geoms if geometry.geom_type == "MultiPolygon" else [geometry]
+        d = " ".join(polygon_path([p.exterior.coords, *[i.coords for i in p.interiors]]) for p in polygons)
+        parts.append(f'<path class="{layer.css_class}" fill-rule="evenodd" d="{d}">{label}</path>')
+    heading = f"<title>{escape(title)}</title>" if title else ""
+    return Markup(
+        f'<svg class="map" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">{heading}'
+        + "".join(parts)
+        + "</svg>"
+    )

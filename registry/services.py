@@ -1,0 +1,737 @@
+"""Registry services: they validate against the rules, change the session and flush.
+
+Every function raises :class:`~nguon.errors.DomainValidationError` naming each broken
+rule by field; the caller's commit boundary then rolls the whole change back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from biip import ParseError
+from biip.gln import Gln
+from flask import current_app
+from sqlalchemy import Select, func, or_, select
+
+from nguon.db import db
+from nguon.errors import ConflictError, DomainValidationError
+from nguon.text import nfc, search_key, search_terms
+from registry import geo, rules
+from registry.models import (
+    AdminUnit,
+    AreaCertificate,
+    AssetKind,
+    AssetRenewal,
+    AssetStatus,
+    AssetStatusChange,
+    AuthorisedUser,
+    AuthorisedUserStatus,
+    Document,
+    ForeignProtection,
+    IPAsset,
+    OcopProduct,
+    OcopStatus,
+    Organisation,
+    ProductionArea,
+    Target,
+)
+
+TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
+AREA_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{2,49}$")
+USER_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,49}$")
+TERRITORY = re.compile(r"^[A-Z]{2}$")
+
+
+class Problems:
+    """Collects broken rules by field, then raises them together."""
+
+    def __init__(self) -> None:
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, field: str, message: str | None) -> None:
+        if message:
+            self.errors.setdefault(field, []).append(message)
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise DomainValidationError(self.errors)
+
+
+def _today() -> dt.date:
+    return dt.date.today()
+
+
+def _set(obj: Any, data: Mapping[str, Any], fields: Iterable[str]) -> None:
+    for field in fields:
+        if field in data:
+            value = data[field]
+            setattr(obj, field, nfc(value) if isinstance(value, str) else value)
+
+
+# --- organisations ---------------------------------------------------------------------
+
+ORGANISATION_FIELDS = ("kind", "name", "tax_code", "address", "admin_unit_code", "gln", "phone", "email")
+
+
+def check_gln(value: str) -> str | None:
+    try:
+        Gln.parse(value)
+    except ParseError as exc:
+        return str(exc)
+    return None
+
+
+def save_organisation(data: Mapping[str, Any], org: Organisation | None = None) -> Organisation:
+    """Create (``org`` None) or update an organisation."""
+    org = org or Organisation()
+    _set(org, data, ORGANISATION_FIELDS)
+    problems = Problems()
+    if not org.name:
+        problems.add("name", "is required")
+    if org.tax_code:
+        if not TAX_CODE.match(org.tax_code):
+            problems.add("tax_code", "must be 10 digits, or 10-3 digits for a branch")
+        elif _taken(Organisation, Organisation.tax_code, org.tax_code, org.id):
+            problems.add("tax_code", f"another organisation has tax code {org.tax_code}")
+    if org.gln:
+        problems.add("gln", check_gln(org.gln))
+    if org.admin_unit_code and db.session.get(AdminUnit, org.admin_unit_code) is None:
+        problems.add("admin_unit_code", f"no administrative unit {org.admin_unit_code}")
+    problems.raise_if_any()
+    db.session.add(org)
+    db.session.flush()
+    return org
+
+
+def _taken(model: Any, column: Any, value: Any, own_id: int | None) -> bool:
+    query = select(model.id).where(column == value)
+    if own_id is not None:
+        query = query.where(model.id != own_id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+def get_or_404(model: Any, ident: Any) -> Any:
+    from flask import abort
+
+    found = db.session.get(model, ident)
+    if found is None:
+        abort(404, description=f"no {model.__tablename__.replace('_', ' ')} {ident}")
+    return found
+
+
+# --- IP assets -----------------------------------------------------------------------------
+
+ASSET_FIELDS = (
+    "kind", "name", "products", "nice_classes", "holder_id", "managing_organisation_id",
+    "admin_unit_code", "district_name", "application_number", "filing_date",
+    "certificate_number", "grant_decision", "grant_date", "product_specification", "notes",
+)  # fmt: skip
+GRANTED_STATES = {AssetStatus.GRANTED, AssetStatus.EXPIRED, AssetStatus.REVOKED}
+STATUS_FLOW: dict[str, set[str]] = {
+    AssetStatus.PREPARING: {AssetStatus.FILED, AssetStatus.ABANDONED},
+    AssetStatus.FILED: {AssetStatus.EXAMINING, AssetStatus.GRANTED, AssetStatus.REFUSED,
+                        AssetStatus.ABANDONED},
+    AssetStatus.EXAMINING: {AssetStatus.GRANTED, AssetStatus.REFUSED, AssetStatus.ABANDONED},
+    AssetStatus.GRANTED: {AssetStatus.EXPIRED, AssetStatus.REVOKED},
+    AssetStatus.EXPIRED: {AssetStatus.GRANTED},  # restored by a renewal within the grace period
+    AssetStatus.REFUSED: {AssetStatus.FILED},
+    AssetStatus.ABANDONED: {AssetStatus.PREPARING},
+    AssetStatus.REVOKED: set(),
+}  # fmt: skip
+
+
+def compute_expiry(asset: IPAsset) -> dt.date | None:
+    """Marks: filing + 10 years (+10 per renewal). GIs: never."""
+    if asset.kind == AssetKind.GEOGRAPHICAL_INDICATION or asset.filing_date is None:
+        return None
+    if asset.status not in GRANTED_STATES:
+        return None
+    return rules.mark_expiry(asset.filing_date, len(asset.renewals))
+
+
+def _validate_asset(asset: IPAsset) -> None:
+    problems = Problems()
+    if asset.kind not in set(AssetKind):
+        problems.add("kind", f"must be one of {', '.join(AssetKind)}")
+        problems.raise_if_any()
+    if not asset.name:
+        problems.add("name", "is required")
+    asset.products = [nfc(p) for p in (asset.products or []) if p and nfc(p)]
+    if not asset.products:
+        problems.add("products", "name at least one product")
+    problems.add("nice_classes", rules.check_nice_classes(asset.nice_classes or [], asset.kind))
+    if asset.application_number:
+        problems.add(
+            "application_number",
+            rules.check_application_number(asset.application_number, asset.kind, asset.filing_date),
+        )
+        if _taken(IPAsset, IPAsset.application_number, asset.application_number, asset.id):
+            problems.add("application_number", "another asset has this application number")
+    if asset.certificate_number:
+        problems.add(
+            "certificate_number", rules.check_certificate_number(asset.certificate_number, asset.kind)
+        )
+    if asset.status in GRANTED_STATES:
+        for field in ("certificate_number", "grant_date", "filing_date"):
+            if not getattr(asset, field):
+                problems.add(field, "is required once the asset is granted")
+    if asset.status != AssetStatus.PREPARING and not asset.application_number:
+        problems.add("application_number", "is required once the application is filed")
+    if asset.kind == AssetKind.GEOGRAPHICAL_INDICATION:
+        if asset.holder_id is not None:
+            problems.add("holder_id", "a GI is held by the State: name its managing organisation")
+        if asset.managing_organisation_id is None and asset.status in GRANTED_STATES:
+            problems.add("managing_organisation_id", "a granted GI needs a managing organisation")
+    elif asset.holder_id is None and asset.status != AssetStatus.PREPARING:
+        problems.add("holder_id", "a mark needs its holder")
+    for field in ("holder_id", "managing_organisation_id"):
+        value = getattr(asset, field)
+        if value is not None and db.session.get(Organisation, value) is None:
+            problems.add(field, f"no organisation {value}")
+    asset.expiry_date = compute_expiry(asset)
+    problems.add(
+        "grant_date", rules.check_date_order(asset.filing_date, asset.grant_date, asset.expiry_date)
+    )
+    problems.raise_if_any()
+
+
+def _asset_search_key(asset: IPAsset) -> str:
+    holder = db.session.get(Organisation, asset.holder_id) if asset.holder_id else None
+    manager = (
+        db.session.get(Organisation, asset.managing_organisation_id)
+        if asset.managing_organisation_id
+        else None
+    )
+    parts = [asset.name, *asset.products, asset.district_name or ""]
+    parts += [org.name for org in (holder, manager) if org]
+    parts += [asset.certificate_number or "", asset.application_number or ""]
+    return search_key(" ".join(parts))
+
+
+def save_asset(data: Mapping[str, Any], asset: IPAsset | None = None) -> IPAsset:
+    """Create or update an asset. A new asset's first status is recorded in its history;
+    later status changes go through :func:`change_asset_status`."""
+    creating = asset is None
+    asset = asset or IPAsset(status=data.get("status", AssetStatus.PREPARING), products=[],
+                             nice_classes=[])  # fmt: skip
+    _set(asset, data, ASSET_FIELDS)
+    if "area" in data:
+        asset.area = _area_geometry(data["area"], "area") if data["area"] else None
+    if "demo_fields" in data:
+        asset.demo_fields = list(data["demo_fields"])
+        asset.is_demo = bool(asset.demo_fields)
+    _validate_asset(asset)
+    asset.name_key = search_key(asset.name)
+    asset.search_key = _asset_search_key(asset)
+    if creating:
+        asset.status_history.append(
+            AssetStatusChange(
+                status=asset.status,
+                on_date=asset.grant_date or asset.filing_date or _today(),
+                note=data.get("status_note", ""),
+            )
+        )
+    db.session.add(asset)
+    db.session.flush()
+    return asset
+
+
+def _area_geometry(value: Any, field: str) -> dict[str, Any]:
+    try:
+        return geo.normalised(value)
+    except geo.GeometryError as exc:
+        raise DomainValidationError({field: str(exc)}) from None
+
+
+def change_asset_status(
+    asset: IPAsset, status: str, on_date: dt.date, note: str = "", **fields: Any
+) -> IPAsset:
+    """Move ``asset`` to ``status`` (the legal flow in STATUS_FLOW), recording it.
+
+    ``fields`` may carry what the new state needs (certificate number, grant date...).
+    """
+    allowed = STATUS_FLOW.get(asset.status, set())
+    if status not in allowed:
+        options = ", ".join(sorted(allowed)) or "none"
+        raise DomainValidationError(
+            {"status": f"cannot go from {asset.status} to {status} (allowed: {options})"}
+        )
+    if asset.status_history and on_date < asset.status_history[-1].on_date:
+        raise DomainValidationError(
+            {"on_date": "cannot be before the previous status change "
+                        f"({asset.status_history[-1].on_date.isoformat()})"}
+        )  # fmt: skip
+    _set(asset, fields, ASSET_FIELDS)
+    asset.status = status
+    _validate_asset(asset)
+    asset.search_key = _asset_search_key(asset)
+    asset.status_history.append(AssetStatusChange(status=status, on_date=on_date, note=nfc(note)))
+    db.session.flush()
+    return asset
+
+
+def renew_asset(asset: IPAsset, on_date: dt.date, decision: str = "") -> AssetRenewal:
+    """Renew a mark for 10 more years; only inside the window (6 months before expiry
+    to 6 months after). GIs never expire and cannot be renewed."""
+    if asset.kind == AssetKind.GEOGRAPHICAL_INDICATION:
+        raise DomainValidationError({"kind": "a geographical indication never expires"})
+    if asset.status not in (AssetStatus.GRANTED, AssetStatus.EXPIRED) or asset.expiry_date is None:
+        raise DomainValidationError({"status": "only a granted mark can be renewed"})
+    problem = rules.check_renewal_date(asset.expiry_date, on_date)
+    if problem:
+        raise DomainValidationError({"renewed_on": problem})
+    renewal = AssetRenewal(
+        renewed_on=on_date,
+        decision=nfc(decision),
+        new_expiry=rules.mark_expiry(asset.filing_date, len(asset.renewals) + 1),  # type: ignore[arg-type]
+    )
+    asset.renewals.append(renewal)
+    asset.expiry_date = renewal.new_expiry
+    if asset.status == AssetStatus.EXPIRED:
+        asset.status = AssetStatus.GRANTED
+        asset.status_history.append(
+            AssetStatusChange(status=AssetStatus.GRANTED, on_date=on_date, note="renewed")
+        )
+    db.session.flush()
+    return renewal
+
+
+def add_foreign_protection(asset: IPAsset, data: Mapping[str, Any]) -> ForeignProtection:
+    territory = str(data.get("territory", "")).upper()
+    if not TERRITORY.match(territory) or territory == "VN":
+        raise DomainValidationError({"territory": "must be a foreign ISO 3166 code, e.g. JP"})
+    protection = ForeignProtection(
+        territory=territory,
+        route=data.get("route", "national"),
+        number=data.get("number"),
+        on_date=data.get("on_date"),
+        note=nfc(data.get("note", "")),
+    )
+    asset.foreign_protections.append(protection)
+    db.session.flush()
+    return protection
+
+
+# --- documents ------------------------------------------------------------------------------
+
+DOCUMENT_TYPES = {  # leading bytes -> (media type, extension)
+    b"%PDF-": ("application/pdf", "pdf"),
+    b"\x89PNG\r\n\x1a\n": ("image/png", "png"),
+    b"\xff\xd8\xff": ("image/jpeg", "jpg"),
+}
+DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+
+
+def sniff_media_type(head: bytes) -> tuple[str, str] | None:
+    for magic, kind in DOCUMENT_TYPES.items():
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return ("image/webp", "webp")
+    return None
+
+
+def documents_dir() -> Path:
+    return Path(current_app.instance_path) / "documents"
+
+
+def document_path(sha256: str) -> Path:
+    return documents_dir() / sha256[:2] / sha256
+
+
+def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: bytes) -> Document:
+    """Keep an uploaded file for ``asset``: checked by its content (PDF, PNG, JPEG, WebP),
+    at most 10 MiB, stored once by SHA-256 under the instance folder."""
+    problems = Problems()
+    if len(content) == 0:
+        problems.add("file", "is empty")
+    if len(content) > DOCUMENT_MAX_BYTES:
+        problems.add("file", f"is larger than {DOCUMENT_MAX_BYTES // (1024 * 1024)} MiB")
+    sniffed = sniff_media_type(content[:16])
+    if content and sniffed is None:
+        problems.add("file", "must be a PDF, PNG, JPEG or WebP file (checked by its content)")
+    if kind not in {"regulation", "certificate", "logo", "map", "other"}:
+        problems.add("kind", "must be regulation, certificate, logo, map or other")
+    problems.raise_if_any()
+    digest = hashlib.sha256(content).hexdigest()
+    path = document_path(digest)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".part")
+        partial.write_bytes(content)
+        partial.replace(path)  # atomic: a reader never sees half a file
+    document = Document(
+        kind=kind,
+        title=nfc(title) or filename,
+        filename=Path(filename).name[:255] or f"document.{sniffed[1]}",  # type: ignore[index]
+        media_type=sniffed[0],  # type: ignore[index]
+        size=len(content),
+        sha256=digest,
+    )
+    asset.documents.append(document)
+    db.session.flush()
+    return document
+
+
+# --- search -----------------------------------------------------------------------------------
+
+ASSET_SORTS = {
+    "name": IPAsset.name_key,
+    "filing_date": IPAsset.filing_date,
+    "grant_date": IPAsset.grant_date,
+    "expiry_date": IPAsset.expiry_date,
+    "kind": IPAsset.kind,
+}
+
+
+@dataclass(frozen=True)
+class AssetQuery:
+    q: str = ""
+    kind: str | None = None
+    status: str | None = None
+    area: str | None = None  # district name or administrative unit code
+    product: str | None = None
+    holder_id: int | None = None
+    sort: str = "name"
+    descending: bool = False
+
+
+def asset_search(params: AssetQuery) -> Select[tuple[IPAsset]]:
+    """The assets matching ``params``: every query word must appear (without diacritics,
+    any case) in the name, products, holder, district or numbers."""
+    query = select(IPAsset)
+    for term in search_terms(params.q):
+        query = query.where(IPAsset.search_key.contains(term, autoescape=True))
+    if params.kind:
+        query = query.where(IPAsset.kind == params.kind)
+    if params.status:
+        query = query.where(IPAsset.status == params.status)
+    if params.area:
+        key = search_key(params.area)
+        query = query.where(
+            or_(IPAsset.admin_unit_code == params.area, func.lower(IPAsset.district_name) == params.area.lower(),
+                IPAsset.search_key.contains(key, autoescape=True))
+        )  # fmt: skip
+    if params.product:
+        for term in search_terms(params.product):
+            query = query.where(IPAsset.search_key.contains(term, autoescape=True))
+    if params.holder_id:
+        query = query.where(
+            or_(IPAsset.holder_id == params.holder_id,
+                IPAsset.managing_organisation_id == params.holder_id)
+        )  # fmt: skip
+    column = ASSET_SORTS.get(params.sort, IPAsset.name_key)
+    order = column.desc() if params.descending else column.asc()
+    return query.order_by(order.nulls_last(), IPAsset.id)
+
+
+def organisation_search(q: str) -> Select[tuple[Organisation]]:
+    query = select(Organisation)
+    for term in search_terms(q):
+        query = query.where(
+            or_(Organisation.name_key.contains(term, autoescape=True),
+                Organisation.tax_code.contains(term, autoescape=True))
+        )  # fmt: skip
+    return query.order_by(Organisation.name_key, Organisation.id)
+
+
+# --- production areas ---------------------------------------------------------------------
+
+AREA_FIELDS = ("code", "name", "crop", "owner_id", "admin_unit_code", "hectares",
+               "expected_yield_kg_per_ha")  # fmt: skip
+
+
+def save_area(data: Mapping[str, Any], area: ProductionArea | None = None) -> ProductionArea:
+    area = area or ProductionArea()
+    if "code" in data and data["code"]:
+        data = {**data, "code": str(data["code"]).strip().upper()}
+    _set(area, data, AREA_FIELDS)
+    problems = Problems()
+    if not area.code or not AREA_CODE.match(area.code):
+        problems.add("code", "3 to 50 letters, digits, '.', '-', '_' or '/', e.g. VN-BG-LN-0012")
+    elif _taken(ProductionArea, ProductionArea.code, area.code, area.id):
+        problems.add("code", f"another area has code {area.code}")
+    if not area.crop:
+        problems.add("crop", "is required")
+    if area.owner_id is None or db.session.get(Organisation, area.owner_id) is None:
+        problems.add("owner_id", "must be an existing organisation")
+    if area.hectares is None or Decimal(area.hectares) <= 0:
+        problems.add("hectares", "must be more than 0")
+    if area.expected_yield_kg_per_ha is not None and Decimal(area.expected_yield_kg_per_ha) < 0:
+        problems.add("expected_yield_kg_per_ha", "cannot be negative")
+    if "geometry" in data:
+        try:
+            area.geometry = geo.normalised(data["geometry"])
+        except geo.GeometryError as exc:
+            problems.add("geometry", str(exc))
+    elif area.geometry is None:
+        problems.add("geometry", "is required (a GeoJSON Point or Polygon)")
+    problems.raise_if_any()
+    db.session.add(area)
+    db.session.flush()
+    _check_area_inside_authorised_zones(area)
+    return area
+
+
+def _check_area_inside_authorised_zones(area: ProductionArea) -> None:
+    """An area that serves an authorised user must stay inside that asset's zone."""
+    users = db.session.scalars(
+        select(AuthorisedUser).where(AuthorisedUser.areas.any(ProductionArea.id == area.id))
+    )
+    for user in users:
+        if user.asset.area and not geo.inside(area.geometry, user.asset.area):
+            raise DomainValidationError(
+                {"geometry": f"area {area.code} would leave the zone of {user.asset.name}, "
+                             f"where authorised user {user.user_code} uses it"}
+            )  # fmt: skip
+
+
+def add_area_certificate(area: ProductionArea, data: Mapping[str, Any]) -> AreaCertificate:
+    problems = Problems()
+    for field in ("scheme", "number", "issuer", "valid_to"):
+        if not data.get(field):
+            problems.add(field, "is required")
+    if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
+        problems.add("valid_to", "cannot be before valid_from")
+    problems.raise_if_any()
+    certificate = AreaCertificate(
+        scheme=data["scheme"], number=nfc(data["number"]), issuer=nfc(data["issuer"]),
+        valid_from=data.get("valid_from"), valid_to=data["valid_to"],
+    )  # fmt: skip
+    area.certificates.append(certificate)
+    db.session.flush()
+    return certificate
+
+
+def valid_certificate(area: ProductionArea, scheme: str, on: dt.date) -> AreaCertificate | None:
+    """The area's certificate of ``scheme`` in force on ``on``, if any."""
+    for cert in area.certificates:
+        if cert.scheme == scheme and (cert.valid_from or on) <= on <= cert.valid_to:
+            return cert
+    return None
+
+
+# --- authorised users -------------------------------------------------------------------
+
+AUTHORISED_USER_FIELDS = ("asset_id", "organisation_id", "decision_number", "decision_date",
+                          "valid_from", "valid_to", "user_code", "products", "yearly_ceiling",
+                          "ceiling_unit")  # fmt: skip
+
+
+def save_authorised_user(
+    data: Mapping[str, Any], user: AuthorisedUser | None = None
+) -> AuthorisedUser:
+    """Create or update an authorisation to use a mark or GI, checking that the holder
+    of a certification mark is not its own user, that the products belong to the asset,
+    and that every area lies inside the asset's zone."""
+    user = user or AuthorisedUser(products=[])
+    _set(user, data, AUTHORISED_USER_FIELDS)
+    problems = Problems()
+    asset = db.session.get(IPAsset, user.asset_id) if user.asset_id else None
+    org = db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
+    if asset is None:
+        problems.add("asset_id", "must be an existing asset")
+    if org is None:
+        problems.add("organisation_id", "must be an existing organisation")
+    for field in ("decision_number", "decision_date", "valid_from", "user_code"):
+        if not getattr(user, field):
+            problems.add(field, "is required")
+    if user.user_code and not USER_CODE.match(user.user_code):
+        problems.add("user_code", "letters, digits, '.', '-', '_' or '/', at most 50")
+    if user.valid_from and user.valid_to and user.valid_to < user.valid_from:
+        problems.add("valid_to", "cannot be before valid_from")
+    if user.decision_date and user.valid_from and user.valid_from < user.decision_date:
+        problems.add("valid_from", "cannot be before the decision date")
+    if user.yearly_ceiling is not None and Decimal(user.yearly_ceiling) <= 0:
+        problems.add("yearly_ceiling", "must be more than 0 (leave it empty for no ceiling)")
+    user.products = [nfc(p) for p in user.products or [] if p and nfc(p)]
+    if not user.products:
+        problems.add("products", "name at least one product")
+    area_ids = data.get("area_ids")
+    areas = list(user.areas)
+    if area_ids is not None:
+        areas = [db.session.get(ProductionArea, i) for i in area_ids]
+        missing = [i for i, a in zip(area_ids, areas, strict=True) if a is None]
+        if missing:
+            problems.add("area_ids", f"no production area {', '.join(map(str, missing))}")
+            areas = [a for a in areas if a is not None]
+    if asset is not None:
+        if asset.kind == AssetKind.CERTIFICATION_MARK and org is not None and (
+            asset.holder_id == org.id
+        ):
+            problems.add(
+                "organisation_id",
+                "the holder of a certification mark cannot be its own authorised user",
+            )
+        outside = [p for p in user.products if search_key(p) not in _product_keys(asset)]
+        if outside:
+            problems.add(
+                "products",
+                f"not products of {asset.name}: {', '.join(outside)} "
+                f"(the asset covers: {', '.join(asset.products)})",
+            )
+        if asset.area:
+            for area in areas:
+                if not geo.inside(area.geometry, asset.area):
+                    problems.add(
+                        "area_ids", f"area {area.code} lies outside the zone of {asset.name}"
+                    )
+        if user.user_code and _code_taken(user):
+            problems.add("user_code", f"{user.user_code} is already used for {asset.name}")
+    problems.raise_if_any()
+    if area_ids is not None:
+        user.areas = areas
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def _product_keys(asset: IPAsset) -> set[str]:
+    return {search_key(p) for p in asset.products}
+
+
+def _code_taken(user: AuthorisedUser) -> bool:
+    query = select(AuthorisedUser.id).where(
+        AuthorisedUser.asset_id == user.asset_id, AuthorisedUser.user_code == user.user_code
+    )
+    if user.id is not None:
+        query = query.where(AuthorisedUser.id != user.id)
+    return db.session.scalar(query.limit(1)) is not None
+
+
+USER_STATUS_FLOW = {
+    AuthorisedUserStatus.ACTIVE: {AuthorisedUserStatus.SUSPENDED, AuthorisedUserStatus.REVOKED},
+    AuthorisedUserStatus.SUSPENDED: {AuthorisedUserStatus.ACTIVE, AuthorisedUserStatus.REVOKED},
+    AuthorisedUserStatus.REVOKED: set(),
+}
+
+
+def change_authorised_user_status(
+    user: AuthorisedUser, status: str, reason: str, on_date: dt.date | None = None
+) -> AuthorisedUser:
+    """Suspend, reinstate or revoke; suspending and revoking need a reason."""
+    if status not in USER_STATUS_FLOW.get(user.status, set()):
+        raise DomainValidationError({"status": f"cannot go from {user.status} to {status}"})
+    if status != AuthorisedUserStatus.ACTIVE and not nfc(reason):
+        raise DomainValidationError({"reason": f"a reason is required to make it {status}"})
+    user.status = status
+    user.status_reason = nfc(reason)
+    user.status_changed_on = on_date or _today()
+    db.session.flush()
+    return user
+
+
+def active_authorisation(
+    organisation_id: int, asset_id: int, on: dt.date
+) -> AuthorisedUser | None:
+    """The authorisation of ``organisation_id`` to use ``asset_id`` in force on ``on``.
+
+    Asked by traceability when a batch claims a mark or GI.
+    """
+    return db.session.scalar(
+        select(AuthorisedUser).where(
+            AuthorisedUser.organisation_id == organisation_id,
+            AuthorisedUser.asset_id == asset_id,
+            AuthorisedUser.status == AuthorisedUserStatus.ACTIVE,
+            AuthorisedUser.valid_from <= on,
+            or_(AuthorisedUser.valid_to.is_(None), AuthorisedUser.valid_to >= on),
+        )
+    )
+
+
+# --- OCOP ----------------------------------------------------------------------------------
+
+OCOP_FIELDS = ("name", "producer_id", "product_group", "criteria_version", "score", "stars",
+               "rating_level", "decision_number", "decision_date", "gtins")  # fmt: skip
+
+
+def save_ocop_product(data: Mapping[str, Any], ocop: OcopProduct | None = None) -> OcopProduct:
+    ocop = ocop or OcopProduct(gtins=[])
+    _set(ocop, data, OCOP_FIELDS)
+    problems = Problems()
+    if not ocop.name:
+        problems.add("name", "is required")
+    if ocop.producer_id is None or db.session.get(Organisation, ocop.producer_id) is None:
+        problems.add("producer_id", "must be an existing organisation")
+    if ocop.score is not None and ocop.stars is not None:
+        problems.add("stars", rules.check_stars(ocop.score, ocop.stars))
+        if not problems.errors.get("stars"):
+            problems.add("rating_level", rules.check_ocop_level(ocop.stars, ocop.rating_level))
+    for field in ("decision_number", "decision_date", "product_group", "criteria_version"):
+        if not getattr(ocop, field):
+            problems.add(field, "is required")
+    bad_gtins = [g for g in ocop.gtins or [] if not re.fullmatch(r"\d{8}|\d{12,14}", g)]
+    if bad_gtins:
+        problems.add("gtins", f"not GTINs: {', '.join(bad_gtins)}")
+    asset_ids = data.get("asset_ids")
+    assets: list[IPAsset] = []
+    if asset_ids is not None:
+        assets = [a for a in (db.session.get(IPAsset, i) for i in asset_ids) if a is not None]
+        if len(assets) != len(asset_ids):
+            problems.add("asset_ids", "every linked asset must exist")
+    problems.raise_if_any()
+    ocop.expiry_date = rules.ocop_expiry(ocop.decision_date)
+    ocop.name_key = search_key(ocop.name)
+    if asset_ids is not None:
+        ocop.assets = assets
+    db.session.add(ocop)
+    db.session.flush()
+    return ocop
+
+
+def rerate_ocop_product(previous: OcopProduct, data: Mapping[str, Any]) -> OcopProduct:
+    """A new rating replaces ``previous`` (kept, marked re-rated, linked from the new one)."""
+    if previous.status != OcopStatus.ACTIVE:
+        raise DomainValidationError({"status": f"only an active rating can be re-rated"
+                                               f" (this one is {previous.status})"})  # fmt: skip
+    if data.get("decision_date") and data["decision_date"] <= previous.decision_date:
+        raise DomainValidationError(
+            {"decision_date": "a re-rating must be decided after the rating it replaces"}
+        )
+    carried = {f: getattr(previous, f) for f in ("name", "producer_id", "product_group", "gtins")}
+    new = save_ocop_product(
+        {**carried, "asset_ids": [a.id for a in previous.assets], **data}, OcopProduct()
+    )
+    new.previous_id = previous.id
+    previous.status = OcopStatus.RERATED
+    db.session.flush()
+    return new
+
+
+def ocop_is_valid(ocop: OcopProduct, on: dt.date) -> bool:
+    return ocop.status == OcopStatus.ACTIVE and ocop.decision_date <= on < ocop.expiry_date
+
+
+# --- targets ----------------------------------------------------------------------------------
+
+TARGET_METRICS = ("geographical_indication", "certification_mark", "collective_mark", "mark",
+                  "applications_growth")  # fmt: skip
+
+
+def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target:
+    target = target or Target()
+    _set(target, data, ("metric", "value", "by_year", "source"))
+    problems = Problems()
+    if target.metric not in TARGET_METRICS:
+        problems.add("metric", f"must be one of {', '.join(TARGET_METRICS)}")
+    if target.value is None or Decimal(target.value) < 0:
+        problems.add("value", "must be 0 or more")
+    if not target.by_year or not 2000 <= int(target.by_year) <= 2100:
+        problems.add("by_year", "must be a year between 2000 and 2100")
+    problems.raise_if_any()
+    query = select(Target.id).where(Target.metric == target.metric, Target.by_year == target.by_year)
+    if target.id is not None:
+        query = query.where(Target.id != target.id)
+    if db.session.scalar(query):
+        raise ConflictError({"metric": f"a {target.metric} target for {target.by_year} exists"})
+    db.session.add(target)
+    db.session.flush()
+    return target
+
