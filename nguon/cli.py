@@ -36,6 +36,11 @@ def main() -> None:
     """Nguồn: IP registry and traceability service."""
 
 
+def _register_package_commands() -> None:
+    """Each domain package adds its own group (imported here, at the composition root)."""
+    import registry.cli  # noqa: F401
+
+
 def transactional(command: Callable[..., Any]) -> Callable[..., Any]:
     """Run the command in an app context as one transaction, audited as the OS user."""
 
@@ -272,3 +277,6 @@ def load_demo(data_path: str | None) -> None:
     from nguon.demo import load
 
     load(data_path, echo=click.echo)
+
+
+_register_package_commands()

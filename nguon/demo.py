@@ -115,4 +115,6 @@ def load(data_path: str | None, echo: Callable[..., Any]) -> None:
             )
             create_user(email, role, password=password, organisation_id=org_id, name=display)
         echo(f"demo sign-in ({role}): {email} / {password}")
-    echo(f"{len(data['assets'])} assets listed in the source (the registry loads them)", err=True)
+    from registry import demo as registry_demo
+
+    registry_demo.load(data, echo)

@@ -51,9 +51,11 @@ from registry.schemas import (
 )
 
 api_bp = Blueprint(
-    "registry_api", __name__, url_prefix="/api/v1/registry",
+    "registry_api",
+    __name__,
+    url_prefix="/api/v1/registry",
     description="IP registry: organisations, marks and GIs, authorised users, areas, OCOP",
-)  # fmt: skip
+)
 
 
 def asset_query_from(args: dict[str, Any]) -> services.AssetQuery:
@@ -425,21 +427,27 @@ def get_dashboard(args: dict[str, Any]) -> dict[str, Any]:
     today = args["on"] or dt.date.today()
     return {
         "on": today,
-        "charts": {k: {"title": c.title, "columns": c.columns, "rows": c.rows}
-                   for k, c in dashboard.charts(today).items()},
+        "charts": {
+            k: {"title": c.title, "columns": c.columns, "rows": c.rows}
+            for k, c in dashboard.charts(today).items()
+        },
         "targets": dashboard.targets_progress(today),
         "applications": dashboard.applications_per_year(),
         "renewals_due": [
-            {"asset_id": d["asset"].id, "name": d["asset"].name,
-             "expiry_date": d["expiry_date"].isoformat(), "window_open": d["window_open"],
-             "days_left": d["days_left"]}
+            {
+                "asset_id": d["asset"].id,
+                "name": d["asset"].name,
+                "expiry_date": d["expiry_date"].isoformat(),
+                "window_open": d["window_open"],
+                "days_left": d["days_left"],
+            }
             for d in dashboard.renewals_due(today)
         ],
         "ocop_expiring": [
             {"id": o.id, "name": o.name, "expiry_date": o.expiry_date.isoformat()}
             for o in dashboard.ocop_expiring(today)
         ],
-    }  # fmt: skip
+    }
 
 
 ENTITY_NAMES = list(transfer.ENTITIES)
@@ -468,9 +476,7 @@ def transfer_response(entity: str, fmt: str) -> Response:
     else:
         body, mime = json.dumps(rows, ensure_ascii=False, indent=1), "application/json"
     response = Response(body, mimetype=mime.split(";")[0], content_type=mime)
-    response.headers["Content-Disposition"] = (
-        f'attachment; filename="nguon-{entity}-{stamp}.{fmt}"'
-    )
+    response.headers["Content-Disposition"] = f'attachment; filename="nguon-{entity}-{stamp}.{fmt}"'
     return response
 
 

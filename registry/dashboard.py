@@ -76,7 +76,10 @@ def applications_per_year() -> list[dict[str, Any]]:
     the yearly growth goal (the latest applications_growth target; 5 % in the seed)."""
     year = extract("year", IPAsset.filing_date)
     rows = db.session.execute(
-        select(year, func.count()).where(IPAsset.filing_date.isnot(None)).group_by(year).order_by(year)
+        select(year, func.count())
+        .where(IPAsset.filing_date.isnot(None))
+        .group_by(year)
+        .order_by(year)
     ).all()
     goal_row = db.session.scalar(
         select(Target.value)
@@ -168,15 +171,19 @@ def charts(today: dt.date) -> dict[str, Chart]:
     by_kind = Chart("assets", "Assets by kind and status", ["kind", *statuses])
     for kind in KIND_ORDER:
         by_kind.rows.append([kind, *[counts.get(kind, {}).get(s, 0) for s in statuses]])
-    targets = Chart("targets", "Granted assets against targets",
-                    ["kind", "granted", "target", "by_year"])  # fmt: skip
+    targets = Chart(
+        "targets", "Granted assets against targets", ["kind", "granted", "target", "by_year"]
+    )
     for item in targets_progress(today):
         targets.rows.append([item["metric"], item["granted"], item["target"], item["by_year"]])
-    apps = Chart("applications", "Applications per year", ["year", "applications", "growth", "goal"])
+    apps = Chart(
+        "applications", "Applications per year", ["year", "applications", "growth", "goal"]
+    )
     for item in applications_per_year():
         apps.rows.append([item["year"], item["applications"], item["growth"], item["goal"]])
-    ocop = Chart("ocop", "OCOP products by group and stars",
-                 ["group", "3 stars", "4 stars", "5 stars"])  # fmt: skip
+    ocop = Chart(
+        "ocop", "OCOP products by group and stars", ["group", "3 stars", "4 stars", "5 stars"]
+    )
     for group, stars in sorted(ocop_by_stars_and_group(today).items()):
         ocop.rows.append([group, stars.get(3, 0), stars.get(4, 0), stars.get(5, 0)])
     return {c.key: c for c in (by_kind, targets, apps, ocop)}

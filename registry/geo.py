@@ -84,7 +84,9 @@ class Layer:
     label: str = ""
 
 
-def svg_map(layers: Sequence[Layer], width: int = 480, height: int = 360, title: str = "") -> Markup:
+def svg_map(
+    layers: Sequence[Layer], width: int = 480, height: int = 360, title: str = ""
+) -> Markup:
     """An inline SVG drawing of the layers (no tiles, no script); first layer at the bottom."""
     geometries = [(layer, shape(layer.geojson)) for layer in layers if layer.geojson]
     if not geometries:
@@ -120,10 +122,13 @@ def svg_map(layers: Sequence[Layer], width: int = 480, height: int = 360, title:
             )
             continue
         polygons = geometry.geoms if geometry.geom_type == "MultiPolygon" else [geometry]
-        d = " ".join(polygon_path([p.exterior.coords, *[i.coords for i in p.interiors]]) for p in polygons)
+        d = " ".join(
+            polygon_path([p.exterior.coords, *[i.coords for i in p.interiors]]) for p in polygons
+        )
         parts.append(f'<path class="{layer.css_class}" fill-rule="evenodd" d="{d}">{label}</path>')
     heading = f"<title>{escape(title)}</title>" if title else ""
-    return Markup(
+    # Every text part above is escaped; classes and numbers come from code.
+    return Markup(  # noqa: S704
         f'<svg class="map" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">{heading}'
         + "".join(parts)

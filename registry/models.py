@@ -124,7 +124,7 @@ class IPAsset(Audited, Base):
     """A collective mark, certification mark, ordinary mark or geographical indication."""
 
     __tablename__ = "ip_asset"
-    __audit_exclude__ = frozenset({"name_key", "search_key"})  # derived
+    __audit_exclude__ = frozenset({"name_key", "search_key", "district_key"})  # derived
     __table_args__ = (
         _check_in("kind", AssetKind),
         _check_in("status", AssetStatus),
@@ -145,6 +145,7 @@ class IPAsset(Audited, Base):
     managing_organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
     admin_unit_code: Mapped[str | None] = mapped_column(String(20), index=True)
     district_name: Mapped[str] = mapped_column(String(100), default="")
+    district_key: Mapped[str] = mapped_column(String(100), default="", index=True)
     application_number: Mapped[str | None] = mapped_column(String(20))
     filing_date: Mapped[dt.date | None] = mapped_column(Date)
     certificate_number: Mapped[str | None] = mapped_column(String(20))

@@ -45,7 +45,9 @@ def check_application_number(number: str, kind: str, filing_date: dt.date | None
         what = "geographical indications" if expected == "6" else "marks"
         return f"applications for {what} start with {expected}- (got {match['type']}-)"
     if filing_date is not None and int(match["year"]) != filing_date.year:
-        return f"the year in the number ({match['year']}) must be the filing year ({filing_date.year})"
+        return (
+            f"the year in the number ({match['year']}) must be the filing year ({filing_date.year})"
+        )
     return None
 
 
@@ -112,7 +114,7 @@ def check_stars(score: int, stars: int) -> str | None:
     if expected is None:
         return f"a score of {score} earns no star rating (3 stars need at least 50)"
     if expected != stars:
-        low, high = STAR_BANDS[stars] if stars in STAR_BANDS else (0, 0)
+        low, high = STAR_BANDS.get(stars, (0, 0))
         band = f" ({stars} stars need {low}–{high})" if stars in STAR_BANDS else ""
         return f"a score of {score} gives {expected} stars, not {stars}{band}"
     return None

@@ -56,7 +56,9 @@ class AdminUnitSchema(Schema):
 
 class AdminUnitQuerySchema(Schema):
     q = fields.String(load_default="")
-    level = fields.String(load_default=None, validate=validate.OneOf(["province", "district", "commune"]))
+    level = fields.String(
+        load_default=None, validate=validate.OneOf(["province", "district", "commune"])
+    )
     parent = fields.String(load_default=None)
     on = fields.Date(load_default=None, metadata={"description": "units valid on this day"})
 
@@ -114,6 +116,7 @@ class AssetSchema(Schema):
     grant_date = fields.Date(allow_none=True)
     expiry_date = fields.Date(dump_only=True)
     status = fields.String(load_default="preparing", validate=one_of(AssetStatus))
+    status_date = fields.Date(load_only=True, metadata={"description": "date of the first status"})
     area = fields.Dict(allow_none=True, metadata={"description": "GeoJSON Polygon/MultiPolygon"})
     product_specification = fields.String(load_default="")
     notes = fields.String(load_default="")
@@ -143,7 +146,9 @@ class AssetSummarySchema(Schema):
 
 
 class AssetQuerySchema(Schema):
-    q = fields.String(load_default="", metadata={"description": "words, any case, accents optional"})
+    q = fields.String(
+        load_default="", metadata={"description": "words, any case, accents optional"}
+    )
     kind = fields.String(load_default=None, validate=one_of(AssetKind))
     status = fields.String(load_default=None, validate=one_of(AssetStatus))
     area = fields.String(load_default=None, metadata={"description": "district or unit code"})
@@ -151,9 +156,21 @@ class AssetQuerySchema(Schema):
     holder = fields.Integer(load_default=None, data_key="holder")
     sort = fields.String(
         load_default="name",
-        validate=validate.OneOf(["name", "-name", "filing_date", "-filing_date", "grant_date",
-                                 "-grant_date", "expiry_date", "-expiry_date", "kind", "-kind"]),
-    )  # fmt: skip
+        validate=validate.OneOf(
+            [
+                "name",
+                "-name",
+                "filing_date",
+                "-filing_date",
+                "grant_date",
+                "-grant_date",
+                "expiry_date",
+                "-expiry_date",
+                "kind",
+                "-kind",
+            ]
+        ),
+    )
 
 
 class AssetStatusInputSchema(Schema):
@@ -202,10 +219,13 @@ class AuthorisedUserSchema(Schema):
     user_code = fields.String(required=True)
     products = fields.List(fields.String(), required=True)
     yearly_ceiling = fields.Decimal(allow_none=True, as_string=True, places=3)
-    ceiling_unit = fields.String(load_default="KGM", validate=validate.OneOf(["KGM", "TNE", "H87", "LTR"]))
+    ceiling_unit = fields.String(
+        load_default="KGM", validate=validate.OneOf(["KGM", "TNE", "H87", "LTR"])
+    )
     area_ids = fields.List(fields.Integer(), load_only=True, load_default=list)
-    areas = fields.List(fields.Nested(AreaSchema(only=("id", "code", "name", "crop", "hectares"))),
-                        dump_only=True)  # fmt: skip
+    areas = fields.List(
+        fields.Nested(AreaSchema(only=("id", "code", "name", "crop", "hectares"))), dump_only=True
+    )
     status = fields.String(dump_only=True)
     status_reason = fields.String(dump_only=True)
     status_changed_on = fields.Date(dump_only=True)
@@ -234,7 +254,9 @@ class OcopSchema(Schema):
     status = fields.String(dump_only=True)
     gtins = fields.List(fields.String(), load_default=list)
     asset_ids = fields.List(fields.Integer(), load_only=True, load_default=list)
-    assets = fields.List(fields.Nested(AssetSummarySchema(only=("id", "name", "kind"))), dump_only=True)
+    assets = fields.List(
+        fields.Nested(AssetSummarySchema(only=("id", "name", "kind"))), dump_only=True
+    )
     previous_id = fields.Integer(dump_only=True, allow_none=True)
     producer = fields.Nested(OrganisationRefSchema, dump_only=True)
     is_demo = fields.Boolean(dump_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 from biip import ParseError
 from biip.gln import Gln
 from flask import current_app
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, or_, select
 
 from nguon.db import db
 from nguon.errors import ConflictError, DomainValidationError
@@ -77,7 +77,16 @@ def _set(obj: Any, data: Mapping[str, Any], fields: Iterable[str]) -> None:
 
 # --- organisations ---------------------------------------------------------------------
 
-ORGANISATION_FIELDS = ("kind", "name", "tax_code", "address", "admin_unit_code", "gln", "phone", "email")
+ORGANISATION_FIELDS = (
+    "kind",
+    "name",
+    "tax_code",
+    "address",
+    "admin_unit_code",
+    "gln",
+    "phone",
+    "email",
+)
 
 
 def check_gln(value: str) -> str | None:
@@ -129,22 +138,38 @@ def get_or_404(model: Any, ident: Any) -> Any:
 # --- IP assets -----------------------------------------------------------------------------
 
 ASSET_FIELDS = (
-    "kind", "name", "products", "nice_classes", "holder_id", "managing_organisation_id",
-    "admin_unit_code", "district_name", "application_number", "filing_date",
-    "certificate_number", "grant_decision", "grant_date", "product_specification", "notes",
-)  # fmt: skip
+    "kind",
+    "name",
+    "products",
+    "nice_classes",
+    "holder_id",
+    "managing_organisation_id",
+    "admin_unit_code",
+    "district_name",
+    "application_number",
+    "filing_date",
+    "certificate_number",
+    "grant_decision",
+    "grant_date",
+    "product_specification",
+    "notes",
+)
 GRANTED_STATES = {AssetStatus.GRANTED, AssetStatus.EXPIRED, AssetStatus.REVOKED}
 STATUS_FLOW: dict[str, set[str]] = {
     AssetStatus.PREPARING: {AssetStatus.FILED, AssetStatus.ABANDONED},
-    AssetStatus.FILED: {AssetStatus.EXAMINING, AssetStatus.GRANTED, AssetStatus.REFUSED,
-                        AssetStatus.ABANDONED},
+    AssetStatus.FILED: {
+        AssetStatus.EXAMINING,
+        AssetStatus.GRANTED,
+        AssetStatus.REFUSED,
+        AssetStatus.ABANDONED,
+    },
     AssetStatus.EXAMINING: {AssetStatus.GRANTED, AssetStatus.REFUSED, AssetStatus.ABANDONED},
     AssetStatus.GRANTED: {AssetStatus.EXPIRED, AssetStatus.REVOKED},
     AssetStatus.EXPIRED: {AssetStatus.GRANTED},  # restored by a renewal within the grace period
     AssetStatus.REFUSED: {AssetStatus.FILED},
     AssetStatus.ABANDONED: {AssetStatus.PREPARING},
     AssetStatus.REVOKED: set(),
-}  # fmt: skip
+}
 
 
 def compute_expiry(asset: IPAsset) -> dt.date | None:
@@ -176,7 +201,8 @@ def _validate_asset(asset: IPAsset) -> None:
             problems.add("application_number", "another asset has this application number")
     if asset.certificate_number:
         problems.add(
-            "certificate_number", rules.check_certificate_number(asset.certificate_number, asset.kind)
+            "certificate_number",
+            rules.check_certificate_number(asset.certificate_number, asset.kind),
         )
     if asset.status in GRANTED_STATES:
         for field in ("certificate_number", "grant_date", "filing_date"):
@@ -219,8 +245,9 @@ def save_asset(data: Mapping[str, Any], asset: IPAsset | None = None) -> IPAsset
     """Create or update an asset. A new asset's first status is recorded in its history;
     later status changes go through :func:`change_asset_status`."""
     creating = asset is None
-    asset = asset or IPAsset(status=data.get("status", AssetStatus.PREPARING), products=[],
-                             nice_classes=[])  # fmt: skip
+    asset = asset or IPAsset(
+        status=data.get("status", AssetStatus.PREPARING), products=[], nice_classes=[]
+    )
     _set(asset, data, ASSET_FIELDS)
     if "area" in data:
         asset.area = _area_geometry(data["area"], "area") if data["area"] else None
@@ -229,12 +256,16 @@ def save_asset(data: Mapping[str, Any], asset: IPAsset | None = None) -> IPAsset
         asset.is_demo = bool(asset.demo_fields)
     _validate_asset(asset)
     asset.name_key = search_key(asset.name)
+    asset.district_key = search_key(asset.district_name or "")
     asset.search_key = _asset_search_key(asset)
     if creating:
         asset.status_history.append(
             AssetStatusChange(
                 status=asset.status,
-                on_date=asset.grant_date or asset.filing_date or _today(),
+                on_date=data.get("status_date")
+                or asset.grant_date
+                or asset.filing_date
+                or _today(),
                 note=data.get("status_note", ""),
             )
         )
@@ -265,9 +296,11 @@ def change_asset_status(
         )
     if asset.status_history and on_date < asset.status_history[-1].on_date:
         raise DomainValidationError(
-            {"on_date": "cannot be before the previous status change "
-                        f"({asset.status_history[-1].on_date.isoformat()})"}
-        )  # fmt: skip
+            {
+                "on_date": "cannot be before the previous status change "
+                f"({asset.status_history[-1].on_date.isoformat()})"
+            }
+        )
     _set(asset, fields, ASSET_FIELDS)
     asset.status = status
     _validate_asset(asset)
@@ -301,6 +334,27 @@ def renew_asset(asset: IPAsset, on_date: dt.date, decision: str = "") -> AssetRe
         )
     db.session.flush()
     return renewal
+
+
+def expire_lapsed_marks(today: dt.date) -> list[IPAsset]:
+    """Move granted marks whose grace period has ended to ``expired`` (recorded in their
+    history). Run daily (``nguon registry expire``)."""
+    lapsed = db.session.scalars(
+        select(IPAsset).where(
+            IPAsset.status == AssetStatus.GRANTED,
+            IPAsset.expiry_date.isnot(None),
+            IPAsset.expiry_date < rules.add_months(today, -rules.RENEWAL_GRACE_MONTHS),
+        )
+    ).all()
+    for asset in lapsed:
+        asset.status = AssetStatus.EXPIRED
+        asset.status_history.append(
+            AssetStatusChange(
+                status=AssetStatus.EXPIRED, on_date=today, note="grace period for renewal ended"
+            )
+        )
+    db.session.flush()
+    return list(lapsed)
 
 
 def add_foreign_protection(asset: IPAsset, data: Mapping[str, Any]) -> ForeignProtection:
@@ -414,19 +468,22 @@ def asset_search(params: AssetQuery) -> Select[tuple[IPAsset]]:
     if params.status:
         query = query.where(IPAsset.status == params.status)
     if params.area:
-        key = search_key(params.area)
         query = query.where(
-            or_(IPAsset.admin_unit_code == params.area, func.lower(IPAsset.district_name) == params.area.lower(),
-                IPAsset.search_key.contains(key, autoescape=True))
-        )  # fmt: skip
+            or_(
+                IPAsset.admin_unit_code == params.area,
+                IPAsset.district_key == search_key(params.area),
+            )
+        )
     if params.product:
         for term in search_terms(params.product):
             query = query.where(IPAsset.search_key.contains(term, autoescape=True))
     if params.holder_id:
         query = query.where(
-            or_(IPAsset.holder_id == params.holder_id,
-                IPAsset.managing_organisation_id == params.holder_id)
-        )  # fmt: skip
+            or_(
+                IPAsset.holder_id == params.holder_id,
+                IPAsset.managing_organisation_id == params.holder_id,
+            )
+        )
     column = ASSET_SORTS.get(params.sort, IPAsset.name_key)
     order = column.desc() if params.descending else column.asc()
     return query.order_by(order.nulls_last(), IPAsset.id)
@@ -436,21 +493,30 @@ def organisation_search(q: str) -> Select[tuple[Organisation]]:
     query = select(Organisation)
     for term in search_terms(q):
         query = query.where(
-            or_(Organisation.name_key.contains(term, autoescape=True),
-                Organisation.tax_code.contains(term, autoescape=True))
-        )  # fmt: skip
+            or_(
+                Organisation.name_key.contains(term, autoescape=True),
+                Organisation.tax_code.contains(term, autoescape=True),
+            )
+        )
     return query.order_by(Organisation.name_key, Organisation.id)
 
 
 # --- production areas ---------------------------------------------------------------------
 
-AREA_FIELDS = ("code", "name", "crop", "owner_id", "admin_unit_code", "hectares",
-               "expected_yield_kg_per_ha")  # fmt: skip
+AREA_FIELDS = (
+    "code",
+    "name",
+    "crop",
+    "owner_id",
+    "admin_unit_code",
+    "hectares",
+    "expected_yield_kg_per_ha",
+)
 
 
 def save_area(data: Mapping[str, Any], area: ProductionArea | None = None) -> ProductionArea:
     area = area or ProductionArea()
-    if "code" in data and data["code"]:
+    if data.get("code"):
         data = {**data, "code": str(data["code"]).strip().upper()}
     _set(area, data, AREA_FIELDS)
     problems = Problems()
@@ -488,9 +554,11 @@ def _check_area_inside_authorised_zones(area: ProductionArea) -> None:
     for user in users:
         if user.asset.area and not geo.inside(area.geometry, user.asset.area):
             raise DomainValidationError(
-                {"geometry": f"area {area.code} would leave the zone of {user.asset.name}, "
-                             f"where authorised user {user.user_code} uses it"}
-            )  # fmt: skip
+                {
+                    "geometry": f"area {area.code} would leave the zone of {user.asset.name}, "
+                    f"where authorised user {user.user_code} uses it"
+                }
+            )
 
 
 def add_area_certificate(area: ProductionArea, data: Mapping[str, Any]) -> AreaCertificate:
@@ -502,9 +570,12 @@ def add_area_certificate(area: ProductionArea, data: Mapping[str, Any]) -> AreaC
         problems.add("valid_to", "cannot be before valid_from")
     problems.raise_if_any()
     certificate = AreaCertificate(
-        scheme=data["scheme"], number=nfc(data["number"]), issuer=nfc(data["issuer"]),
-        valid_from=data.get("valid_from"), valid_to=data["valid_to"],
-    )  # fmt: skip
+        scheme=data["scheme"],
+        number=nfc(data["number"]),
+        issuer=nfc(data["issuer"]),
+        valid_from=data.get("valid_from"),
+        valid_to=data["valid_to"],
+    )
     area.certificates.append(certificate)
     db.session.flush()
     return certificate
@@ -520,9 +591,18 @@ def valid_certificate(area: ProductionArea, scheme: str, on: dt.date) -> AreaCer
 
 # --- authorised users -------------------------------------------------------------------
 
-AUTHORISED_USER_FIELDS = ("asset_id", "organisation_id", "decision_number", "decision_date",
-                          "valid_from", "valid_to", "user_code", "products", "yearly_ceiling",
-                          "ceiling_unit")  # fmt: skip
+AUTHORISED_USER_FIELDS = (
+    "asset_id",
+    "organisation_id",
+    "decision_number",
+    "decision_date",
+    "valid_from",
+    "valid_to",
+    "user_code",
+    "products",
+    "yearly_ceiling",
+    "ceiling_unit",
+)
 
 
 def save_authorised_user(
@@ -563,8 +643,10 @@ def save_authorised_user(
             problems.add("area_ids", f"no production area {', '.join(map(str, missing))}")
             areas = [a for a in areas if a is not None]
     if asset is not None:
-        if asset.kind == AssetKind.CERTIFICATION_MARK and org is not None and (
-            asset.holder_id == org.id
+        if (
+            asset.kind == AssetKind.CERTIFICATION_MARK
+            and org is not None
+            and (asset.holder_id == org.id)
         ):
             problems.add(
                 "organisation_id",
@@ -628,9 +710,7 @@ def change_authorised_user_status(
     return user
 
 
-def active_authorisation(
-    organisation_id: int, asset_id: int, on: dt.date
-) -> AuthorisedUser | None:
+def active_authorisation(organisation_id: int, asset_id: int, on: dt.date) -> AuthorisedUser | None:
     """The authorisation of ``organisation_id`` to use ``asset_id`` in force on ``on``.
 
     Asked by traceability when a batch claims a mark or GI.
@@ -648,8 +728,18 @@ def active_authorisation(
 
 # --- OCOP ----------------------------------------------------------------------------------
 
-OCOP_FIELDS = ("name", "producer_id", "product_group", "criteria_version", "score", "stars",
-               "rating_level", "decision_number", "decision_date", "gtins")  # fmt: skip
+OCOP_FIELDS = (
+    "name",
+    "producer_id",
+    "product_group",
+    "criteria_version",
+    "score",
+    "stars",
+    "rating_level",
+    "decision_number",
+    "decision_date",
+    "gtins",
+)
 
 
 def save_ocop_product(data: Mapping[str, Any], ocop: OcopProduct | None = None) -> OcopProduct:
@@ -689,8 +779,9 @@ def save_ocop_product(data: Mapping[str, Any], ocop: OcopProduct | None = None) 
 def rerate_ocop_product(previous: OcopProduct, data: Mapping[str, Any]) -> OcopProduct:
     """A new rating replaces ``previous`` (kept, marked re-rated, linked from the new one)."""
     if previous.status != OcopStatus.ACTIVE:
-        raise DomainValidationError({"status": f"only an active rating can be re-rated"
-                                               f" (this one is {previous.status})"})  # fmt: skip
+        raise DomainValidationError(
+            {"status": f"only an active rating can be re-rated (this one is {previous.status})"}
+        )
     if data.get("decision_date") and data["decision_date"] <= previous.decision_date:
         raise DomainValidationError(
             {"decision_date": "a re-rating must be decided after the rating it replaces"}
@@ -711,8 +802,13 @@ def ocop_is_valid(ocop: OcopProduct, on: dt.date) -> bool:
 
 # --- targets ----------------------------------------------------------------------------------
 
-TARGET_METRICS = ("geographical_indication", "certification_mark", "collective_mark", "mark",
-                  "applications_growth")  # fmt: skip
+TARGET_METRICS = (
+    "geographical_indication",
+    "certification_mark",
+    "collective_mark",
+    "mark",
+    "applications_growth",
+)
 
 
 def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target:
@@ -726,7 +822,9 @@ def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target
     if not target.by_year or not 2000 <= int(target.by_year) <= 2100:
         problems.add("by_year", "must be a year between 2000 and 2100")
     problems.raise_if_any()
-    query = select(Target.id).where(Target.metric == target.metric, Target.by_year == target.by_year)
+    query = select(Target.id).where(
+        Target.metric == target.metric, Target.by_year == target.by_year
+    )
     if target.id is not None:
         query = query.where(Target.id != target.id)
     if db.session.scalar(query):
@@ -734,4 +832,3 @@ def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target
     db.session.add(target)
     db.session.flush()
     return target
-

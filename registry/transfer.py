@@ -74,17 +74,44 @@ def _save_asset(data: dict[str, Any], existing: IPAsset | None) -> IPAsset:
 
 
 ENTITIES: dict[str, Entity] = {
-    "assets": Entity(IPAsset, AssetSchema, _save_asset, _find_asset,
-                     ("holder", "managing_organisation", "status_history", "renewals",
-                      "foreign_protections", "documents", "expiry_date", "demo_fields")),
-    "areas": Entity(ProductionArea, AreaSchema, lambda d, e: services.save_area(d, e), _find_area,
-                    ("owner", "certificates")),
-    "authorised-users": Entity(AuthorisedUser, AuthorisedUserSchema,
-                               lambda d, e: services.save_authorised_user(d, e), _find_user,
-                               ("organisation", "status", "status_reason", "status_changed_on")),
-    "ocop": Entity(OcopProduct, OcopSchema, lambda d, e: services.save_ocop_product(d, e),
-                   _find_ocop, ("producer", "expiry_date", "status", "previous_id")),
-}  # fmt: skip
+    "assets": Entity(
+        IPAsset,
+        AssetSchema,
+        _save_asset,
+        _find_asset,
+        (
+            "holder",
+            "managing_organisation",
+            "status_history",
+            "renewals",
+            "foreign_protections",
+            "documents",
+            "expiry_date",
+            "demo_fields",
+        ),
+    ),
+    "areas": Entity(
+        ProductionArea,
+        AreaSchema,
+        lambda d, e: services.save_area(d, e),
+        _find_area,
+        ("owner", "certificates"),
+    ),
+    "authorised-users": Entity(
+        AuthorisedUser,
+        AuthorisedUserSchema,
+        lambda d, e: services.save_authorised_user(d, e),
+        _find_user,
+        ("organisation", "status", "status_reason", "status_changed_on"),
+    ),
+    "ocop": Entity(
+        OcopProduct,
+        OcopSchema,
+        lambda d, e: services.save_ocop_product(d, e),
+        _find_ocop,
+        ("producer", "expiry_date", "status", "previous_id"),
+    ),
+}
 
 
 @dataclass
@@ -137,7 +164,9 @@ def parse_rows(entity: str, payload: bytes | str, fmt: str) -> list[dict[str, An
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             data = data["records"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise ImportFormatError({"file": "JSON must be a list of objects (or {records: [...]})"})
+            raise ImportFormatError(
+                {"file": "JSON must be a list of objects (or {records: [...]})"}
+            )
         return data
     if fmt != "csv":
         raise ImportFormatError({"format": "must be csv or json"})
@@ -181,7 +210,9 @@ def import_rows(entity: str, rows: list[dict[str, Any]], *, dry_run: bool) -> Im
     outer = db.session.begin_nested()
     for number, row in enumerate(rows, start=1):
         # What an export adds (id, nested summaries) is read-only: drop it, do not refuse it.
-        row = {k: v for k, v in row.items() if not (k in schema_fields and schema_fields[k].dump_only)}
+        row = {
+            k: v for k, v in row.items() if not (k in schema_fields and schema_fields[k].dump_only)
+        }
         try:
             data = spec.schema().load(row)
         except ValidationError as exc:
@@ -195,9 +226,10 @@ def import_rows(entity: str, rows: list[dict[str, Any]], *, dry_run: bool) -> Im
         except DomainValidationError as exc:
             savepoint.rollback()
             report.rows.append(
-                RowError(number, [{"field": f, "message": m} for f, ms in exc.errors.items()
-                                  for m in ms])
-            )  # fmt: skip
+                RowError(
+                    number, [{"field": f, "message": m} for f, ms in exc.errors.items() for m in ms]
+                )
+            )
             continue
         if existing is None:
             report.created += 1

@@ -1,0 +1,82 @@
+"""How the registry's stored values read in the interface (through the catalogue)."""
+
+from __future__ import annotations
+
+from nguon.i18n import LABELS, _l
+
+REGISTRY_LABELS = {
+    "asset_kind": {
+        "collective_mark": _l("collective mark"),
+        "certification_mark": _l("certification mark"),
+        "geographical_indication": _l("geographical indication"),
+        "mark": _l("mark"),
+    },
+    "asset_status": {
+        "preparing": _l("preparing"),
+        "filed": _l("filed"),
+        "examining": _l("under examination"),
+        "granted": _l("granted"),
+        "expired": _l("expired"),
+        "revoked": _l("revoked"),
+        "refused": _l("refused"),
+        "abandoned": _l("abandoned"),
+    },
+    "org_kind": {
+        "cooperative": _l("cooperative"),
+        "association": _l("association"),
+        "enterprise": _l("enterprise"),
+        "household": _l("household"),
+        "agency": _l("state agency"),
+    },
+    "user_status": {
+        "active": _l("active"),
+        "suspended": _l("suspended"),
+        "revoked": _l("revoked"),
+    },
+    "ocop_status": {"active": _l("valid"), "rerated": _l("re-rated"), "revoked": _l("revoked")},
+    "ocop_group": {
+        "food": _l("food"),
+        "beverages": _l("beverages"),
+        "herbs": _l("medicinal herbs"),
+        "handicrafts": _l("handicrafts"),
+        "ornamental": _l("ornamental plants and animals"),
+        "tourism": _l("community and eco-tourism services"),
+    },
+    "ocop_level": {"provincial": _l("provincial"), "national": _l("national")},
+    "scheme": {
+        "vietgap": "VietGAP",
+        "globalgap": "GlobalG.A.P.",
+        "organic": _l("organic"),
+        "other": _l("other"),
+    },
+    "route": {
+        "national": _l("national filing"),
+        "madrid": _l("Madrid system"),
+        "gi_japan": _l("GI registration in Japan"),
+    },
+    "metric": {
+        "geographical_indication": _l("geographical indications"),
+        "certification_mark": _l("certification marks"),
+        "collective_mark": _l("collective marks"),
+        "mark": _l("marks"),
+        "applications_growth": _l("yearly growth of applications"),
+    },
+    "entity": {
+        "assets": _l("marks and GIs"),
+        "areas": _l("production areas"),
+        "authorised-users": _l("authorised users"),
+        "ocop": _l("OCOP products"),
+    },
+    "doc_kind": {
+        "regulation": _l("regulation on use"),
+        "certificate": _l("certificate"),
+        "logo": _l("logo"),
+        "map": _l("map"),
+        "other": _l("other"),
+    },
+}
+
+
+def register_labels() -> None:
+    for kind, labels in REGISTRY_LABELS.items():
+        LABELS.setdefault(kind, {}).update(labels)
