@@ -33,6 +33,11 @@ REGISTRY_LABELS = {
         "suspended": _l("suspended"),
         "revoked": _l("revoked"),
     },
+    "user_action": {
+        "active": _l("Reinstate"),
+        "suspended": _l("Suspend"),
+        "revoked": _l("Revoke"),
+    },
     "ocop_status": {"active": _l("valid"), "rerated": _l("re-rated"), "revoked": _l("revoked")},
     "ocop_group": {
         "food": _l("food"),

@@ -276,6 +276,7 @@ def form_page(
     done: Callable[[Any], str],
     initial: dict[str, Any] | None = None,
     partial: bool = False,
+    **extra: Any,
 ) -> Any:
     """GET shows the form; POST reads it through ``schema`` and ``save``; errors re-show it."""
     values = initial or {}
@@ -297,7 +298,7 @@ def form_page(
             flash(_("Saved."), "success")
             return redirect(done(saved))
     return render_template(
-        "registry/form.html", title=title, fields=fields, values=values, errors=errors
+        "registry/form.html", title=title, fields=fields, values=values, errors=errors, **extra
     ), status
 
 
@@ -633,6 +634,8 @@ def edit_area(area_id: int) -> Any:
         lambda a: url_for(".areas"),
         initial=values_of(area, AREA_FORM),
         partial=True,
+        certificates=area.certificates,
+        links=[(_("Add a certificate"), url_for(".new_area_certificate", area_id=area.id))],
     )
 
 
@@ -699,7 +702,7 @@ def edit_authorised_user(user_id: int) -> Any:
         return redirect(url_for(".edit_authorised_user", user_id=user.id))
     initial = values_of(user, AUTHORISED_USER_FORM)
     initial["area_ids"] = [str(a.id) for a in user.areas]
-    response = form_page(
+    return form_page(
         _("Authorised user %(code)s", code=user.user_code),
         AUTHORISED_USER_FORM,
         AuthorisedUserSchema(),
@@ -707,8 +710,9 @@ def edit_authorised_user(user_id: int) -> Any:
         lambda u: url_for(".authorised_users"),
         initial=initial,
         partial=True,
+        authorised_user=user,
+        next_user_states=sorted(services.USER_STATUS_FLOW.get(user.status, set())),
     )
-    return response
 
 
 @bp.get("/manage/ocop")

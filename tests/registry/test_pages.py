@@ -176,3 +176,29 @@ def test_demo_loads_every_asset_flagged(app: Any) -> None:
         assert legacy.name == "Huyện Lục Ngạn" and legacy.valid_to.isoformat() == "2025-06-30"
     again = app.test_cli_runner().invoke(main, ["demo", "load"])
     assert "assets: 0 created" in again.output
+
+
+def test_officer_suspends_an_authorised_user_from_its_page(
+    logged_in: Callable[..., FlaskClient], registry: dict, in_tx: Callable[..., Any]
+) -> None:
+    import datetime as dt
+
+    from registry import services
+
+    user_id = in_tx(
+        lambda: services.save_authorised_user(
+            {"asset_id": registry["gi"], "organisation_id": registry["coop"],
+             "decision_number": "1/QĐ", "decision_date": dt.date(2024, 1, 1),
+             "valid_from": dt.date(2024, 1, 1), "user_code": "LN-9",
+             "products": ["quả vải thiều tươi"]}
+        ).id
+    )  # fmt: skip
+    client = logged_in("officer")
+    url = f"/registry/manage/authorised-users/{user_id}"
+    token = csrf_from(client.get(url).get_data(as_text=True))
+    refused = client.post(url, data={"csrf_token": token, "action": "suspended"})
+    assert refused.status_code == 303
+    assert "Tạm đình chỉ" in client.get(url).get_data(as_text=True)  # still offered
+    done = client.post(url, data={"csrf_token": token, "action": "suspended", "reason": "vi phạm"})
+    assert done.status_code == 302
+    assert "vi phạm" in client.get(url).get_data(as_text=True)
