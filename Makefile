@@ -20,8 +20,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install --quiet -e '.[test,dev]'
 	touch $@
 
+# Browser tests drive Debian's Chromium (never a downloaded browser build).
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null
+
 install: $(VENV)/.installed translations
-install-test: $(VENV)/.installed-test translations
+install-test: $(VENV)/.installed-test translations $(CHROMIUM)
 
 translations: $(VENV)/.installed
 	$(BIN)/pybabel compile --use-fuzzy -d nguon/translations >/dev/null
