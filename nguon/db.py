@@ -141,6 +141,18 @@ class Database:
 db = Database()
 
 
+def paginate(query: Any, page: int, size: int) -> tuple[list[Any], int, int]:
+    """(items of ``page``, total count, number of pages) for a ``select``."""
+    import math
+
+    from sqlalchemy import func, select
+
+    session = db.session
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+    items = list(session.scalars(query.limit(size).offset((max(page, 1) - 1) * size)))
+    return items, total, max(1, math.ceil(total / size))
+
+
 @contextmanager
 def commit_boundary() -> Iterator[Session]:
     """Commit what the block did, or roll all of it back if it raises.

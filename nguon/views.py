@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from nguon import services
 from nguon.auth import login_required, staff_required
-from nguon.db import db, utcnow
+from nguon.db import db, paginate, utcnow
 from nguon.errors import DomainValidationError
 from nguon.forms import ConfirmForm, LoginForm, TokenForm
 from nguon.i18n import LANGUAGES, _
@@ -168,13 +168,8 @@ def audit_log() -> str:
     record_id = request.args.get("record") or None
     actor = request.args.get("actor") or None
     page = max(1, request.args.get("page", 1, type=int))
-    query = audit_query(record_table, record_id, actor)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    entries = db.session.scalars(
-        query.order_by(AuditEntry.id.desc())
-        .limit(AUDIT_PAGE_SIZE)
-        .offset((page - 1) * AUDIT_PAGE_SIZE)
-    ).all()
+    query = audit_query(record_table, record_id, actor).order_by(AuditEntry.id.desc())
+    entries, total, pages = paginate(query, page, AUDIT_PAGE_SIZE)
     tables = db.session.scalars(
         select(AuditEntry.record_table).distinct().order_by(AuditEntry.record_table)
     ).all()
@@ -183,7 +178,7 @@ def audit_log() -> str:
         entries=entries,
         total=total,
         page=page,
-        pages=max(1, math.ceil(total / AUDIT_PAGE_SIZE)),
+        pages=pages,
         tables=tables,
         record_table=record_table,
         record_id=record_id,

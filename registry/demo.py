@@ -14,6 +14,7 @@ from sqlalchemy import select
 from nguon.db import db
 from registry import rules, services
 from registry.admin_units import current_units, legacy_district, legacy_province, load_units
+from registry.geo import square
 from registry.models import (
     AssetKind,
     AuthorisedUser,
@@ -42,17 +43,6 @@ NICE_BY_WORD = {
 def _stable_number(text: str, digits: int) -> int:
     """A number derived from ``text`` so the demo is the same on every machine."""
     return int(hashlib.sha256(text.encode()).hexdigest(), 16) % (10**digits)
-
-
-def square(lon: float, lat: float, half: float) -> dict[str, Any]:
-    ring = [
-        [lon - half, lat - half],
-        [lon + half, lat - half],
-        [lon + half, lat + half],
-        [lon - half, lat + half],
-        [lon - half, lat - half],
-    ]
-    return {"type": "Polygon", "coordinates": [[[round(x, 5), round(y, 5)] for x, y in ring]]}
 
 
 def _org(name: str, kind: str, **fields: Any) -> Organisation:

@@ -61,6 +61,13 @@ def _lists(value: Any) -> Any:
     return value
 
 
+def square(lon: float, lat: float, half: float) -> dict[str, Any]:
+    """A square GeoJSON polygon centred on (lon, lat), ``half`` degrees to each side."""
+    ring = [(lon - half, lat - half), (lon + half, lat - half), (lon + half, lat + half),
+            (lon - half, lat + half), (lon - half, lat - half)]  # fmt: skip
+    return {"type": "Polygon", "coordinates": [[[round(x, 6), round(y, 6)] for x, y in ring]]}
+
+
 def inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
     """True when ``inner`` lies within ``outer`` (its boundary counts as inside)."""
     return make_valid(shape(outer)).covers(shape(inner))

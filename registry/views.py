@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,10 +19,10 @@ from flask import (
     send_file,
     url_for,
 )
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from nguon.auth import staff_required
-from nguon.db import db
+from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.i18n import _, _l
 from registry import dashboard, geo, services, transfer
@@ -303,11 +302,7 @@ def form_page(
 
 
 def page_of(query: Any, page: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int]:
-    total = (
-        db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    )
-    items = list(db.session.scalars(query.limit(size).offset((page - 1) * size)))
-    return items, total, max(1, math.ceil(total / size))
+    return paginate(query, page, size)
 
 
 # --- public register -------------------------------------------------------------------

@@ -9,19 +9,7 @@ from typing import Any
 import pytest
 
 from nguon.db import db
-
-
-def square(lon: float, lat: float, half: float) -> dict[str, Any]:
-    """A square polygon centred on (lon, lat), ``half`` degrees from centre to side."""
-    ring = [
-        [lon - half, lat - half],
-        [lon + half, lat - half],
-        [lon + half, lat + half],
-        [lon - half, lat + half],
-        [lon - half, lat - half],
-    ]
-    return {"type": "Polygon", "coordinates": [ring]}
-
+from registry.geo import square
 
 LUC_NGAN = (106.68, 21.43)
 GI_ZONE = square(*LUC_NGAN, 0.2)
