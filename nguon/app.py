@@ -120,18 +120,29 @@ def _register_api(app: Flask) -> None:
     )
     from nguon.api import api_bp
     from registry.api import api_bp as registry_api_bp
+    from traceability.api import api_bp as traceability_api_bp
 
     api.register_blueprint(api_bp)
     api.register_blueprint(registry_api_bp)
+    api.register_blueprint(traceability_api_bp)
 
 
 def _register_blueprints(app: Flask) -> None:
     from integrations.views import bp as integrations_bp
     from nguon.views import accounts_bp, audit_bp, main_bp
     from registry.views import bp as registry_bp
+    from traceability.epcis_api import bp as epcis_bp
     from traceability.views import bp as traceability_bp
 
-    for bp in (main_bp, accounts_bp, audit_bp, registry_bp, traceability_bp, integrations_bp):
+    for bp in (
+        main_bp,
+        accounts_bp,
+        audit_bp,
+        registry_bp,
+        traceability_bp,
+        epcis_bp,
+        integrations_bp,
+    ):
         app.register_blueprint(bp)
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -77,6 +78,16 @@ def _parse_log_level(value: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError("must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return level
+
+
+def _fraction(value: str) -> Decimal:
+    try:
+        number = Decimal(value.strip())
+    except ArithmeticError:
+        raise ValueError("must be a decimal number such as 0.10") from None
+    if not Decimal(0) <= number <= Decimal(1):
+        raise ValueError("must be between 0 and 1")
+    return number
 
 
 def _parse_secret(value: str) -> str:
@@ -150,6 +161,13 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
         None,
         "Secure flag on cookies; default: on when PUBLIC_URL is https",
+    ),
+    Setting(
+        "YIELD_TOLERANCE",
+        "YIELD_TOLERANCE",
+        _fraction,
+        Decimal("0.10"),
+        "how far a batch may exceed its areas' expected yield (0.10 = 10 %)",
     ),
     Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
     Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),

@@ -118,3 +118,6 @@ def load(data_path: str | None, echo: Callable[..., Any]) -> None:
     from registry import demo as registry_demo
 
     registry_demo.load(data, echo)
+    from traceability import demo as traceability_demo
+
+    traceability_demo.load(echo)

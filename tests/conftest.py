@@ -211,3 +211,7 @@ def bearer(make_user: Callable[..., Any], in_tx: Callable[..., Any]) -> Callable
         return {"Authorization": f"Bearer {secret}"}
 
     return issue
+
+
+# Registry fixtures serve the registry's tests and every package built on it.
+from tests.registry_fixtures import make_area, registry  # noqa: E402, F401

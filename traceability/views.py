@@ -1,5 +1,281 @@
-"""HTML pages of `traceability` (filled in by its issue)."""
+"""Cooperative pages: products, batches with their claims' evidence, lineage, events."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+
+from nguon.auth import is_staff, login_required
+from nguon.db import db, paginate
+from nguon.errors import DomainValidationError
+from nguon.i18n import _, _l
+from registry.forms import FormField, load, parse_form
+from registry.models import IPAsset, OcopProduct, Organisation, ProductionArea
+from registry.views import form_page
+from traceability import api, epcis, services
+from traceability.models import Batch, Product
+from traceability.schemas import UNITS, BatchSchema, GuidedEventSchema, ProductSchema
 
 bp = Blueprint("traceability", __name__, url_prefix="/traceability")
+
+
+def _org_scope(model: Any) -> Any:
+    query = select(model)
+    return query if is_staff() else query.where(model.producer_id == current_user.organisation_id)
+
+
+def _producer_choices() -> list[tuple[int, str]]:
+    query = select(Organisation.id, Organisation.name).order_by(Organisation.name_key)
+    if not is_staff():
+        query = query.where(Organisation.id == current_user.organisation_id)
+    return [(r.id, r.name) for r in db.session.execute(query)]
+
+
+def _asset_choices() -> list[tuple[int, str]]:
+    rows = db.session.execute(
+        select(IPAsset.id, IPAsset.name)
+        .where(IPAsset.status == "granted")
+        .order_by(IPAsset.name_key)
+    )
+    return [(r.id, r.name) for r in rows]
+
+
+def _ocop_choices() -> list[tuple[Any, str]]:
+    query = select(OcopProduct).where(OcopProduct.status == "active")
+    if not is_staff():
+        query = query.where(OcopProduct.producer_id == current_user.organisation_id)
+    return [("", "—")] + [(o.id, f"{o.name} {o.stars}★") for o in db.session.scalars(query)]
+
+
+def _product_choices() -> list[tuple[int, str]]:
+    return [
+        (p.id, f"{p.name} ({p.gtin})")
+        for p in db.session.scalars(_org_scope(Product).order_by(Product.id))
+    ]
+
+
+def _area_choices() -> list[tuple[int, str]]:
+    query = select(ProductionArea).order_by(ProductionArea.code)
+    if not is_staff():
+        query = query.where(ProductionArea.owner_id == current_user.organisation_id)
+    return [(a.id, f"{a.code} — {a.crop} ({a.hectares} ha)") for a in db.session.scalars(query)]
+
+
+PRODUCT_FORM = [
+    FormField(
+        "gtin", _l("GTIN"), required=True, help=_l("8, 12, 13 or 14 digits with the check digit")
+    ),
+    FormField("name", _l("Name"), required=True),
+    FormField("brand", _l("Brand")),
+    FormField("producer_id", _l("Producer"), "select", _producer_choices, required=True),
+    FormField(
+        "standards",
+        _l("Standards applied"),
+        "list",
+        help=_l("separate with ';', e.g. TCVN 12850:2019; VietGAP"),
+    ),
+    FormField("asset_ids", _l("Marks and GIs"), "multiselect", _asset_choices),
+    FormField("ocop_product_id", _l("OCOP rating"), "select", _ocop_choices),
+    FormField("safety_warnings", _l("Safety warnings"), "textarea"),
+    FormField("description", _l("Description"), "textarea"),
+]
+
+BATCH_FORM = [
+    FormField("product_id", _l("Product"), "select", _product_choices, required=True),
+    FormField(
+        "lot", _l("Lot number"), required=True, help=_l("up to 20 letters, digits and - . / _")
+    ),
+    FormField("quantity", _l("Quantity"), "number", required=True),
+    FormField("unit", _l("Unit"), "select", lambda: [(u, u) for u in UNITS]),
+    FormField("production_date", _l("Production or harvest date"), "date", required=True),
+    FormField("expiry_date", _l("Expiry date"), "date"),
+    FormField("area_ids", _l("Production areas"), "multiselect", _area_choices),
+    FormField("claim_asset_ids", _l("Claim marks and GIs"), "multiselect", _asset_choices),
+    FormField("claim_ocop_id", _l("Claim an OCOP rating"), "select", _ocop_choices),
+    FormField(
+        "claim_gap",
+        _l("Claim a GAP certificate"),
+        "select",
+        lambda: [
+            ("", "—"),
+            ("vietgap", "VietGAP"),
+            ("globalgap", "GlobalG.A.P."),
+            ("organic", _("organic")),
+        ],
+    ),
+    FormField("notes", _l("Notes"), "textarea"),
+]
+
+
+@bp.get("/")
+@login_required
+def home() -> Any:
+    return redirect(url_for(".batches"))
+
+
+@bp.get("/products")
+@login_required
+def products() -> str:
+    page = max(1, request.args.get("page", 1, type=int))
+    items, total, pages = paginate(_org_scope(Product).order_by(Product.id.desc()), page, 25)
+    return render_template(
+        "traceability/products.html", products=items, total=total, page=page, pages=pages
+    )
+
+
+@bp.route("/products/new", methods=["GET", "POST"])
+@login_required
+def new_product() -> Any:
+    def save(data: dict[str, Any]) -> Product:
+        if not is_staff() and data.get("producer_id") != current_user.organisation_id:
+            raise DomainValidationError({"producer_id": "you can only register your own products"})
+        return services.save_product(data)
+
+    return form_page(
+        _("New product"),
+        PRODUCT_FORM,
+        ProductSchema(),
+        save,
+        lambda p: url_for(".products"),
+        initial={"producer_id": current_user.organisation_id or ""},
+    )
+
+
+@bp.get("/images/<sha256>")
+def image(sha256: str) -> Response:
+    product = db.session.scalar(select(Product).where(Product.image_sha256 == sha256))
+    if product is None:
+        abort(404)
+    from pathlib import Path
+
+    from flask import current_app
+
+    path = Path(current_app.instance_path) / "images" / sha256[:2] / sha256
+    return send_file(path, mimetype=product.image_type, max_age=31536000, etag=sha256)
+
+
+@bp.get("/batches")
+@login_required
+def batches() -> str:
+    page = max(1, request.args.get("page", 1, type=int))
+    items, total, pages = paginate(_org_scope(Batch).order_by(Batch.id.desc()), page, 25)
+    return render_template(
+        "traceability/batches.html", batches=items, total=total, page=page, pages=pages
+    )
+
+
+def _batch_data(form_data: dict[str, Any]) -> dict[str, Any]:
+    claims = [
+        {"kind": db.session.get(IPAsset, a).kind, "asset_id": a}
+        for a in form_data.pop("claim_asset_ids", [])
+        if db.session.get(IPAsset, a)
+    ]
+    ocop = form_data.pop("claim_ocop_id", None)
+    if ocop:
+        claims.append({"kind": "ocop", "ocop_product_id": int(ocop)})
+    gap = form_data.pop("claim_gap", None)
+    if gap:
+        claims.append({"kind": "gap", "scheme": gap})
+    return {**form_data, "claims": claims}
+
+
+@bp.route("/batches/new", methods=["GET", "POST"])
+@login_required
+def new_batch() -> Any:
+    values: dict[str, Any] = {"unit": "KGM"}
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values = {
+            f.name: request.form.getlist(f.name)
+            if f.kind == "multiselect"
+            else request.form.get(f.name, "")
+            for f in BATCH_FORM
+        }
+        try:
+            data = _batch_data(parse_form(BATCH_FORM, request.form))
+            batch = services.save_batch(
+                load(BatchSchema(), data), acting_organisation_id=api.acting_organisation()
+            )
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Batch registered; every claim is backed by the registry."), "success")
+            return redirect(url_for(".batch", batch_id=batch.id))
+    return render_template(
+        "traceability/batch_form.html", fields=BATCH_FORM, values=values, errors=errors
+    ), status
+
+
+@bp.route("/batches/<int:batch_id>", methods=["GET", "POST"])
+@login_required
+def batch(batch_id: int) -> Any:
+    item = api.get_batch(batch_id)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        try:
+            data = load(
+                GuidedEventSchema(),
+                {k: v for k, v in request.form.items() if v and k != "csrf_token"},
+            )
+            api.record_guided_event(item, data)
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Event recorded."), "success")
+            return redirect(url_for(".batch", batch_id=item.id))
+    events = services.batch_events(item)
+    others = [
+        b
+        for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
+        if b.id != item.id
+    ]
+    return render_template(
+        "traceability/batch.html",
+        batch=item,
+        events=[epcis.event_document(e) for e in events],
+        upstream=services.lineage(item, "up"),
+        downstream=services.lineage(item, "down"),
+        errors=errors,
+        others=others,
+        now=dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M"),
+    ), status
+
+
+@bp.route("/events/import", methods=["GET", "POST"])
+@login_required
+def import_events() -> Any:
+    report = None
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV file."), "error")
+            return redirect(url_for(".import_events"))
+        try:
+            report = api.import_event_rows(
+                upload.read().decode("utf-8-sig"), dry_run=bool(request.form.get("dry_run"))
+            )
+        except DomainValidationError as exc:
+            flash(exc.detail, "error")
+            status = 422
+        else:
+            status = 422 if report["rows_with_errors"] else 200
+    return render_template(
+        "traceability/import_events.html", report=report, columns=api.EVENT_CSV_COLUMNS
+    ), status

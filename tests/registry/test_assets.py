@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.registry.conftest import GI_ZONE
+from tests.registry_fixtures import GI_ZONE
 
 MARK = {
     "kind": "collective_mark",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from tests.registry.conftest import INSIDE, OUTSIDE
 from tests.registry.test_assets import errors_of
+from tests.registry_fixtures import INSIDE, OUTSIDE
 
 
 @pytest.fixture

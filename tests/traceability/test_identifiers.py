@@ -1,0 +1,99 @@
+"""GS1 identifiers and Digital Link URIs (biip parses; we build and explain)."""
+
+from __future__ import annotations
+
+import pytest
+from biip.checksums import gs1_standard_check_digit
+from hypothesis import given
+from hypothesis import strategies as st
+
+from traceability.gs1 import (
+    CHARSET_82,
+    DigitalLink,
+    IdentifierError,
+    check_lot,
+    parse_digital_link,
+    parse_gln,
+    parse_gtin,
+    product_key,
+)
+
+GS1_CHARS = "!\"%&'()*+,-./0123456789:;<=>?ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz"
+
+
+def with_check_digit(body: str) -> str:
+    return body + str(gs1_standard_check_digit(body))
+
+
+@pytest.mark.parametrize(
+    ("value", "gtin14"),
+    [
+        ("12345670", "00000012345670"),
+        ("036000291452", "00036000291452"),
+        ("8930000000019", "08930000000019"),
+        ("08930000000019", "08930000000019"),
+    ],
+)
+def test_gtin_lengths_become_gtin14(value: str, gtin14: str) -> None:
+    assert parse_gtin(value) == gtin14
+
+
+def test_gtin_errors_say_what_is_wrong() -> None:
+    with pytest.raises(IdentifierError, match="check digit should be 9 \\(got 7\\)"):
+        parse_gtin("8930000000017")
+    with pytest.raises(IdentifierError, match="must be 8, 12, 13 or 14 digits"):
+        parse_gtin("893000000")
+    with pytest.raises(IdentifierError, match="check digit should be"):
+        parse_gln("8930000000018")
+    assert parse_gln("8930000000019") == "8930000000019"
+
+
+def test_lot_character_set_and_length() -> None:
+    assert check_lot("LN2026-001") == "LN2026-001"
+    with pytest.raises(IdentifierError, match="at most 20 characters"):
+        check_lot("X" * 21)
+    with pytest.raises(IdentifierError, match="not in the GS1 set: ' ' 'ả'"):
+        check_lot("Lo vải 1")
+
+
+@given(
+    body=st.text(alphabet="0123456789", min_size=12, max_size=12),
+    lot=st.text(alphabet=GS1_CHARS, min_size=1, max_size=20),
+    serial=st.one_of(st.none(), st.text(alphabet=GS1_CHARS, min_size=1, max_size=20)),
+    expiry=st.one_of(st.none(), st.dates().map(lambda d: d.strftime("%y%m%d"))),
+)
+def test_digital_link_round_trip(
+    body: str, lot: str, serial: str | None, expiry: str | None
+) -> None:
+    """Any GTIN, lot and serial from the GS1 set survive build -> biip parse unchanged."""
+    gtin = "0" + with_check_digit(body)
+    link = DigitalLink(gtin, lot=lot, serial=serial, attributes={"17": expiry} if expiry else {})
+    uri = link.uri("https://nguon.example.vn")
+    parsed = parse_digital_link(uri)
+    assert parsed == link
+    assert parsed.path == link.path
+    assert product_key(uri) == (gtin, lot, serial)
+
+
+@given(st.text(alphabet="0123456789", min_size=7, max_size=7))
+def test_gtin8_and_13_canonicalise(body: str) -> None:
+    gtin8 = with_check_digit(body)
+    assert parse_gtin(gtin8) == "000000" + gtin8
+    link = parse_digital_link(f"https://example.vn/01/{gtin8}/10/A1")
+    assert link.gtin == "000000" + gtin8
+
+
+def test_qualifier_order_is_canonical() -> None:
+    link = DigitalLink("08930000000019", cpv="2A", lot="L1", serial="S1")
+    assert link.path == "/01/08930000000019/22/2A/10/L1/21/S1"
+
+
+def test_epc_urns() -> None:
+    assert product_key("urn:epc:class:lgtin:8930000.000001.LN2026-001") == (
+        "08930000000019",
+        "LN2026-001",
+        None,
+    )
+    assert product_key("urn:epc:id:sgtin:8930000.000001.X%2F1") == ("08930000000019", None, "X/1")
+    assert product_key("urn:epc:id:sscc:8930000.0000000001") is None
+    assert CHARSET_82.match("AZaz09!%")

@@ -1,0 +1,294 @@
+"""REST API of traceability: products, batches (claims, lineage, history), guided events.
+
+A cooperative user sees and changes only its own organisation's records; officers and
+admins see all.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from flask import Response, abort, current_app, request
+from flask_login import current_user
+from flask_smorest import Blueprint
+from marshmallow import Schema, ValidationError, fields
+from sqlalchemy import select
+
+from nguon.api import SECURITY, SelectPage
+from nguon.auth import is_staff, login_required, require_organisation_access
+from nguon.db import db
+from nguon.errors import DomainValidationError, flatten_messages
+from traceability import epcis, services
+from traceability.models import Batch, Product
+from traceability.schemas import BatchSchema, GuidedEventSchema, LineageSchema, ProductSchema
+
+api_bp = Blueprint(
+    "traceability_api",
+    __name__,
+    url_prefix="/api/v1/traceability",
+    description="Products, batches with checked claims, lineage and guided EPCIS events",
+)
+
+
+def own_scope(query: Any, column: Any) -> Any:
+    """Limit ``query`` to the caller's organisation unless the caller is staff."""
+    return query if is_staff() else query.where(column == current_user.organisation_id)
+
+
+def get_product(product_id: int) -> Product:
+    product = db.session.get(Product, product_id)
+    if product is None or not (is_staff() or product.producer_id == current_user.organisation_id):
+        abort(404, description=f"no product {product_id}")
+    return product
+
+
+def get_batch(batch_id: int) -> Batch:
+    batch = db.session.get(Batch, batch_id)
+    if batch is None or not (is_staff() or batch.producer_id == current_user.organisation_id):
+        abort(404, description=f"no batch {batch_id}")
+    return batch
+
+
+def acting_organisation() -> int | None:
+    return None if is_staff() else current_user.organisation_id
+
+
+@api_bp.get("/products")
+@login_required
+@api_bp.response(200, ProductSchema(many=True))
+@api_bp.paginate(SelectPage)
+@api_bp.doc(security=SECURITY)
+def list_products() -> Any:
+    return own_scope(select(Product), Product.producer_id).order_by(Product.id)
+
+
+@api_bp.post("/products")
+@login_required
+@api_bp.arguments(ProductSchema)
+@api_bp.response(201, ProductSchema)
+@api_bp.doc(security=SECURITY)
+def create_product(data: dict[str, Any]) -> Product:
+    """Register a product; a cooperative registers its own (producer_id must be its own)."""
+    require_organisation_access(data["producer_id"])
+    return services.save_product(data)
+
+
+@api_bp.get("/products/<int:product_id>")
+@login_required
+@api_bp.response(200, ProductSchema)
+@api_bp.doc(security=SECURITY)
+def get_product_api(product_id: int) -> Product:
+    return get_product(product_id)
+
+
+@api_bp.patch("/products/<int:product_id>")
+@login_required
+@api_bp.arguments(ProductSchema(partial=True))
+@api_bp.response(200, ProductSchema)
+@api_bp.doc(security=SECURITY)
+def update_product(data: dict[str, Any], product_id: int) -> Product:
+    product = get_product(product_id)
+    if "producer_id" in data:
+        require_organisation_access(data["producer_id"])
+    if "asset_ids" in data and "asset_ids" not in (request.get_json(silent=True) or {}):
+        data.pop("asset_ids")
+    return services.save_product(data, product)
+
+
+class ImageSchema(Schema):
+    image = fields.Raw(metadata={"type": "string", "format": "binary"}, required=True)
+
+
+@api_bp.put("/products/<int:product_id>/image")
+@login_required
+@api_bp.arguments(ImageSchema, location="files")
+@api_bp.response(200, ProductSchema)
+@api_bp.doc(security=SECURITY)
+def put_image(files: dict[str, Any], product_id: int) -> Product:
+    """Set the product's image (PNG, JPEG or WebP, ≤ 5 MiB)."""
+    product = get_product(product_id)
+    services.set_product_image(product, files["image"].read())
+    return product
+
+
+@api_bp.get("/batches")
+@login_required
+@api_bp.response(200, BatchSchema(many=True))
+@api_bp.paginate(SelectPage)
+@api_bp.doc(security=SECURITY)
+def list_batches() -> Any:
+    return own_scope(select(Batch), Batch.producer_id).order_by(Batch.id.desc())
+
+
+@api_bp.post("/batches")
+@login_required
+@api_bp.arguments(BatchSchema)
+@api_bp.response(201, BatchSchema)
+@api_bp.doc(security=SECURITY)
+def create_batch(data: dict[str, Any]) -> Batch:
+    """Register a batch. Each claim (GI, mark, OCOP, GAP) is checked against the registry
+    on the production date; a refused claim refuses the batch, naming the failed condition."""
+    return services.save_batch(data, acting_organisation_id=acting_organisation())
+
+
+@api_bp.get("/batches/<int:batch_id>")
+@login_required
+@api_bp.response(200, BatchSchema)
+@api_bp.doc(security=SECURITY)
+def get_batch_api(batch_id: int) -> Batch:
+    return get_batch(batch_id)
+
+
+@api_bp.get("/batches/<int:batch_id>/lineage")
+@login_required
+@api_bp.response(200, LineageSchema)
+@api_bp.doc(security=SECURITY)
+def batch_lineage(batch_id: int) -> dict[str, Any]:
+    """Every upstream source and downstream lot, through transformation events."""
+    batch = get_batch(batch_id)
+    return {
+        "batch_id": batch.id,
+        "upstream": services.lineage(batch, "up"),
+        "downstream": services.lineage(batch, "down"),
+    }
+
+
+@api_bp.get("/batches/<int:batch_id>/epcis")
+@login_required
+@api_bp.doc(security=SECURITY, responses={200: {"description": "an EPCISDocument (JSON-LD)"}})
+def batch_history(batch_id: int) -> Response:
+    """The batch's whole history as an EPCIS 2.0 JSON-LD document."""
+    batch = get_batch(batch_id)
+    document = epcis.epcis_document(services.batch_events(batch))
+    epcis.validate(document)
+    response = current_app.response_class(
+        current_app.json.dumps(document), mimetype="application/ld+json"
+    )
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="epcis-{batch.product.gtin}-{batch.lot}.jsonld"'
+    )
+    return response
+
+
+@api_bp.post("/batches/<int:batch_id>/events")
+@login_required
+@api_bp.arguments(GuidedEventSchema)
+@api_bp.response(201, Schema.from_dict({"eventID": fields.String()}))
+@api_bp.doc(security=SECURITY)
+def record_event(data: dict[str, Any], batch_id: int) -> dict[str, str]:
+    """Record a harvest, pack, ship, receive or process step as an EPCIS event."""
+    batch = get_batch(batch_id)
+    return {"eventID": record_guided_event(batch, data)}
+
+
+def record_guided_event(batch: Batch, data: dict[str, Any]) -> str:
+    if data.get("output_batch_id"):
+        data["output_batch"] = get_batch(data["output_batch_id"])
+    event = services.guided_event(data["step"], batch, data)
+    try:
+        epcis.validate({"@context": [epcis.EPCIS_CONTEXT], **event})
+    except epcis.EpcisError as exc:
+        raise DomainValidationError({exc.path.strip("/") or "event": exc.message}) from None
+    result = epcis.store_events([event], [], organisation_id=batch.producer_id)
+    return (result.stored or result.duplicates)[0]
+
+
+EVENT_CSV_COLUMNS = (
+    "step",
+    "gtin",
+    "lot",
+    "event_time",
+    "quantity",
+    "location",
+    "source",
+    "destination",
+    "output_gtin",
+    "output_lot",
+)
+
+
+class EventImportQuerySchema(Schema):
+    dry_run = fields.Boolean(load_default=False)
+
+
+@api_bp.post("/events/import")
+@login_required
+@api_bp.arguments(EventImportQuerySchema, location="query")
+@api_bp.doc(security=SECURITY)
+def import_events(args: dict[str, Any]) -> Any:
+    """Record many guided events from CSV (columns: step, gtin, lot, event_time, quantity,
+    location, source, destination, output_gtin, output_lot). Every row is checked; with any
+    bad row, or on a dry run, nothing is kept."""
+    upload = request.files.get("file")
+    text = (upload.read() if upload else request.get_data()).decode("utf-8-sig")
+    report = import_event_rows(text, dry_run=args["dry_run"])
+    return report, (200 if not report["rows_with_errors"] else 422)
+
+
+def import_event_rows(text: str, *, dry_run: bool) -> dict[str, Any]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [
+        c for c in ("step", "gtin", "lot", "event_time") if c not in (reader.fieldnames or [])
+    ]
+    if missing:
+        raise DomainValidationError({"file": f"missing CSV columns: {', '.join(missing)}"})
+    unknown = [c for c in reader.fieldnames or [] if c not in EVENT_CSV_COLUMNS]
+    if unknown:
+        raise DomainValidationError({"file": f"unknown CSV columns: {', '.join(unknown)}"})
+    errors: list[dict[str, Any]] = []
+    recorded = 0
+    outer = db.session.begin_nested()
+    for number, row in enumerate(reader, start=1):
+        row = {k: v for k, v in row.items() if v not in (None, "")}
+        savepoint = db.session.begin_nested()
+        try:
+            batch = _csv_batch(row.get("gtin", ""), row.get("lot", ""), "lot")
+            if row.get("output_lot"):
+                row["output_batch_id"] = _csv_batch(
+                    row.get("output_gtin", row.get("gtin", "")), row["output_lot"], "output_lot"
+                ).id
+            data = GuidedEventSchema().load(
+                {k: v for k, v in row.items() if k in GuidedEventSchema().fields}
+            )
+            record_guided_event(batch, data)
+        except ValidationError as exc:
+            savepoint.rollback()
+            errors.append({"row": number, "errors": flatten_messages(exc.messages)})
+        except DomainValidationError as exc:
+            savepoint.rollback()
+            errors.append(
+                {
+                    "row": number,
+                    "errors": [
+                        {"field": f, "message": m} for f, ms in exc.errors.items() for m in ms
+                    ],
+                }
+            )
+        else:
+            savepoint.commit()
+            recorded += 1
+    if errors or dry_run:
+        outer.rollback()
+    else:
+        outer.commit()
+    return {
+        "dry_run": dry_run,
+        "recorded": recorded if not (errors or dry_run) else 0,
+        "valid_rows": recorded,
+        "rows_with_errors": errors,
+    }
+
+
+def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
+    from traceability.gs1 import IdentifierError, parse_gtin
+
+    try:
+        gtin14 = parse_gtin(gtin)
+    except IdentifierError as exc:
+        raise DomainValidationError({"gtin": str(exc)}) from None
+    batch = services.batch_by_lot(gtin14, lot)
+    if batch is None or not (is_staff() or batch.producer_id == current_user.organisation_id):
+        raise DomainValidationError({field: f"no batch {lot} of {gtin14} of yours"})
+    return batch

@@ -1,0 +1,108 @@
+"""Demo products, batches and events (flagged as demo) for the first GI's cooperative."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from nguon.db import db
+from registry.models import AuthorisedUser, IPAsset
+from traceability import epcis, services
+from traceability.models import Product
+
+DEMO_PRODUCTS = [
+    # (GTIN-13, name, standards, warnings)
+    (
+        "8930000000019",
+        "Vải thiều Lục Ngạn tươi, thùng 10 kg",
+        ["TCVN 12850:2019", "VietGAP"],
+        "Bảo quản 2–8 °C; dùng trong 10 ngày.",
+    ),
+    (
+        "8930000000026",
+        "Vải thiều sấy khô, túi 500 g",
+        ["TCVN 12850:2019"],
+        "Bảo quản nơi khô ráo, tránh ánh nắng.",
+    ),
+]
+
+
+def load(echo: Callable[..., Any]) -> None:
+    if db.session.scalar(select(Product.id).where(Product.gtin == "0" + DEMO_PRODUCTS[0][0])):
+        return
+    gi = db.session.scalar(
+        select(IPAsset).where(
+            IPAsset.name == "Vải thiều Lục Ngạn", IPAsset.kind == "geographical_indication"
+        )
+    )
+    user = gi and db.session.scalar(select(AuthorisedUser).where(AuthorisedUser.asset_id == gi.id))
+    if user is None:
+        echo("traceability demo: no authorised user of Vải thiều Lục Ngạn; skipped", err=True)
+        return
+    products = []
+    for gtin, name, standards, warnings in DEMO_PRODUCTS:
+        product = services.save_product(
+            {
+                "gtin": gtin,
+                "name": name,
+                "brand": "Lục Ngạn",
+                "producer_id": user.organisation_id,
+                "standards": standards,
+                "safety_warnings": warnings,
+                "asset_ids": [gi.id],
+            }
+        )
+        product.is_demo = True
+        products.append(product)
+    fresh = services.save_batch(
+        {
+            "product_id": products[0].id,
+            "lot": "LN2026-001",
+            "quantity": Decimal(20000),
+            "unit": "KGM",
+            "production_date": dt.date(2026, 6, 10),
+            "expiry_date": dt.date(2026, 6, 24),
+            "area_ids": [user.areas[0].id],  # the area with the VietGAP certificate
+            "claims": [
+                {"kind": "geographical_indication", "asset_id": gi.id},
+                {"kind": "gap", "scheme": "vietgap"},
+            ],
+        }
+    )
+    dried = services.save_batch(
+        {
+            "product_id": products[1].id,
+            "lot": "SK2026-001",
+            "quantity": Decimal(400),
+            "unit": "KGM",
+            "production_date": dt.date(2026, 6, 14),
+            "expiry_date": dt.date(2027, 6, 14),
+        }
+    )
+    fresh.is_demo = dried.is_demo = True
+    steps = [
+        (fresh, "harvest", dt.datetime(2026, 6, 10, 6, 30), {}),
+        (fresh, "pack", dt.datetime(2026, 6, 10, 14, 0), {}),
+        (
+            fresh,
+            "ship",
+            dt.datetime(2026, 6, 11, 5, 0),
+            {"destination": "https://id.gs1.org/417/8930000000026"},
+        ),
+        (
+            fresh,
+            "process",
+            dt.datetime(2026, 6, 14, 8, 0),
+            {"output_batch": dried, "quantity": Decimal(2000)},
+        ),
+        (dried, "pack", dt.datetime(2026, 6, 15, 9, 0), {}),
+    ]
+    tz = dt.timezone(dt.timedelta(hours=7))
+    for batch, step, when, extra in steps:
+        event = services.guided_event(step, batch, {"event_time": when.replace(tzinfo=tz), **extra})
+        epcis.store_events([event], [], organisation_id=batch.producer_id)
+    echo("traceability demo: 2 products, 2 batches, 5 events", err=True)

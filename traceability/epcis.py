@@ -1,0 +1,377 @@
+"""EPCIS 2.0: schema validation, event hashes, storage and the query interface.
+
+Every document in and out is checked against GS1's JSON schema (kept in
+``traceability/standards/epcis``). Event IDs are the reference event hash
+(``epcis-event-hash-generator``), so an event sent twice is stored once.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import datetime as dt
+import functools
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from epcis_event_hash_generator import hash_generator, json_to_py
+from sqlalchemy import Select, and_, exists, insert, or_, select
+
+from nguon.db import db, utcnow
+from traceability.gs1 import IdentifierError, product_key
+from traceability.models import CaptureJob, EpcisEvent, EventEpc
+
+STANDARDS = Path(__file__).resolve().parent / "standards" / "epcis"
+EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
+EVENT_TYPES = (
+    "ObjectEvent",
+    "AggregationEvent",
+    "TransformationEvent",
+    "TransactionEvent",
+    "AssociationEvent",
+)
+CAPTURE_LIMIT = 25_000  # events per capture document, advertised in GS1-EPCIS-Capture-Limit
+_CBV_URI = re.compile(
+    r"^(?:https://ref\.gs1\.org/cbv/(?:BizStep|Disp)-|urn:epcglobal:cbv:(?:bizstep|disp):)(.+)$"
+)
+
+
+class EpcisError(ValueError):
+    """A document or event that breaks the schema or a rule; ``path`` says where."""
+
+    def __init__(self, message: str, path: str = "/"):
+        super().__init__(f"{path}: {message}")
+        self.message = message
+        self.path = path
+
+
+@functools.cache
+def validator() -> jsonschema.Draft7Validator:
+    with (STANDARDS / "EPCIS-JSON-Schema.json").open(encoding="utf-8") as handle:
+        schema = json.load(handle)
+    return jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+def schema_errors(document: Any) -> list[EpcisError]:
+    """Every place where ``document`` breaks the official schema, most specific first."""
+    found = []
+    for error in validator().iter_errors(document):
+        deepest = jsonschema.exceptions.best_match([error]) if error.context else error
+        if deepest.context:
+            deepest = min(deepest.context, key=lambda e: -len(e.absolute_path))
+        path = "/" + "/".join(str(p) for p in deepest.absolute_path)
+        found.append(EpcisError(deepest.message, path))
+    found.sort(key=lambda e: e.path)
+    return found
+
+
+def validate(document: Any) -> None:
+    """Raise the first schema error (with its JSON path), if any."""
+    errors = schema_errors(document)
+    if errors:
+        raise errors[0]
+
+
+def bare_cbv(value: str | None) -> str | None:
+    """``https://ref.gs1.org/cbv/BizStep-shipping`` and ``urn:epcglobal:cbv:bizstep:shipping``
+    are both the CBV word ``shipping``; other URIs are kept whole."""
+    if value is None:
+        return None
+    match = _CBV_URI.match(value)
+    return match[1] if match else value
+
+
+def extra_context(context: Any) -> list[Any]:
+    """The document's @context without the EPCIS context itself."""
+    items = context if isinstance(context, list) else [context] if context else []
+    return [c for c in items if c != EPCIS_CONTEXT]
+
+
+def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[str]:
+    """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event."""
+    if not events:
+        return []
+    document = {
+        "@context": [EPCIS_CONTEXT, *context],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": "2000-01-01T00:00:00Z",
+        # A deep copy: the generator rewrites bare CBV words in place, and what we store
+        # must stay exactly what was sent.
+        "epcisBody": {
+            "eventList": copy.deepcopy(
+                [{k: v for k, v in e.items() if k != "eventID"} for e in events]
+            )
+        },
+    }
+    return hash_generator.epcis_hashes_from_events(
+        json_to_py.event_list_from_epcis_document_json(document)
+    )
+
+
+def parse_time(value: str) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise EpcisError("a time needs its offset, e.g. 2026-06-10T06:30:00+07:00")
+    return parsed.astimezone(dt.UTC)
+
+
+ROLE_FIELDS = (
+    ("epcList", "epc", False),
+    ("childEPCs", "child", False),
+    ("inputEPCList", "input", False),
+    ("outputEPCList", "output", False),
+    ("quantityList", "quantity", True),
+    ("childQuantityList", "child_quantity", True),
+    ("inputQuantityList", "input_quantity", True),
+    ("outputQuantityList", "output_quantity", True),
+)
+
+
+def identifiers(event: dict[str, Any]) -> list[tuple[str, str]]:
+    """(role, identifier) for every EPC and EPC class the event names."""
+    found: list[tuple[str, str]] = []
+    if event.get("parentID"):
+        found.append(("parent", event["parentID"]))
+    for key, role, quantities in ROLE_FIELDS:
+        for item in event.get(key) or []:
+            epc = item.get("epcClass") if quantities else item
+            if isinstance(epc, str):
+                found.append((role, epc))
+    return found
+
+
+def _epc_rows(event_pk: int, event: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for role, epc in identifiers(event):
+        try:
+            key = product_key(epc)
+        except IdentifierError:
+            key = None
+        rows.append(
+            {
+                "event_pk": event_pk,
+                "role": role,
+                "epc": epc,
+                "gtin": key[0] if key else None,
+                "lot": key[1] if key else None,
+            }
+        )
+    return rows
+
+
+@dataclass
+class CaptureResult:
+    stored: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+
+
+def store_events(
+    events: Sequence[dict[str, Any]],
+    context: list[Any],
+    *,
+    organisation_id: int | None,
+    job: CaptureJob | None = None,
+) -> CaptureResult:
+    """Store schema-valid events; one whose eventID is already stored is skipped.
+
+    Events without an eventID get the reference hash. Flushes; the caller commits.
+    """
+    result = CaptureResult()
+    missing = [e for e in events if not e.get("eventID")]
+    for event, event_id in zip(missing, event_hashes(missing, context), strict=True):
+        event["eventID"] = event_id
+    ids = [e["eventID"] for e in events]
+    known = set()
+    for chunk in _chunks(ids, 500):
+        known |= set(
+            db.session.scalars(select(EpcisEvent.event_id).where(EpcisEvent.event_id.in_(chunk)))
+        )
+    now = utcnow()
+    fresh: list[dict[str, Any]] = []
+    for event in events:
+        if event["eventID"] in known:
+            result.duplicates.append(event["eventID"])
+            continue
+        known.add(event["eventID"])
+        fresh.append(event)
+    if not fresh:
+        return result
+    rows = [
+        {
+            "event_id": e["eventID"],
+            "event_type": e["type"],
+            "event_time": parse_time(e["eventTime"]),
+            "record_time": now,
+            "action": e.get("action"),
+            "biz_step": bare_cbv(e.get("bizStep")),
+            "disposition": bare_cbv(e.get("disposition")),
+            "read_point": (e.get("readPoint") or {}).get("id"),
+            "biz_location": (e.get("bizLocation") or {}).get("id"),
+            "organisation_id": organisation_id,
+            "capture_job_id": job.id if job else None,
+            "document": e,
+            "context": context,
+        }
+        for e in fresh
+    ]
+    pks = list(
+        db.session.scalars(
+            insert(EpcisEvent).returning(EpcisEvent.id, sort_by_parameter_order=True), rows
+        )
+    )
+    epc_rows = [row for pk, e in zip(pks, fresh, strict=True) for row in _epc_rows(pk, e)]
+    if epc_rows:
+        db.session.execute(insert(EventEpc), epc_rows)
+    result.stored = [e["eventID"] for e in fresh]
+    return result
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def event_document(stored: EpcisEvent) -> dict[str, Any]:
+    """The event as captured, with its eventID and recordTime."""
+    event = dict(stored.document)
+    event.setdefault("recordTime", stored.record_time.isoformat().replace("+00:00", "Z"))
+    return event
+
+
+def query_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
+    """An EPCISQueryDocument for ``events`` (validated against the schema by the caller)."""
+    context: list[Any] = [EPCIS_CONTEXT]
+    for stored in events:
+        for item in stored.context or []:
+            if item not in context:
+                context.append(item)
+    return {
+        "@context": context,
+        "type": "EPCISQueryDocument",
+        "schemaVersion": "2.0",
+        "creationDate": utcnow().isoformat().replace("+00:00", "Z"),
+        "epcisBody": {
+            "queryResults": {
+                "queryName": "SimpleEventQuery",
+                "resultsBody": {"eventList": [event_document(e) for e in events]},
+            }
+        },
+    }
+
+
+def epcis_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
+    """An EPCISDocument (JSON-LD) holding ``events``, e.g. a batch's whole history."""
+    query = query_document(events)
+    return {
+        "@context": query["@context"],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": query["creationDate"],
+        "epcisBody": {"eventList": query["epcisBody"]["queryResults"]["resultsBody"]["eventList"]},
+    }
+
+
+# --- the query interface -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventQuery:
+    event_types: tuple[str, ...] = ()
+    ge_event_time: dt.datetime | None = None
+    lt_event_time: dt.datetime | None = None
+    ge_record_time: dt.datetime | None = None
+    lt_record_time: dt.datetime | None = None
+    biz_steps: tuple[str, ...] = ()
+    dispositions: tuple[str, ...] = ()
+    biz_locations: tuple[str, ...] = ()
+    read_points: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+    event_ids: tuple[str, ...] = ()
+    match_epc: tuple[str, ...] = ()
+    match_any_epc: tuple[str, ...] = ()
+    match_epc_class: tuple[str, ...] = ()
+    match_input_epc: tuple[str, ...] = ()
+    match_output_epc: tuple[str, ...] = ()
+    organisation_id: int | None = None  # a cooperative sees its own events only
+    after_pk: int = 0
+
+
+def _epc_match(values: tuple[str, ...], roles: tuple[str, ...]) -> Any:
+    """Events naming one of ``values`` in one of ``roles`` (a trailing * matches a prefix)."""
+    conditions = []
+    for value in values:
+        if value.endswith("*"):
+            conditions.append(EventEpc.epc.startswith(value[:-1], autoescape=True))
+        else:
+            conditions.append(EventEpc.epc == value)
+    return exists().where(
+        EventEpc.event_pk == EpcisEvent.id, EventEpc.role.in_(roles), or_(*conditions)
+    )
+
+
+def build_query(q: EventQuery) -> Select[tuple[EpcisEvent]]:
+    query = select(EpcisEvent)
+    filters = [EpcisEvent.id > q.after_pk]
+    if q.event_types:
+        filters.append(EpcisEvent.event_type.in_(q.event_types))
+    if q.ge_event_time:
+        filters.append(EpcisEvent.event_time >= q.ge_event_time)
+    if q.lt_event_time:
+        filters.append(EpcisEvent.event_time < q.lt_event_time)
+    if q.ge_record_time:
+        filters.append(EpcisEvent.record_time >= q.ge_record_time)
+    if q.lt_record_time:
+        filters.append(EpcisEvent.record_time < q.lt_record_time)
+    for column, values in (
+        (EpcisEvent.biz_step, q.biz_steps),
+        (EpcisEvent.disposition, q.dispositions),
+        (EpcisEvent.biz_location, q.biz_locations),
+        (EpcisEvent.read_point, q.read_points),
+        (EpcisEvent.action, q.actions),
+        (EpcisEvent.event_id, q.event_ids),
+    ):
+        if values:
+            wanted = (
+                [bare_cbv(v) for v in values]
+                if column in (EpcisEvent.biz_step, EpcisEvent.disposition)
+                else list(values)
+            )
+            filters.append(column.in_(wanted))
+    if q.match_epc:
+        filters.append(_epc_match(q.match_epc, ("epc", "child")))
+    if q.match_any_epc:
+        filters.append(_epc_match(q.match_any_epc, ("epc", "child", "parent", "input", "output")))
+    if q.match_epc_class:
+        filters.append(_epc_match(q.match_epc_class, ("quantity", "child_quantity")))
+    if q.match_input_epc:
+        filters.append(_epc_match(q.match_input_epc, ("input",)))
+    if q.match_output_epc:
+        filters.append(_epc_match(q.match_output_epc, ("output",)))
+    if q.organisation_id is not None:
+        filters.append(EpcisEvent.organisation_id == q.organisation_id)
+    return query.where(and_(*filters)).order_by(EpcisEvent.id)
+
+
+def page_token(last_pk: int, fingerprint: str) -> str:
+    raw = json.dumps({"after": last_pk, "q": fingerprint}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def read_page_token(token: str, fingerprint: str) -> int:
+    """The position a nextPageToken stands for; it only fits the query that made it."""
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded))
+        after = int(data["after"])
+    except (ValueError, KeyError, TypeError):
+        raise EpcisError("not a token this server issued", "nextPageToken") from None
+    if data.get("q") != fingerprint:
+        raise EpcisError("the token belongs to another query", "nextPageToken")
+    return after
