@@ -155,7 +155,7 @@ def capture() -> Response:
     events = (document.get("epcisBody") or {}).get("eventList")
     if isinstance(events, list) and len(events) > epcis.CAPTURE_LIMIT:
         abort(413, description=f"at most {epcis.CAPTURE_LIMIT} events per capture")
-    errors = epcis.schema_errors(document)
+    errors = [] if epcis.is_valid(document) else epcis.schema_errors(document)
     bad_events: set[int] = set()
     for error in errors:
         parts = error.path.split("/")
@@ -243,7 +243,7 @@ def parse_query() -> tuple[epcis.EventQuery, int, str]:
     )
     fingerprint = hashlib.sha256(json.dumps([fingerprint_source, owner]).encode()).hexdigest()[:16]
     if "nextPageToken" in request.args:
-        kwargs["after_pk"] = epcis.read_page_token(request.args["nextPageToken"], fingerprint)
+        kwargs["after"] = epcis.read_page_token(request.args["nextPageToken"], fingerprint)
     return epcis.EventQuery(**kwargs), per_page, fingerprint
 
 
@@ -258,7 +258,7 @@ def query_events() -> Response:
     epcis.validate(document)
     headers = {}
     if more:
-        token = epcis.page_token(page[-1].id, fingerprint)
+        token = epcis.page_token(page[-1], fingerprint)
         args = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
         next_url = f"{request.path}?{urlencode([*args, ('nextPageToken', token)])}"
         headers["Link"] = f'<{next_url}>; rel="next"'

@@ -291,3 +291,19 @@ def test_claims_are_checked_on_the_batch_date_not_today(trace: dict, app: Any) -
         check = services.evaluate_claim(batch, {"kind": "gap", "scheme": "vietgap"})
         assert check.failure == "vietgap: the batch names no production area"
         db.session.rollback()
+
+
+def test_an_expired_mark_backs_nothing(
+    client: FlaskClient, coop_headers: dict, trace: dict
+) -> None:
+    """The certification mark of the fixture expired on 2025-06-01 (filed 2015, no renewal)."""
+    message = refused(
+        post_batch(
+            client,
+            coop_headers,
+            trace,
+            claims=[{"kind": "certification_mark", "asset_id": trace["mark"]}],
+        )
+    )
+    expected = "Chè Yên Thế: Chè Yên Thế is not in force on 2026-06-10"
+    assert message == f"{expected} (status granted, expiry 2025-06-01)"

@@ -224,3 +224,29 @@ def test_not_json_and_wrong_type(client: FlaskClient, coop: dict) -> None:
     assert response.json["errors"][0]["field"] == "/"
     wrong = client.post("/epcis/capture", data="hello", content_type="text/plain", headers=coop)
     assert wrong.status_code == 415
+
+
+BROKEN = [
+    (["epcisBody", "eventList", 0, "eventTime"], "yesterday"),
+    (["epcisBody", "eventList", 1, "action"], "LOOK"),
+    (["epcisBody", "eventList", 2, "childEPCs"], "not-a-list"),
+    (["epcisBody", "eventList", 4, "errorDeclaration", "reason"], 12),
+    (["schemaVersion"], 2),
+]
+
+
+@pytest.mark.parametrize(("path", "value"), BROKEN)
+def test_fast_and_reference_validators_agree(path: list, value: Any) -> None:
+    """The compiled schema (fast path) refuses exactly what the reference validator does."""
+    assert epcis.is_valid(DOCUMENT) and epcis.schema_errors(DOCUMENT) == []
+    broken = copy.deepcopy(DOCUMENT)
+    target = broken
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    assert not epcis.is_valid(broken)
+    errors = epcis.schema_errors(broken)
+    assert errors
+    with pytest.raises(epcis.EpcisError) as caught:
+        epcis.validate(broken)
+    assert caught.value.path.startswith("/" + "/".join(map(str, path[:-1])))
