@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response, abort, g, request
 from flask_smorest import Api
 
-from nguon import audit, auth, errors, i18n
+from nguon import audit, auth, errors, i18n, ratelimit
 from nguon.config import build_config
 from nguon.db import db
 from nguon.schemas import ProblemSchema
@@ -88,6 +88,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    ratelimit.init_app(app)
     _register_api(app)
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -102,6 +103,8 @@ def schema_name(schema: Any) -> str | None:
     if not isinstance(schema, type) and (schema.only or schema.exclude or schema.partial):
         return None
     cls = resolve_schema_cls(schema)
+    if cls.__name__ == "GeneratedSchema":  # Schema.from_dict(): small, inline
+        return None
     return cls.__name__.removesuffix("Schema") or cls.__name__
 
 
@@ -132,6 +135,7 @@ def _register_blueprints(app: Flask) -> None:
     from nguon.views import accounts_bp, audit_bp, main_bp
     from registry.views import bp as registry_bp
     from traceability.epcis_api import bp as epcis_bp
+    from traceability.resolver import bp as resolver_bp
     from traceability.views import bp as traceability_bp
 
     for bp in (
@@ -141,6 +145,7 @@ def _register_blueprints(app: Flask) -> None:
         registry_bp,
         traceability_bp,
         epcis_bp,
+        resolver_bp,
         integrations_bp,
     ):
         app.register_blueprint(bp)

@@ -38,7 +38,7 @@ def main() -> None:
 
 def _register_package_commands() -> None:
     """Each domain package adds its own group (imported here, at the composition root)."""
-    import registry.cli  # noqa: F401
+    import traceability.cli  # noqa: F401
 
 
 def transactional(command: Callable[..., Any]) -> Callable[..., Any]:

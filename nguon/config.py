@@ -90,6 +90,22 @@ def _fraction(value: str) -> Decimal:
     return number
 
 
+def _parse_rate(value: str) -> str:
+    from limits import parse_many
+
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ValueError("must be like '300 per minute' or '10/second'") from None
+    return value
+
+
+def _parse_storage(value: str) -> str:
+    if not value.startswith(("memory://", "redis://", "rediss://")):
+        raise ValueError("must be memory:// or a redis:// URL")
+    return value
+
+
 def _parse_secret(value: str) -> str:
     if len(value) < 32:
         raise ValueError("must be at least 32 characters long")
@@ -168,6 +184,48 @@ SETTINGS: tuple[Setting, ...] = (
         _fraction,
         Decimal("0.10"),
         "how far a batch may exceed its areas' expected yield (0.10 = 10 %)",
+    ),
+    Setting(
+        "CLONE_DISTANCE_KM",
+        "CLONE_DISTANCE_KM",
+        _int_parser(1, 5000),
+        100,
+        "an item code scanned this far apart...",
+    ),
+    Setting(
+        "CLONE_WINDOW_HOURS",
+        "CLONE_WINDOW_HOURS",
+        _int_parser(1, 720),
+        24,
+        "...within this many hours is flagged",
+    ),
+    Setting(
+        "CLONE_MAX_SCANS",
+        "CLONE_MAX_SCANS",
+        _int_parser(1, 100000),
+        20,
+        "an item code scanned more often than this is flagged",
+    ),
+    Setting(
+        "RATELIMIT_ENABLED",
+        "RATELIMIT_ENABLED",
+        _parse_bool,
+        True,
+        "rate-limit the public endpoints",
+    ),
+    Setting(
+        "RATELIMIT_PUBLIC",
+        "RATELIMIT_PUBLIC",
+        _parse_rate,
+        "300 per minute",
+        "limit per client address on public pages (flask-limiter syntax)",
+    ),
+    Setting(
+        "RATELIMIT_STORAGE_URL",
+        "RATELIMIT_STORAGE_URI",
+        _parse_storage,
+        "memory://",
+        "limiter counters: memory:// (one host) or redis://host:6379 (several)",
     ),
     Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
     Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),

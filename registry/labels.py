@@ -95,6 +95,19 @@ REGISTRY_LABELS = {
         "inspecting": _l("inspected"),
         "creating_class_instance": _l("made"),
     },
+    "label_kind": {"lot": _l("one code for the lot"), "item": _l("one code per unit")},
+    "clone_rule": {
+        "far_apart": _l("scanned far apart"),
+        "too_many_scans": _l("too many scans"),
+        "lot_over_units": _l("lot code scanned more than units made"),
+    },
+    "verdict": {
+        "genuine": _l("Genuine"),
+        "scanned_before": _l("Genuine, scanned before"),
+        "suspicious": _l("Suspicious"),
+        "voided": _l("Voided"),
+        "unknown": _l("Unknown"),
+    },
     "doc_kind": {
         "regulation": _l("regulation on use"),
         "certificate": _l("certificate"),

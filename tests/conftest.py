@@ -78,6 +78,8 @@ def make_test_app(database_url: str, instance_path: Path, **overrides: Any) -> F
         "SECRET_KEY": "test-secret-key-which-is-long-enough-0123456789",
         # Fast hashing in tests only; production uses scrypt.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+        # Limits are tested on their own (test_public_rate_limit); counts would leak across tests.
+        "RATELIMIT_PUBLIC": "100000 per minute",
         **overrides,
     }
     return create_app(config)

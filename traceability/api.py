@@ -20,9 +20,17 @@ from nguon.api import SECURITY, SelectPage
 from nguon.auth import is_staff, login_required, require_organisation_access
 from nguon.db import db
 from nguon.errors import DomainValidationError, flatten_messages
-from traceability import epcis, services
-from traceability.models import Batch, Product
-from traceability.schemas import BatchSchema, GuidedEventSchema, LineageSchema, ProductSchema
+from traceability import epcis, labels, services
+from traceability.models import Batch, Label, LabelRun, Product
+from traceability.schemas import (
+    BatchSchema,
+    GuidedEventSchema,
+    LabelCodeSchema,
+    LabelRunSchema,
+    LineageSchema,
+    ProductSchema,
+    VoidSchema,
+)
 
 api_bp = Blueprint(
     "traceability_api",
@@ -292,3 +300,62 @@ def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
     if batch is None or not (is_staff() or batch.producer_id == current_user.organisation_id):
         raise DomainValidationError({field: f"no batch {lot} of {gtin14} of yours"})
     return batch
+
+
+# --- label runs ---------------------------------------------------------------------------------
+
+
+def get_run(run_id: int) -> LabelRun:
+    run = db.session.get(LabelRun, run_id)
+    if run is None or not (is_staff() or run.batch.producer_id == current_user.organisation_id):
+        abort(404, description=f"no label run {run_id}")
+    return run
+
+
+@api_bp.post("/batches/<int:batch_id>/label-runs")
+@login_required
+@api_bp.arguments(LabelRunSchema)
+@api_bp.response(201, LabelRunSchema)
+@api_bp.doc(security=SECURITY)
+def issue_labels(data: dict[str, Any], batch_id: int) -> LabelRun:
+    """Issue the lot's code, or N serialised item codes (within the batch quantity and the
+    authorisation's remaining yearly ceiling)."""
+    batch = get_batch(batch_id)
+    return labels.issue_run(
+        batch, data["kind"], data["count"], data["item_quantity"], created_by_id=current_user.id
+    )
+
+
+@api_bp.get("/batches/<int:batch_id>/label-runs")
+@login_required
+@api_bp.response(200, LabelRunSchema(many=True))
+@api_bp.doc(security=SECURITY)
+def list_label_runs(batch_id: int) -> list[LabelRun]:
+    batch = get_batch(batch_id)
+    return list(
+        db.session.scalars(
+            select(LabelRun).where(LabelRun.batch_id == batch.id).order_by(LabelRun.id)
+        )
+    )
+
+
+@api_bp.get("/label-runs/<int:run_id>/codes")
+@login_required
+@api_bp.response(200, LabelCodeSchema(many=True))
+@api_bp.paginate(SelectPage, page_size=100, max_page_size=1000)
+@api_bp.doc(security=SECURITY)
+def run_codes(run_id: int) -> Any:
+    """The run's codes: Digital Link URI, state, scans, and image links."""
+    run = get_run(run_id)
+    return select(Label).where(Label.run_id == run.id).order_by(Label.id)
+
+
+@api_bp.post("/label-runs/<int:run_id>/void")
+@login_required
+@api_bp.arguments(VoidSchema)
+@api_bp.response(200, Schema.from_dict({"voided": fields.Integer()}))
+@api_bp.doc(security=SECURITY)
+def void_run(data: dict[str, Any], run_id: int) -> dict[str, int]:
+    """Void the whole run or some of its codes (damaged labels), with a reason."""
+    run = get_run(run_id)
+    return {"voided": labels.void_labels(run, data["reason"], data["serials"])}

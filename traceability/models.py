@@ -227,3 +227,101 @@ class CaptureJob(Base):
     duplicates: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class LabelKind(enum.StrEnum):
+    LOT = "lot"  # one code for the whole lot
+    ITEM = "item"  # one random serial per unit
+
+
+class LabelRun(Audited, Base):
+    """A print run of codes for a batch: one lot-level code or N serialised item codes."""
+
+    __tablename__ = "label_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int]
+    item_quantity: Mapped[Decimal] = mapped_column(Numeric(14, 3))  # per code, batch's unit
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    voided_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str] = mapped_column(Text, default="")
+
+    batch: Mapped[Batch] = relationship()
+
+
+class Label(Base):
+    """One issued code. Not audited row by row (millions); runs and voids are."""
+
+    __tablename__ = "label"
+    __table_args__ = (
+        UniqueConstraint("gtin", "serial"),
+        Index(None, "batch_id", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("label_run.id"), index=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id"))
+    kind: Mapped[str] = mapped_column(String(10))
+    gtin: Mapped[str] = mapped_column(String(14))
+    serial: Mapped[str | None] = mapped_column(String(20))
+    voided_at: Mapped[dt.datetime | None]
+    void_reason: Mapped[str | None] = mapped_column(Text)
+    flagged_at: Mapped[dt.datetime | None]
+    flag_reason: Mapped[str | None] = mapped_column(Text)
+    scan_count: Mapped[int] = mapped_column(default=0)
+    first_scan_at: Mapped[dt.datetime | None]
+    first_scan_place: Mapped[str | None] = mapped_column(String(200))
+    last_scan_at: Mapped[dt.datetime | None]
+    last_place_at: Mapped[dt.datetime | None]
+    last_latitude: Mapped[float | None]
+    last_longitude: Mapped[float | None]
+    last_place: Mapped[str | None] = mapped_column(String(200))
+
+    batch: Mapped[Batch] = relationship()
+
+    @property
+    def uri(self) -> str:
+        from flask import current_app
+
+        from traceability.gs1 import DigitalLink
+
+        return DigitalLink(self.gtin, lot=self.batch.lot, serial=self.serial).uri(
+            current_app.config["PUBLIC_URL"]
+        )
+
+
+class Scan(Base):
+    """One resolution of a code: when, what verdict, a coarse place if shared, and a
+    daily-salted fingerprint instead of the client's address."""
+
+    __tablename__ = "scan"
+    __table_args__ = (Index(None, "label_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label.id"))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    path: Mapped[str] = mapped_column(String(300))
+    verdict: Mapped[str] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    place: Mapped[str | None] = mapped_column(String(200))
+
+
+class CloneAlarm(Base):
+    """A clone rule fired for a code: the rule, its evidence (scans), and its handling."""
+
+    __tablename__ = "clone_alarm"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("label.id"), index=True)
+    rule: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[str] = mapped_column(Text)
+    scan_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    status: Mapped[str] = mapped_column(String(10), default="open")
+
+    label: Mapped[Label] = relationship()

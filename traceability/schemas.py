@@ -111,3 +111,39 @@ class GuidedEventSchema(Schema):
     source = fields.String(load_default=None)
     destination = fields.String(load_default=None)
     output_batch_id = fields.Integer(load_default=None)
+
+
+class LabelRunSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    batch_id = fields.Integer(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["lot", "item"]))
+    count = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
+    item_quantity = fields.Decimal(
+        as_string=True,
+        load_default=None,
+        metadata={"description": "quantity per code, in the batch's unit"},
+    )
+    created_at = fields.DateTime(dump_only=True)
+    voided_at = fields.DateTime(dump_only=True)
+    void_reason = fields.String(dump_only=True)
+
+
+class VoidSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    serials = fields.List(
+        fields.String(),
+        load_default=None,
+        metadata={"description": "only these codes of the run (default: all)"},
+    )
+
+
+class LabelCodeSchema(Schema):
+    id = fields.Integer()
+    serial = fields.String(allow_none=True)
+    uri = fields.String()
+    voided_at = fields.DateTime(allow_none=True)
+    flagged_at = fields.DateTime(allow_none=True)
+    flag_reason = fields.String(allow_none=True)
+    scan_count = fields.Integer()
+    png = fields.Function(lambda label: f"/traceability/labels/{label.id}.png")
+    svg = fields.Function(lambda label: f"/traceability/labels/{label.id}.svg")

@@ -396,7 +396,9 @@ def save_batch(data: Mapping[str, Any], *, acting_organisation_id: int | None = 
         raise DomainValidationError({"product_id": "must be an existing product"})
     if acting_organisation_id is not None and product.producer_id != acting_organisation_id:
         raise DomainValidationError({"product_id": "this product belongs to another organisation"})
-    batch = Batch(product_id=product.id, producer_id=product.producer_id)
+    batch = Batch(
+        product_id=product.id, producer_id=product.producer_id, unit="KGM", best_before=False
+    )
     batch.product = product
     for key in BATCH_FIELDS:
         if key in data:

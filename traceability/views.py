@@ -26,9 +26,15 @@ from nguon.i18n import _, _l
 from registry.forms import FormField, load, parse_form
 from registry.models import IPAsset, OcopProduct, Organisation, ProductionArea
 from registry.views import form_page
-from traceability import api, epcis, services
-from traceability.models import Batch, Product
-from traceability.schemas import UNITS, BatchSchema, GuidedEventSchema, ProductSchema
+from traceability import api, epcis, labels, services
+from traceability.models import Batch, CloneAlarm, Label, Product, Scan
+from traceability.schemas import (
+    UNITS,
+    BatchSchema,
+    GuidedEventSchema,
+    LabelRunSchema,
+    ProductSchema,
+)
 
 bp = Blueprint("traceability", __name__, url_prefix="/traceability")
 
@@ -279,3 +285,145 @@ def import_events() -> Any:
     return render_template(
         "traceability/import_events.html", report=report, columns=api.EVENT_CSV_COLUMNS
     ), status
+
+
+# --- labels -----------------------------------------------------------------------------------
+
+
+def _label_for_image(label_id: int) -> Label:
+    label = db.session.get(Label, label_id)
+    if label is None or not (is_staff() or label.batch.producer_id == current_user.organisation_id):
+        abort(404)
+    return label
+
+
+def _immutable(body: bytes | str, mimetype: str, tag: str) -> Response:
+    """Label images never change for a given code: cache them for a year, with an ETag."""
+    response = Response(body, mimetype=mimetype)
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response.make_conditional(request)
+
+
+@bp.get("/labels/<int:label_id>.png")
+@login_required
+def label_png(label_id: int) -> Response:
+    label = _label_for_image(label_id)
+    uri = label.uri
+    return _immutable(
+        labels.png(uri, module_px=request.args.get("px", 8, type=int) or 8),
+        "image/png",
+        labels.etag(uri + "png"),
+    )
+
+
+@bp.get("/labels/<int:label_id>.svg")
+@login_required
+def label_svg(label_id: int) -> Response:
+    label = _label_for_image(label_id)
+    uri = label.uri
+    return _immutable(labels.svg(uri), "image/svg+xml", labels.etag(uri + "svg"))
+
+
+def layout_from(args: Any) -> labels.SheetLayout:
+    try:
+        return labels.SheetLayout(
+            rows=int(args.get("rows", 8)),
+            columns=int(args.get("columns", 4)),
+            margin_top=float(args.get("margin_top", 10)),
+            margin_left=float(args.get("margin_left", 8)),
+            margin_right=float(args.get("margin_right", 8)),
+            margin_bottom=float(args.get("margin_bottom", 10)),
+            gap=float(args.get("gap", 2)),
+        )
+    except ValueError:
+        raise DomainValidationError({"rows": "rows, columns and margins must be numbers"}) from None
+
+
+@bp.get("/label-runs/<int:run_id>/sheet.pdf")
+@login_required
+def label_sheet(run_id: int) -> Response:
+    """Printable A4 sheets of the run's valid codes (rows × columns, margins in mm)."""
+    run = api.get_run(run_id)
+    layout = layout_from(request.args)
+    pdf = labels.sheet_pdf(labels.label_texts(run), layout)
+    response = Response(pdf, mimetype="application/pdf")
+    response.headers["Content-Disposition"] = (
+        f'inline; filename="labels-{run.batch.lot}-{run.id}.pdf"'
+    )
+    return response
+
+
+@bp.post("/batches/<int:batch_id>/label-runs")
+@login_required
+def issue_labels_page(batch_id: int) -> Any:
+    batch = api.get_batch(batch_id)
+    try:
+        data = load(
+            LabelRunSchema(), {k: v for k, v in request.form.items() if v and k != "csrf_token"}
+        )
+        run = labels.issue_run(
+            batch, data["kind"], data["count"], data["item_quantity"], created_by_id=current_user.id
+        )
+    except DomainValidationError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for(".batch", batch_id=batch.id)), 303
+    flash(_("Issued %(n)d code(s).", n=run.count), "success")
+    return redirect(url_for(".batch", batch_id=batch.id))
+
+
+@bp.post("/label-runs/<int:run_id>/void")
+@login_required
+def void_run_page(run_id: int) -> Any:
+    run = api.get_run(run_id)
+    serials = [
+        s.strip() for s in request.form.get("serials", "").replace(",", " ").split() if s.strip()
+    ]
+    try:
+        count = labels.void_labels(run, request.form.get("reason", ""), serials or None)
+    except DomainValidationError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for(".batch", batch_id=run.batch_id)), 303
+    flash(_("Voided %(n)d code(s).", n=count), "success")
+    return redirect(url_for(".batch", batch_id=run.batch_id))
+
+
+@bp.get("/scans")
+@login_required
+def scans() -> str:
+    """Scans of my codes (all codes for officers): a table and a map of shared places."""
+    query = (
+        select(Scan, Label)
+        .join(Label, Label.id == Scan.label_id)
+        .join(Batch, Batch.id == Label.batch_id)
+    )
+    if not is_staff():
+        query = query.where(Batch.producer_id == current_user.organisation_id)
+    rows = db.session.execute(query.order_by(Scan.id.desc()).limit(500)).all()
+    from registry import geo
+
+    points = [
+        geo.Layer(
+            {"type": "Point", "coordinates": [s.longitude, s.latitude]},
+            "scan-flagged" if lb.flagged_at else "scan",
+            s.place or "",
+        )
+        for s, lb in rows
+        if s.latitude is not None
+    ]
+    outline = geo.Layer(geo.square(106.0, 16.0, 7.5), "country", "")  # keeps Vietnam in frame
+    return render_template(
+        "traceability/scans.html",
+        rows=rows,
+        map_svg=geo.svg_map([outline, *points], 320, 480, _("Scans")) if points else "",
+    )
+
+
+@bp.get("/alarms")
+@login_required
+def alarms() -> str:
+    """Clone alarms for officers: the rule, the code and the scans that raised it."""
+    if not is_staff():
+        abort(403)
+    rows = db.session.scalars(select(CloneAlarm).order_by(CloneAlarm.id.desc()).limit(200)).all()
+    return render_template("traceability/alarms.html", alarms=rows)

@@ -1,0 +1,666 @@
+"""The GS1 Digital Link resolver, the consumer page and the digital product passport.
+
+The hot path is the scan of a code: one indexed lookup of the label, the batch's card
+from a short-lived in-process cache (its product, origin, marks and journey change
+rarely), one INSERT of the scan and one UPDATE of the label's counters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import math
+import re
+import threading
+import time
+from collections import OrderedDict
+from decimal import Decimal
+from typing import Any
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from sqlalchemy import func, select, text, update
+
+from nguon.auth import csrf_exempt
+from nguon.db import db, utcnow
+from nguon.i18n import _
+from nguon.ratelimit import limiter, public_limit
+from registry import geo
+from registry.models import AdminUnit, IPAsset, OcopProduct, ProductionArea
+from traceability import epcis, services
+from traceability.gs1 import DigitalLink, IdentifierError, digital_link_path
+from traceability.models import (
+    Batch,
+    CloneAlarm,
+    Label,
+    LabelKind,
+    Product,
+    Scan,
+)
+
+bp = Blueprint("resolver", __name__)
+CANONICAL = re.compile(r"^/01/(\d{14})(?:/10/([^/]+))?(?:/21/([^/]+))?$")
+CARD_TTL = 60.0  # seconds a batch's card is reused before it is read again
+CARD_SLOTS = 4096
+JSON_TYPES = ("application/json", "application/ld+json")
+LINKSET = "application/linkset+json"
+
+
+# --- the batch card (cached) -------------------------------------------------------------------
+
+
+class CardCache:
+    """A small LRU of batch cards with a time-to-live; per process, nothing shared."""
+
+    def __init__(self, ttl: float, slots: int) -> None:
+        self.ttl, self.slots = ttl, slots
+        self._items: OrderedDict[int, tuple[float, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: int) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] < time.monotonic():
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: int, card: dict[str, Any]) -> None:
+        with self._lock:
+            self._items[key] = (time.monotonic() + self.ttl, card)
+            self._items.move_to_end(key)
+            while len(self._items) > self.slots:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+cards = CardCache(CARD_TTL, CARD_SLOTS)
+
+
+def _stage(event: dict[str, Any]) -> str:
+    if event.get("type") == "TransformationEvent":
+        return "process"
+    return epcis.bare_cbv(event.get("bizStep")) or event.get("type", "")
+
+
+def batch_card(batch_id: int) -> dict[str, Any] | None:
+    """Everything the page and the passport show about a batch, read once per TTL."""
+    card = cards.get(batch_id)
+    if card is not None:
+        return card
+    batch = db.session.get(Batch, batch_id)
+    if batch is None:
+        return None
+    product: Product = batch.product
+    producer = batch.producer
+    unit = db.session.get(AdminUnit, producer.admin_unit_code) if producer.admin_unit_code else None
+    certifications = []
+    layers = []
+    for claim in batch.claims:
+        if claim.asset is not None:
+            asset: IPAsset = claim.asset
+            certifications.append(
+                {
+                    "kind": asset.kind,
+                    "name": asset.name,
+                    "number": asset.certificate_number,
+                    "valid_to": asset.expiry_date.isoformat() if asset.expiry_date else None,
+                    "url": url_for("registry.asset", asset_id=asset.id),
+                    "demo": "certificate_number" in (asset.demo_fields or []),
+                }
+            )
+            if asset.area:
+                layers.append(geo.Layer(asset.area, "zone", asset.name))
+        elif claim.ocop_product is not None:
+            ocop: OcopProduct = claim.ocop_product
+            certifications.append(
+                {
+                    "kind": "ocop",
+                    "name": ocop.name,
+                    "number": ocop.decision_number,
+                    "stars": ocop.stars,
+                    "valid_to": ocop.expiry_date.isoformat(),
+                    "url": None,
+                    "demo": ocop.is_demo,
+                }
+            )
+        elif claim.scheme:
+            for area in batch.areas:
+                cert = services.registry.valid_certificate(
+                    area, claim.scheme, batch.production_date
+                )
+                if cert:
+                    certifications.append(
+                        {
+                            "kind": claim.scheme,
+                            "name": cert.issuer,
+                            "number": cert.number,
+                            "valid_to": cert.valid_to.isoformat(),
+                            "url": None,
+                            "demo": area.is_demo,
+                        }
+                    )
+    areas: list[ProductionArea] = list(batch.areas)
+    for area in areas:
+        layers.append(geo.Layer(area.geometry, "plot", area.code))
+    events = services.batch_events(batch)
+    stages = [
+        {
+            "stage": _stage(e.document),
+            "event_time": e.document.get("eventTime"),
+            "location_trace_code": (
+                e.document.get("bizLocation") or e.document.get("readPoint") or {}
+            ).get("id"),
+            "product_trace_code": services.lot_class(batch),
+            "epcis_event_id": e.event_id,
+        }
+        for e in events
+    ]
+    card = {
+        "batch_id": batch.id,
+        "gtin": product.gtin,
+        "lot": batch.lot,
+        "product": {
+            "name": product.name,
+            "brand": product.brand,
+            "description": product.description,
+            "image": url_for("traceability.image", sha256=product.image_sha256)
+            if product.image_sha256
+            else None,
+        },
+        "producer": {
+            "name": producer.name,
+            "address": producer.address,
+            "tax_code": producer.tax_code,
+            "admin_unit": unit.name if unit else None,
+            "demo": producer.is_demo,
+        },
+        "origin": {
+            "areas": [{"code": a.code, "crop": a.crop, "hectares": str(a.hectares)} for a in areas],
+            "district": next(
+                (c["name"] for c in certifications if c["kind"] == "geographical_indication"), None
+            ),
+        },
+        "map_svg": str(geo.svg_map(layers, width=360, height=240, title=_("Origin area")))
+        if layers
+        else "",
+        "certifications": certifications,
+        "standards": list(product.standards or []),
+        "safety_warnings": product.safety_warnings,
+        "production_date": batch.production_date.isoformat(),
+        "expiry_date": batch.expiry_date.isoformat() if batch.expiry_date else None,
+        "best_before": batch.best_before,
+        "quantity": {"value": float(batch.quantity), "uom": batch.unit},
+        "stages": stages,
+        "units_made": _units_made(batch),
+        "demo": batch.is_demo or product.is_demo,
+    }
+    cards.put(batch_id, card)
+    return card
+
+
+def _units_made(batch: Batch) -> int | None:
+    items = db.session.scalar(
+        select(func.count(Label.id)).where(
+            Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
+        )
+    )
+    if items:
+        return int(items)
+    if batch.unit == "H87":
+        return int(Decimal(batch.quantity))
+    return None
+
+
+# --- lookup and verdict -----------------------------------------------------------------------
+
+LABEL_COLUMNS = (
+    Label.id,
+    Label.batch_id,
+    Label.kind,
+    Label.voided_at,
+    Label.void_reason,
+    Label.flagged_at,
+    Label.flag_reason,
+    Label.scan_count,
+    Label.first_scan_at,
+    Label.first_scan_place,
+)
+
+
+def find_label(link: DigitalLink) -> Any:
+    """The issued label for ``link``, or None (never issued here, or lot mismatch)."""
+    if link.serial is not None:
+        row = db.session.execute(
+            select(*LABEL_COLUMNS, Batch.lot)
+            .join(Batch, Batch.id == Label.batch_id)
+            .where(Label.gtin == link.gtin, Label.serial == link.serial)
+        ).first()
+        if row is None or (link.lot is not None and row.lot != link.lot):
+            return None
+        return row
+    if link.lot is None:
+        return None
+    return db.session.execute(
+        select(*LABEL_COLUMNS, Batch.lot)
+        .join(Batch, Batch.id == Label.batch_id)
+        .join(Product, Product.id == Batch.product_id)
+        .where(
+            Product.gtin == link.gtin,
+            Batch.lot == link.lot,
+            Label.kind == LabelKind.LOT,
+            Label.voided_at.is_(None),
+        )
+    ).first()
+
+
+def verdict_of(label: Any) -> str:
+    if label is None:
+        return "unknown"
+    if label.voided_at is not None:
+        return "voided"
+    if label.flagged_at is not None:
+        return "suspicious"
+    if label.scan_count and label.kind == LabelKind.ITEM:
+        return "scanned_before"
+    return "genuine"
+
+
+def fingerprint() -> str:
+    """A daily-salted hash of the client's address and agent: counts repeat visitors
+    within a day without keeping who they are."""
+    day = dt.date.today().isoformat().encode()
+    salt = hmac.new(current_app.config["SECRET_KEY"].encode(), day, hashlib.sha256).digest()
+    client = f"{request.remote_addr}|{request.user_agent.string}".encode()
+    return hmac.new(salt, client, hashlib.sha256).hexdigest()[:32]
+
+
+def log_scan(label: Any, verdict: str) -> int:
+    """Record the scan and apply the count rules; returns the scan id."""
+    session = db.session
+    if session.get_bind().dialect.name == "postgresql":
+        # Scans are telemetry: on a crash the last instant of scans may be lost, never
+        # half-written. Registry and traceability writes keep full durability.
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    now = utcnow()
+    scan_id = session.execute(
+        Scan.__table__.insert()
+        .values(
+            label_id=label.id if label else None,
+            at=now,
+            path=request.path[:300],
+            verdict=verdict,
+            fingerprint=fingerprint(),
+        )
+        .returning(Scan.__table__.c.id)
+    ).scalar_one()
+    if label is None:
+        return scan_id
+    session.execute(
+        update(Label.__table__)
+        .where(Label.__table__.c.id == label.id)
+        .values(
+            scan_count=Label.__table__.c.scan_count + 1,
+            last_scan_at=now,
+            first_scan_at=func.coalesce(Label.__table__.c.first_scan_at, now),
+        )
+    )
+    count = (label.scan_count or 0) + 1
+    if label.flagged_at is None and label.voided_at is None:
+        config = current_app.config
+        if label.kind == LabelKind.ITEM and count > config["CLONE_MAX_SCANS"]:
+            flag(
+                label.id,
+                "too_many_scans",
+                f"item code scanned {count} times (more than {config['CLONE_MAX_SCANS']})",
+            )
+        elif label.kind == LabelKind.LOT:
+            units = (batch_card(label.batch_id) or {}).get("units_made")
+            if units is not None and count > units:
+                flag(
+                    label.id,
+                    "lot_over_units",
+                    f"lot code scanned {count} times; {units} units were made",
+                )
+    return scan_id
+
+
+def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = None) -> None:
+    """Flag a code and open an alarm with the evidence (the scans)."""
+    now = utcnow()
+    db.session.execute(
+        update(Label.__table__)
+        .where(Label.__table__.c.id == label_id, Label.__table__.c.flagged_at.is_(None))
+        .values(flagged_at=now, flag_reason=detail)
+    )
+    evidence = scan_ids or list(
+        db.session.scalars(
+            select(Scan.id).where(Scan.label_id == label_id).order_by(Scan.id.desc()).limit(50)
+        )
+    )
+    db.session.add(
+        CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=sorted(evidence))
+    )
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance (haversine, mean Earth radius)."""
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    dphi, dlmb = phi2 - phi1, math.radians(lon2 - lon1)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(a))
+
+
+def record_place(scan: Scan, latitude: float, longitude: float, place: str) -> str | None:
+    """Attach a shared place to a scan and apply the distance rule; returns the alarm
+    detail when the code is flagged."""
+    scan.latitude, scan.longitude, scan.place = round(latitude, 2), round(longitude, 2), place
+    label = db.session.get(Label, scan.label_id) if scan.label_id else None
+    if label is None:
+        return None
+    if label.first_scan_place is None:
+        label.first_scan_place = place
+    detail = None
+    window = dt.timedelta(hours=current_app.config["CLONE_WINDOW_HOURS"])
+    if (
+        label.kind == LabelKind.ITEM
+        and label.last_latitude is not None
+        and label.last_place_at
+        and scan.at - label.last_place_at <= window
+        and label.flagged_at is None
+    ):
+        km = distance_km(label.last_latitude, label.last_longitude, latitude, longitude)
+        if km > current_app.config["CLONE_DISTANCE_KM"]:
+            previous = db.session.scalar(
+                select(Scan.id)
+                .where(Scan.label_id == label.id, Scan.id != scan.id, Scan.place.isnot(None))
+                .order_by(Scan.id.desc())
+            )
+            hours = (scan.at - label.last_place_at).total_seconds() / 3600
+            detail = (
+                f"item code scanned in {label.last_place} and {place}, {km:.0f} km apart, "
+                f"within {hours:.1f} hours"
+            )
+            db.session.flush()
+            flag(label.id, "far_apart", detail, [i for i in (previous, scan.id) if i])
+    label.last_latitude, label.last_longitude = latitude, longitude
+    label.last_place_at, label.last_place = scan.at, place
+    db.session.flush()
+    return detail
+
+
+def scan_token(scan_id: int) -> str:
+    mac = hmac.new(
+        current_app.config["SECRET_KEY"].encode(), f"scan:{scan_id}".encode(), hashlib.sha256
+    )
+    return f"{scan_id}.{mac.hexdigest()[:24]}"
+
+
+def read_scan_token(token: str) -> int | None:
+    scan_id, _, _mac = token.partition(".")
+    if not scan_id.isdigit() or not hmac.compare_digest(scan_token(int(scan_id)), token):
+        return None
+    return int(scan_id)
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+def _wants(kind: str) -> bool:
+    if request.args.get("linkType") == "linkset":
+        return kind == "linkset"
+    accept = request.accept_mimetypes
+    best = accept.best_match(["text/html", LINKSET, *JSON_TYPES], default="text/html")
+    if kind == "linkset":
+        return best == LINKSET
+    if kind == "json":
+        return best in JSON_TYPES
+    return best == "text/html"
+
+
+@bp.get("/01/<path:rest>")
+@limiter.limit(public_limit)
+def resolve(rest: str) -> Any:
+    match = CANONICAL.match(request.path)
+    try:
+        link = digital_link_path(normalise_path(request.path) + _query())
+    except IdentifierError as exc:
+        return not_issued(str(exc))
+    if match is None or match.group(1) != link.gtin:
+        # GTIN-8/12/13, qualifiers out of order or percent-encoding variants: one canonical URL.
+        target = link.path + (f"?{request.query_string.decode()}" if request.query_string else "")
+        return redirect(target, 301)
+    label = find_label(link)
+    verdict = verdict_of(label)
+    if label is None:
+        log_scan(None, verdict)
+        g.commit_despite_error = True  # the 404 still records the attempt
+        return not_issued(_("This code was not issued by Nguồn."))
+    card = batch_card(label.batch_id)
+    if _wants("linkset"):
+        return linkset(link, card)
+    scan_id = log_scan(label, verdict)
+    if _wants("json"):
+        return passport(link, label, verdict, card)
+    return render_template(
+        "public/consumer.html",
+        card=card,
+        link=link,
+        code=label,
+        verdict=verdict,
+        scan_token=scan_token(scan_id),
+        provinces=_provinces(),
+        uri=_public_uri(link),
+    )
+
+
+ALPHA_KEYS = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}  # DL 1.x convenience names
+QUALIFIER_ORDER = {"22": 0, "10": 1, "21": 2}
+
+
+def normalise_path(path: str) -> str:
+    """Put qualifiers in the 22/10/21 order and spell AIs numerically, so the one parser
+    (biip) sees the canonical shape; anything else is left for it to refuse."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) % 2:
+        return path
+    pairs = [(ALPHA_KEYS.get(parts[i], parts[i]), parts[i + 1]) for i in range(0, len(parts), 2)]
+    head, qualifiers = pairs[0], pairs[1:]
+    if all(ai in QUALIFIER_ORDER for ai, _v in qualifiers):
+        qualifiers.sort(key=lambda pair: QUALIFIER_ORDER[pair[0]])
+    return "".join(f"/{ai}/{value}" for ai, value in [head, *qualifiers])
+
+
+def _query() -> str:
+    return f"?{request.query_string.decode()}" if request.query_string else ""
+
+
+def _public_uri(link: DigitalLink) -> str:
+    return link.uri(current_app.config["PUBLIC_URL"])
+
+
+def not_issued(detail: str) -> Any:
+    if _wants("json") or _wants("linkset"):
+        from nguon.errors import problem
+
+        return problem(404, detail, title="Not issued here")
+    return render_template("public/not_issued.html", detail=detail), 404
+
+
+def passport(link: DigitalLink, label: Any, verdict: str, card: dict[str, Any]) -> Response:
+    """The digital product passport (Decree 37/2026/NĐ-CP) as JSON."""
+    body = {
+        "trace_code": _public_uri(link),
+        "gtin": card["gtin"],
+        "lot": card["lot"],
+        "serial": link.serial,
+        "product": card["product"],
+        "producer": card["producer"],
+        "origin": card["origin"],
+        "traceability_stages": card["stages"],
+        "certifications": card["certifications"],
+        "standards": card["standards"],
+        "production_date": card["production_date"],
+        "expiry_date": card["expiry_date"],
+        "safety_warnings": card["safety_warnings"],
+        "verdict": verdict,
+        "scan_count": (label.scan_count or 0) + 1,
+        "demo_data": card["demo"],
+    }
+    response = current_app.response_class(current_app.json.dumps(body), mimetype="application/json")
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def linkset(link: DigitalLink, card: dict[str, Any] | None) -> Response:
+    """An RFC 9264 linkset with GS1 link types."""
+    uri = _public_uri(link)
+    base = current_app.config["PUBLIC_URL"]
+    links: dict[str, Any] = {
+        "anchor": uri,
+        "https://gs1.org/voc/defaultLink": [
+            {"href": uri, "title": card["product"]["name"] if card else ""}
+        ],
+        "https://gs1.org/voc/pip": [
+            {
+                "href": uri,
+                "type": "text/html",
+                "hreflang": ["vi", "en"],
+                "title": card["product"]["name"] if card else "",
+            }
+        ],
+        "https://gs1.org/voc/traceability": [
+            {
+                "href": f"{base}/epcis/events?MATCH_epcClass="
+                + quote(services_lot_class(link), safe=""),
+                "type": "application/ld+json",
+                "title": "EPCIS 2.0 events of this lot",
+            }
+        ],
+    }
+    if card:
+        links["https://gs1.org/voc/certificationInfo"] = [
+            {"href": base + c["url"], "title": f"{c['name']} {c['number'] or ''}".strip()}
+            for c in card["certifications"]
+            if c.get("url")
+        ]
+    response = current_app.response_class(
+        current_app.json.dumps({"linkset": [links]}), mimetype=LINKSET
+    )
+    response.headers["Link"] = f'<{uri}>; rel="linkset"; type="{LINKSET}"'
+    return response
+
+
+def services_lot_class(link: DigitalLink) -> str:
+    return f"https://id.gs1.org/01/{link.gtin}/10/{quote(link.lot or '', safe='')}"
+
+
+@bp.get("/.well-known/gs1resolver")
+def resolver_description() -> Response:
+    base = current_app.config["PUBLIC_URL"]
+    return current_app.response_class(
+        current_app.json.dumps(
+            {
+                "name": "Nguồn — provincial traceability resolver",
+                "resolverRoot": base,
+                "supportedPrimaryKeys": ["01"],
+                "supportedQualifiers": {"01": ["22", "10", "21"]},
+                "linkTypeDefaultCanBeLinkset": True,
+                "supportedContextValuesEnumerated": {"lang": ["vi", "en"]},
+                "supportedLinkType": [
+                    {
+                        "namespace": "https://gs1.org/voc/",
+                        "prefix": "gs1:",
+                        "profile": "https://gs1.org/voc/?show=linktypes",
+                    },
+                ],
+                "contact": {"name": "Sở Khoa học và Công nghệ"},
+            }
+        ),
+        mimetype="application/json",
+    )
+
+
+_PROVINCE_CACHE: list[tuple[str, str, float, float]] = []
+
+
+def _provinces() -> list[tuple[str, str, float, float]]:
+    """Current provinces with a point each (their first commune with coordinates)."""
+    if not _PROVINCE_CACHE:
+        rows = db.session.execute(
+            select(AdminUnit.code, AdminUnit.name)
+            .where(AdminUnit.level == "province", AdminUnit.valid_to.is_(None))
+            .order_by(AdminUnit.name_key)
+        ).all()
+        points = dict(
+            db.session.execute(
+                select(AdminUnit.parent_code, func.avg(AdminUnit.latitude).label("lat"))
+                .where(AdminUnit.latitude.isnot(None))
+                .group_by(AdminUnit.parent_code)
+            ).all()
+        )
+        lons = dict(
+            db.session.execute(
+                select(AdminUnit.parent_code, func.avg(AdminUnit.longitude))
+                .where(AdminUnit.longitude.isnot(None))
+                .group_by(AdminUnit.parent_code)
+            ).all()
+        )
+        _PROVINCE_CACHE.extend(
+            (code, name, float(points[code]), float(lons[code]))
+            for code, name in rows
+            if code in points
+        )
+    return _PROVINCE_CACHE
+
+
+@bp.post("/scans/<token>/place")
+@limiter.limit(public_limit)
+@csrf_exempt
+def share_place(token: str) -> Any:
+    """The consumer chose to share a coarse place (a province) for this scan."""
+    scan_id = read_scan_token(token)
+    scan = db.session.get(Scan, scan_id) if scan_id else None
+    if scan is None:
+        abort(404, description="unknown scan")
+    places = {code: (name, lat, lon) for code, name, lat, lon in _provinces()}
+    code = request.form.get("province", "")
+    if code not in places:
+        abort(400, description="choose a province from the list")
+    name, lat, lon = places[code]
+    if scan.place is None:
+        record_place(scan, lat, lon, name)
+    # Show the page again (without counting another scan), with the verdict as it is now.
+    link = digital_link_path(scan.path)
+    label = find_label(link)
+    return render_template(
+        "public/consumer.html",
+        card=batch_card(label.batch_id),
+        link=link,
+        code=label,
+        verdict=verdict_of(label),
+        scan_token=None,
+        provinces=[],
+        uri=_public_uri(link),
+        shared=name,
+    )
+
+
+def clear_caches() -> None:
+    cards.clear()
+    _PROVINCE_CACHE.clear()
