@@ -84,7 +84,9 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False}
     else:
-        kwargs["pool_pre_ping"] = True
+        # No pre-ping (it costs a round trip on every request); connections are recycled
+        # instead, and one that died fails its request once and is discarded.
+        kwargs["pool_recycle"] = 300
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)

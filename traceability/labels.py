@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import numpy
 import zxingcpp
 from flask import current_app
 from fpdf import FPDF
 from PIL import Image
-from sqlalchemy import extract, func, insert, select
+from sqlalchemy import extract, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
@@ -166,36 +169,30 @@ def issue_run(
     db.session.add(run)
     db.session.flush()
     gtin = batch.product.gtin
-    if kind == LabelKind.LOT:
-        rows = [
-            {"run_id": run.id, "batch_id": batch.id, "kind": kind, "gtin": gtin, "serial": None}
-        ]
-    else:
-        serials = random_serials(count)
-        taken = set()
-        for start in range(0, len(serials), 1000):
-            chunk = serials[start : start + 1000]
-            taken |= set(
-                db.session.scalars(
-                    select(Label.serial).where(Label.gtin == gtin, Label.serial.in_(chunk))
-                )
-            )
-        while taken:  # 50-bit serials: practically never, but never a duplicate either
-            serials = [s for s in serials if s not in taken]
-            extra = random_serials(count - len(serials))
-            taken = set(
-                db.session.scalars(
-                    select(Label.serial).where(Label.gtin == gtin, Label.serial.in_(extra))
-                )
-            )
-            serials += [s for s in extra if s not in taken]
-        rows = [
-            {"run_id": run.id, "batch_id": batch.id, "kind": kind, "gtin": gtin, "serial": s}
-            for s in serials
-        ]
-    for start in range(0, len(rows), 5000):
-        db.session.execute(insert(Label), rows[start : start + 5000])
+    missing = count
+    # Insert and let the unique (gtin, serial) index refuse the rare duplicate, then draw
+    # again for those: no pre-check query (a 50-bit collision is a once-in-billions event).
+    while missing:
+        serials: list[str | None] = [None] if kind == LabelKind.LOT else [*random_serials(missing)]
+        _insert_new(
+            [
+                {"run_id": run.id, "batch_id": batch.id, "kind": kind, "gtin": gtin, "serial": s}
+                for s in serials
+            ]
+        )
+        made = db.session.scalar(select(func.count(Label.id)).where(Label.run_id == run.id))
+        missing = count - made
     return run
+
+
+def _insert_new(rows: list[dict[str, Any]]) -> None:
+    """Insert labels, skipping any whose (gtin, serial) exists."""
+    dialect = db.session.get_bind().dialect.name
+    insert_of = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = insert_of(Label.__table__).on_conflict_do_nothing(index_elements=["gtin", "serial"])
+    connection = db.session.connection()
+    for start in range(0, len(rows), 5000):
+        connection.execute(statement, rows[start : start + 5000])
 
 
 def void_labels(run: LabelRun, reason: str, serials: Sequence[str] | None = None) -> int:

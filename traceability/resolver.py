@@ -15,10 +15,12 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
+from biip.checksums import gs1_standard_check_digit
 from flask import (
     Blueprint,
     Response,
@@ -30,16 +32,19 @@ from flask import (
     request,
     url_for,
 )
-from sqlalchemy import func, select, text, update
+from flask_babel import get_locale
+from markupsafe import Markup
+from sqlalchemy import and_, func, select, update
 
 from nguon.auth import csrf_exempt
 from nguon.db import db, utcnow
+from nguon.errors import problem
 from nguon.i18n import _
 from nguon.ratelimit import limiter, public_limit
 from registry import geo
 from registry.models import AdminUnit, IPAsset, OcopProduct, ProductionArea
 from traceability import epcis, services
-from traceability.gs1 import DigitalLink, IdentifierError, digital_link_path
+from traceability.gs1 import DigitalLink, IdentifierError, check_lot, digital_link_path
 from traceability.models import (
     Batch,
     CloneAlarm,
@@ -50,6 +55,8 @@ from traceability.models import (
 )
 
 bp = Blueprint("resolver", __name__)
+LABEL = Label.__table__
+SCAN = Scan.__table__
 CANONICAL = re.compile(r"^/01/(\d{14})(?:/10/([^/]+))?(?:/21/([^/]+))?$")
 CARD_TTL = 60.0  # seconds a batch's card is reused before it is read again
 CARD_SLOTS = 4096
@@ -289,16 +296,15 @@ def fingerprint() -> str:
     return hmac.new(salt, client, hashlib.sha256).hexdigest()[:32]
 
 
-def log_scan(label: Any, verdict: str) -> int:
-    """Record the scan and apply the count rules; returns the scan id."""
-    session = db.session
-    if session.get_bind().dialect.name == "postgresql":
-        # Scans are telemetry: on a crash the last instant of scans may be lost, never
-        # half-written. Registry and traceability writes keep full durability.
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    now = utcnow()
-    scan_id = session.execute(
-        Scan.__table__.insert()
+def log_scan(
+    label: Any, verdict: str, *, now: dt.datetime | None = None, counted: bool = False
+) -> int:
+    """Record the scan and apply the count rules; returns the scan id. ``counted``: the
+    label's counters were already moved by :func:`count_scan`."""
+    connection = db.session.connection()
+    now = now or utcnow()
+    scan_id = connection.execute(
+        SCAN.insert()
         .values(
             label_id=label.id if label else None,
             at=now,
@@ -306,20 +312,21 @@ def log_scan(label: Any, verdict: str) -> int:
             verdict=verdict,
             fingerprint=fingerprint(),
         )
-        .returning(Scan.__table__.c.id)
+        .returning(SCAN.c.id)
     ).scalar_one()
     if label is None:
         return scan_id
-    session.execute(
-        update(Label.__table__)
-        .where(Label.__table__.c.id == label.id)
-        .values(
-            scan_count=Label.__table__.c.scan_count + 1,
-            last_scan_at=now,
-            first_scan_at=func.coalesce(Label.__table__.c.first_scan_at, now),
+    if not counted:
+        connection.execute(
+            update(LABEL)
+            .where(LABEL.c.id == label.id)
+            .values(
+                scan_count=LABEL.c.scan_count + 1,
+                last_scan_at=now,
+                first_scan_at=func.coalesce(LABEL.c.first_scan_at, now),
+            )
         )
-    )
-    count = (label.scan_count or 0) + 1
+    count = label.scan_count if counted else (label.scan_count or 0) + 1
     if label.flagged_at is None and label.voided_at is None:
         config = current_app.config
         if label.kind == LabelKind.ITEM and count > config["CLONE_MAX_SCANS"]:
@@ -420,51 +427,184 @@ def read_scan_token(token: str) -> int | None:
 # --- routes ------------------------------------------------------------------------------------
 
 
-def _wants(kind: str) -> bool:
-    if request.args.get("linkType") == "linkset":
-        return kind == "linkset"
-    accept = request.accept_mimetypes
-    best = accept.best_match(["text/html", LINKSET, *JSON_TYPES], default="text/html")
-    if kind == "linkset":
-        return best == LINKSET
-    if kind == "json":
-        return best in JSON_TYPES
-    return best == "text/html"
-
-
 @bp.get("/01/<path:rest>")
 @limiter.limit(public_limit)
 def resolve(rest: str) -> Any:
-    match = CANONICAL.match(request.path)
-    try:
-        link = digital_link_path(normalise_path(request.path) + _query())
-    except IdentifierError as exc:
-        return not_issued(str(exc))
-    if match is None or match.group(1) != link.gtin:
-        # GTIN-8/12/13, qualifiers out of order or percent-encoding variants: one canonical URL.
-        target = link.path + (f"?{request.query_string.decode()}" if request.query_string else "")
-        return redirect(target, 301)
-    label = find_label(link)
-    verdict = verdict_of(label)
+    link = canonical_link(request.path)
+    if link is None:
+        # GTIN-8/12/13, qualifiers out of order, convenience names: biip parses, we redirect.
+        try:
+            parsed = digital_link_path(normalise_path(request.path) + _query())
+        except IdentifierError as exc:
+            return not_issued(str(exc))
+        return redirect(parsed.path + _query(), 301)
+    wanted = negotiated()
+    if wanted == "linkset":
+        label = find_label(link)
+        if label is None:
+            return not_issued(_("This code was not issued by Nguồn."))
+        return linkset(link, batch_card(label.batch_id))
+    now = utcnow()
+    label = count_scan(link, now)
     if label is None:
-        log_scan(None, verdict)
+        log_scan(None, "unknown")
         g.commit_despite_error = True  # the 404 still records the attempt
         return not_issued(_("This code was not issued by Nguồn."))
+    before = previous_state(label, now)
+    verdict = verdict_of(before)
+    scan_id = log_scan(label, verdict, now=now, counted=True)
     card = batch_card(label.batch_id)
-    if _wants("linkset"):
-        return linkset(link, card)
-    scan_id = log_scan(label, verdict)
-    if _wants("json"):
-        return passport(link, label, verdict, card)
+    if wanted == "json":
+        return passport(link, before, verdict, card)
+    return consumer_page(card, link, before, verdict, scan_token(scan_id))
+
+
+def canonical_link(path: str) -> DigitalLink | None:
+    """The link when ``path`` is already canonical (the shape this service prints), else None.
+
+    The labels we issue always take this path, so it avoids a full parse; the check digit
+    and the character sets are still checked."""
+    match = CANONICAL.match(path)
+    if match is None:
+        return None
+    gtin, lot, serial = match.group(1), match.group(2), match.group(3)
+    if int(gtin[-1]) != gs1_standard_check_digit(gtin[:-1]):
+        return None
+    try:
+        lot = check_lot(unquote(lot)) if lot is not None else None
+        serial = check_lot(unquote(serial), "serial") if serial is not None else None
+    except IdentifierError:
+        return None
+    if quote(lot or "", safe="") != (match.group(2) or "") or quote(serial or "", safe="") != (
+        match.group(3) or ""
+    ):
+        return None  # encoded differently from the canonical form: redirect
+    return DigitalLink(gtin, lot=lot, serial=serial)
+
+
+def negotiated() -> str:
+    if request.args.get("linkType") == "linkset":
+        return "linkset"
+    best = request.accept_mimetypes.best_match(
+        ["text/html", LINKSET, *JSON_TYPES], default="text/html"
+    )
+    return "linkset" if best == LINKSET else "json" if best in JSON_TYPES else "html"
+
+
+_RETURNED = (
+    LABEL.c.id,
+    LABEL.c.batch_id,
+    LABEL.c.kind,
+    LABEL.c.voided_at,
+    LABEL.c.void_reason,
+    LABEL.c.flagged_at,
+    LABEL.c.flag_reason,
+    LABEL.c.scan_count,
+    LABEL.c.first_scan_at,
+    LABEL.c.first_scan_place,
+)
+
+
+def count_scan(link: DigitalLink, now: dt.datetime) -> Any:
+    """Count a scan of ``link`` and read the label back, in one statement (UPDATE ...
+    RETURNING); None when this service never issued the code."""
+    if link.lot is None:
+        return None
+    batch_of_lot = (
+        select(Batch.id)
+        .join(Product, Product.id == Batch.product_id)
+        .where(Product.gtin == link.gtin, Batch.lot == link.lot)
+        .scalar_subquery()
+    )
+    if link.serial is not None:
+        target = and_(
+            LABEL.c.gtin == link.gtin,
+            LABEL.c.serial == link.serial,
+            LABEL.c.batch_id == batch_of_lot,
+        )
+    else:
+        lot_label = (
+            select(LABEL.c.id)
+            .where(
+                LABEL.c.batch_id == batch_of_lot,
+                LABEL.c.kind == LabelKind.LOT,
+                LABEL.c.voided_at.is_(None),
+            )
+            .limit(1)
+            .scalar_subquery()
+        )
+        target = LABEL.c.id == lot_label
+    statement = (
+        update(LABEL)
+        .where(target)
+        .values(
+            scan_count=LABEL.c.scan_count + 1,
+            last_scan_at=now,
+            first_scan_at=func.coalesce(LABEL.c.first_scan_at, now),
+        )
+        .returning(*_RETURNED)
+    )
+    return db.session.connection().execute(statement).first()
+
+
+@dataclass(frozen=True)
+class LabelState:
+    """A label as it was before this scan."""
+
+    id: int
+    batch_id: int
+    kind: str
+    voided_at: dt.datetime | None
+    void_reason: str | None
+    flagged_at: dt.datetime | None
+    flag_reason: str | None
+    scan_count: int
+    first_scan_at: dt.datetime | None
+    first_scan_place: str | None
+
+
+def previous_state(row: Any, now: dt.datetime) -> LabelState:
+    first = row.first_scan_at
+    if first is not None and first.tzinfo is None:
+        first = first.replace(tzinfo=dt.UTC)
+    return LabelState(
+        row.id,
+        row.batch_id,
+        row.kind,
+        row.voided_at,
+        row.void_reason,
+        row.flagged_at,
+        row.flag_reason,
+        row.scan_count - 1,
+        None if first == now else first,
+        row.first_scan_place,
+    )
+
+
+def consumer_page(
+    card: dict[str, Any],
+    link: DigitalLink,
+    code: Any,
+    verdict: str,
+    token: str | None,
+    shared: str | None = None,
+) -> str:
+    locale = str(get_locale())
+    fragments = card.setdefault("_html", {})
+    if locale not in fragments:  # the batch's part of the page, rendered once per TTL
+        # render_template escaped every value: the result is safe HTML.
+        fragments[locale] = Markup(render_template("public/_card.html", card=card))  # noqa: S704
     return render_template(
         "public/consumer.html",
         card=card,
+        card_html=fragments[locale],
         link=link,
-        code=label,
+        code=code,
         verdict=verdict,
-        scan_token=scan_token(scan_id),
-        provinces=_provinces(),
+        scan_token=token,
+        province_options=_province_options(),
         uri=_public_uri(link),
+        shared=shared,
     )
 
 
@@ -494,9 +634,7 @@ def _public_uri(link: DigitalLink) -> str:
 
 
 def not_issued(detail: str) -> Any:
-    if _wants("json") or _wants("linkset"):
-        from nguon.errors import problem
-
+    if negotiated() != "html":
         return problem(404, detail, title="Not issued here")
     return render_template("public/not_issued.html", detail=detail), 404
 
@@ -648,19 +786,25 @@ def share_place(token: str) -> Any:
     # Show the page again (without counting another scan), with the verdict as it is now.
     link = digital_link_path(scan.path)
     label = find_label(link)
-    return render_template(
-        "public/consumer.html",
-        card=batch_card(label.batch_id),
-        link=link,
-        code=label,
-        verdict=verdict_of(label),
-        scan_token=None,
-        provinces=[],
-        uri=_public_uri(link),
-        shared=name,
+    return consumer_page(
+        batch_card(label.batch_id), link, label, verdict_of(label), None, shared=name
     )
+
+
+_OPTIONS: dict[str, Markup] = {}
+
+
+def _province_options() -> Markup:
+    """The <option>s of the place question, rendered once per process."""
+    if "html" not in _OPTIONS:
+        _OPTIONS["html"] = Markup("").join(
+            Markup('<option value="{}">{}</option>').format(code, name)
+            for code, name, _lat, _lon in _provinces()
+        )
+    return _OPTIONS["html"]
 
 
 def clear_caches() -> None:
     cards.clear()
     _PROVINCE_CACHE.clear()
+    _OPTIONS.clear()

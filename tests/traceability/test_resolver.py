@@ -282,3 +282,30 @@ def test_consumer_page_in_a_phone_browser(app: Flask, item: dict) -> None:
         page.goto(base + "/01/08930000000019/10/LN2026-001/21/AAAAAAAAAA")
         assert page.locator("h1").inner_text() == "Mã không do Nguồn cấp"
         assert page.locator(".btn", has_text="Báo cáo nghi hàng giả").count() == 1
+
+
+def test_rate_limit_counters_in_redis(database_url: str, tmp_path: Any) -> None:
+    """With NGUON_RATELIMIT_STORAGE_URL=redis://..., hosts share the counters."""
+    import socket
+    import uuid
+
+    from tests.conftest import make_test_app
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), 1).close()
+    except OSError:
+        pytest.fail("Redis is not running on 127.0.0.1:6379 (the machine's service)")
+    storage = "redis://127.0.0.1:6379/15"
+    prefix = uuid.uuid4().hex
+    apps = [
+        make_test_app(database_url, tmp_path / str(n), RATELIMIT_STORAGE_URI=storage,
+                      RATELIMIT_PUBLIC="2 per minute", RATELIMIT_KEY_PREFIX=prefix)
+        for n in range(2)
+    ]  # fmt: skip
+    first, second = (app.test_client() for app in apps)
+    bad = "/01/12345678/10/X"  # a wrong check digit: refused before any database work
+    codes = [first.get(bad).status_code, second.get(bad).status_code, second.get(bad).status_code]
+    assert codes == [404, 404, 429]
+    import redis
+
+    assert redis.Redis(host="127.0.0.1", port=6379, db=15).keys(f"*{prefix}*")
