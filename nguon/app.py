@@ -84,6 +84,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     import_models()
     db.init_app(app)
     audit.install()
+    from integrations import outbox
+
+    outbox.install()
     _register_request_hooks(app)  # first: request id and size cap precede authentication
     auth.init_app(app)
     i18n.init_app(app)

@@ -90,6 +90,13 @@ def _fraction(value: str) -> Decimal:
     return number
 
 
+def _parse_portal_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an absolute http(s) URL")
+    return value.strip().rstrip("/")
+
+
 def _parse_rate(value: str) -> str:
     from limits import parse_many
 
@@ -226,6 +233,22 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_storage,
         "memory://",
         "limiter counters: memory:// (one host) or redis://host:6379 (several)",
+    ),
+    Setting(
+        "PORTAL_URL",
+        "PORTAL_URL",
+        _parse_portal_url,
+        None,
+        "National Traceability Portal base URL (sync is off when unset)",
+    ),
+    Setting("PORTAL_CLIENT_ID", "PORTAL_CLIENT_ID", str, "nguon", "OAuth2 client id at the portal"),
+    Setting("PORTAL_CLIENT_SECRET", "PORTAL_CLIENT_SECRET", str, None, "OAuth2 client secret"),
+    Setting(
+        "SYNC_MAX_ATTEMPTS",
+        "SYNC_MAX_ATTEMPTS",
+        _int_parser(1, 1000),
+        8,
+        "failed sends before an outbox row is parked for an officer",
     ),
     Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
     Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),

@@ -19,6 +19,7 @@ from typing import Any
 
 import fastjsonschema
 import jsonschema
+from blinker import Namespace
 from epcis_event_hash_generator import hash_generator, json_to_py
 from sqlalchemy import Select, insert, or_, select, tuple_
 
@@ -27,6 +28,8 @@ from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
 
 STANDARDS = Path(__file__).resolve().parent / "standards" / "epcis"
+# Sent after events are stored, in the same transaction: (session, lots={(gtin, lot)}).
+events_stored = Namespace().signal("events-stored")
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EVENT_TYPES = (
     "ObjectEvent",
@@ -257,6 +260,8 @@ def store_events(
     epc_rows = [row for pk, e in zip(pks, fresh, strict=True) for row in _epc_rows(pk, e)]
     if epc_rows:
         db.session.execute(insert(EventEpc), epc_rows)
+    lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
+    events_stored.send(None, session=db.session, lots=lots)
     result.stored = [e["eventID"] for e in fresh]
     return result
 

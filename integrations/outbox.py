@@ -1,0 +1,107 @@
+"""Writing outbox rows in the same transaction as the change they announce.
+
+A session hook notices organisations, products, batches and label runs as they are
+flushed; captured EPCIS events are announced by traceability's ``events_stored`` signal.
+Either way the row is inserted on the flush's own connection: a rolled-back change
+sends nothing, a committed one is never forgotten. The payload is built when the row
+is sent, from the record as it is then, so a correction made before sending goes out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import event, insert, select
+from sqlalchemy.orm import Session, UOWTransaction
+
+from integrations.models import PRIORITY, OutboxRow, OutboxState
+from nguon.db import utcnow
+from registry.models import Organisation
+from traceability import epcis
+from traceability.models import Batch, LabelRun, Location, Product
+
+
+def _wanted(session: Session) -> set[tuple[str, str]]:
+    wanted: set[tuple[str, str]] = set()
+    for obj in list(session.new) + [o for o in session.dirty if session.is_modified(o)]:
+        if isinstance(obj, Organisation):
+            wanted.add(("organisation", str(obj.id)))
+        elif isinstance(obj, Location):
+            wanted.add(("location", str(obj.id)))
+        elif isinstance(obj, Product):
+            wanted.add(("product", str(obj.id)))
+        elif isinstance(obj, Batch):
+            wanted.add(("trace_record", str(obj.id)))
+        elif isinstance(obj, LabelRun):
+            wanted.add(("trace_record", str(obj.batch_id)))
+    return wanted
+
+
+def enqueue(connection: Any, wanted: Iterable[tuple[str, str]]) -> int:
+    """Insert a pending row for each (kind, record id) not already waiting unsent."""
+    wanted = set(wanted)
+    if not wanted:
+        return 0
+    waiting = set(
+        connection.execute(
+            select(OutboxRow.kind, OutboxRow.record_id).where(
+                OutboxRow.state == OutboxState.PENDING,
+                OutboxRow.attempts == 0,
+                OutboxRow.record_id.in_([r for _k, r in wanted]),
+            )
+        ).all()
+    )
+    now = utcnow()
+    rows = [
+        {
+            "kind": kind,
+            "record_id": record_id,
+            "priority": PRIORITY[kind],
+            "target": "portal",
+            "idempotency_key": str(uuid.uuid4()),
+            "state": OutboxState.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+            "reasons": [],
+        }
+        for kind, record_id in sorted(wanted)
+        if (kind, record_id) not in waiting
+    ]
+    if rows:
+        connection.execute(insert(OutboxRow), rows)
+    return len(rows)
+
+
+def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    wanted = _wanted(session)
+    if wanted:
+        enqueue(session.connection(), wanted)
+
+
+def _events_stored(_sender: Any, session: Session, lots: set[tuple[str, str]], **_: Any) -> None:
+    """New events change a batch's stages: its trace record must be sent again."""
+    if not lots:
+        return
+    from traceability.models import Product as P
+
+    batch_ids = set()
+    for gtin, lot in lots:
+        found = session.scalar(
+            select(Batch.id)
+            .join(P, P.id == Batch.product_id)
+            .where(P.gtin == gtin, Batch.lot == lot)
+        )
+        if found:
+            batch_ids.add(found)
+    enqueue(session.connection(), {("trace_record", str(b)) for b in batch_ids})
+
+
+def install() -> None:
+    """Register the hooks (idempotent)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+    epcis.events_stored.connect(_events_stored, weak=False)

@@ -1,0 +1,306 @@
+"""A portal simulator implementing PORTAL_CONTRACT.md, with faults on demand.
+
+Auth with expiring tokens, idempotency keys, validation with problem+json, 429 with
+Retry-After, asynchronous accept/reject of trace records, and injected failures:
+5xx before commit, answers dropped after commit, latency. It counts what it stored so
+tests can check that every record arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+
+@dataclass
+class Faults:
+    error_rate: float = 0.0  # 500/502/503 before anything is stored
+    throttle_rate: float = 0.0  # random 429s
+    drop_after_commit: float = 0.0  # stored, then the answer is lost (503)
+    latency_ms: int = 0
+    rate_limit: int = 20  # requests per second per client
+    token_ttl: float = 300.0
+    reject_rate: float = 0.0  # trace records later rejected
+    accept_after: float = 0.05  # seconds before a record's fate is known
+    down: bool = False  # answer 503 to everything
+
+
+@dataclass
+class State:
+    tokens: dict[str, float] = field(default_factory=dict)
+    idempotency: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
+    organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    locations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    products: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    creations: dict[str, int] = field(default_factory=dict)  # how often each key stored something
+    key_hits: dict[str, int] = field(default_factory=dict)  # requests seen per Idempotency-Key
+    window: dict[str, list[float]] = field(default_factory=dict)
+    requests: int = 0
+
+
+TAX = re.compile(r"^\d{10}(-\d{3})?$")
+GTIN = re.compile(r"^\d{14}$")
+
+
+def problem(
+    status: int, title: str, detail: str = "", errors: list | None = None, **headers: str
+) -> Response:
+    body = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "errors": errors or [],
+    }
+    response = Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
+    )
+    for key, value in headers.items():
+        response.headers[key.replace("_", "-")] = value
+    return response
+
+
+def create_simulator(
+    faults: Faults | None = None,
+    seed: int | None = None,
+    client_id: str = "nguon",
+    client_secret: str = "secret",  # noqa: S107 - the simulator's documented test credential
+) -> Flask:
+    app = Flask("portal-sim")
+    app.faults = faults or Faults()  # type: ignore[attr-defined]
+    app.state = State()  # type: ignore[attr-defined]
+    lock = threading.Lock()
+    rng = random.Random(seed)  # noqa: S311 - fault injection, not security
+
+    def f() -> Faults:
+        return app.faults  # type: ignore[attr-defined]
+
+    def st() -> State:
+        return app.state  # type: ignore[attr-defined]
+
+    @app.before_request
+    def _faults_and_auth() -> Response | None:
+        with lock:
+            st().requests += 1
+        if f().latency_ms:
+            time.sleep(f().latency_ms / 1000)
+        if request.path.startswith("/__sim"):
+            return None
+        if f().down:
+            return problem(503, "Service Unavailable", "the portal is down")
+        if request.path == "/oauth/token":
+            return None
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        with lock:
+            expiry = st().tokens.get(token)
+            if expiry is None or expiry < time.monotonic():
+                return problem(401, "Unauthorized", "token missing or expired")
+            now = time.monotonic()
+            window = [t for t in st().window.get(token[:8], []) if now - t < 1.0]
+            if len(window) >= f().rate_limit or rng.random() < f().throttle_rate:
+                st().window[token[:8]] = window
+                return problem(429, "Too Many Requests", "slow down", Retry_After="1")
+            window.append(now)
+            st().window[token[:8]] = window
+            if rng.random() < f().error_rate:
+                return problem(rng.choice([500, 502, 503]), "Server Error", "injected failure")
+        return None
+
+    @app.post("/oauth/token")
+    def token() -> Any:
+        form = request.form
+        if (
+            form.get("grant_type") != "client_credentials"
+            or form.get("client_id") != client_id
+            or (form.get("client_secret") != client_secret)
+        ):
+            return problem(401, "Unauthorized", "bad client credentials")
+        value = secrets.token_urlsafe(24)
+        with lock:
+            st().tokens[value] = time.monotonic() + f().token_ttl
+        return jsonify(access_token=value, token_type="Bearer", expires_in=f().token_ttl)  # noqa: S106
+
+    def idempotent(store: Any) -> Response:
+        """Run ``store`` once per Idempotency-Key; the same key and body replays the answer."""
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return problem(
+                400,
+                "Bad Request",
+                "Idempotency-Key is required",
+                [{"field": "Idempotency-Key", "code": "required", "message": "missing"}],
+            )
+        digest = hashlib.sha256(request.get_data()).hexdigest()
+        with lock:
+            st().key_hits[key] = st().key_hits.get(key, 0) + 1
+            seen = st().idempotency.get(key)
+            if seen is not None:
+                if seen[0] != digest:
+                    return problem(
+                        422,
+                        "Unprocessable Entity",
+                        "idempotency_key_reused",
+                        [
+                            {
+                                "field": "Idempotency-Key",
+                                "code": "idempotency_key_reused",
+                                "message": "the key was used with another body",
+                            }
+                        ],
+                    )
+                return Response(json.dumps(seen[2]), status=seen[1], mimetype="application/json")
+            status, body = store()
+            if status < 300:
+                st().idempotency[key] = (digest, status, body)
+                st().creations[key] = st().creations.get(key, 0) + 1
+        if status >= 400:
+            return problem(status, "Unprocessable Entity", "validation failed", body)
+        if rng.random() < f().drop_after_commit:
+            return problem(503, "Service Unavailable", "answer lost after commit")
+        return Response(json.dumps(body), status=status, mimetype="application/json")
+
+    def validate(body: Any, rules: dict[str, Any]) -> list[dict[str, str]]:
+        errors = []
+        if not isinstance(body, dict):
+            return [{"field": "", "code": "type", "message": "expected a JSON object"}]
+        for name, check in rules.items():
+            message = check(body.get(name))
+            if message:
+                errors.append({"field": name, "code": "invalid", "message": message})
+        return errors
+
+    def required(value: Any) -> str | None:
+        return None if value not in (None, "", []) else "is required"
+
+    @app.put("/api/v1/organizations/<tax_code>")
+    def put_organization(tax_code: str) -> Response:
+        body = request.get_json(silent=True)
+
+        def store() -> tuple[int, Any]:
+            errors = validate(body, {"name": required})
+            if not TAX.match(tax_code):
+                errors.append(
+                    {"field": "tax_code", "code": "format", "message": "10 digits or 10-3"}
+                )
+            if errors:
+                return 422, errors
+            created = tax_code not in st().organizations
+            st().organizations[tax_code] = body
+            return (201 if created else 200), {"tax_code": tax_code}
+
+        return idempotent(store)
+
+    @app.put("/api/v1/locations/<code>")
+    def put_location(code: str) -> Response:
+        body = request.get_json(silent=True)
+
+        def store() -> tuple[int, Any]:
+            errors = validate(body, {"name": required})
+            if errors:
+                return 422, errors
+            created = code not in st().locations
+            st().locations[code] = body
+            return (201 if created else 200), {"location_code": code}
+
+        return idempotent(store)
+
+    @app.put("/api/v1/products/<gtin>")
+    def put_product(gtin: str) -> Response:
+        body = request.get_json(silent=True)
+
+        def store() -> tuple[int, Any]:
+            errors = validate(body, {"name": required, "producer_tax_code": required})
+            if not GTIN.match(gtin):
+                errors.append({"field": "gtin", "code": "format", "message": "14 digits"})
+            elif body and body.get("producer_tax_code") not in st().organizations:
+                errors.append(
+                    {
+                        "field": "producer_tax_code",
+                        "code": "unknown",
+                        "message": "send the organisation first",
+                    }
+                )
+            if errors:
+                return 422, errors
+            created = gtin not in st().products
+            st().products[gtin] = body
+            return (201 if created else 200), {"gtin": gtin}
+
+        return idempotent(store)
+
+    def store_record(body: Any) -> tuple[int, Any]:
+        errors = validate(
+            body,
+            {
+                "trace_code": required,
+                "gtin": required,
+                "lot": required,
+                "producer_tax_code": required,
+                "production_date": required,
+            },
+        )
+        if body and body.get("gtin") not in st().products:
+            errors.append({"field": "gtin", "code": "unknown", "message": "send the product first"})
+        if errors:
+            return 422, errors
+        record_id = f"TR-{len(st().records) + 1:07d}"
+        fate = "rejected" if rng.random() < f().reject_rate else "accepted"
+        st().records[record_id] = {
+            "body": body,
+            "fate": fate,
+            "due": time.monotonic() + f().accept_after,
+        }
+        return 202, {"record_id": record_id, "status": "pending"}
+
+    @app.post("/api/v1/trace-records")
+    def post_record() -> Response:
+        body = request.get_json(silent=True)
+        return idempotent(lambda: store_record(body))
+
+    @app.get("/api/v1/trace-records/<record_id>")
+    def get_record(record_id: str) -> Any:
+        with lock:
+            record = st().records.get(record_id)
+        if record is None:
+            return problem(404, "Not Found", f"no record {record_id}")
+        status = "pending" if time.monotonic() < record["due"] else record["fate"]
+        reasons = ["stage list incomplete (simulated rejection)"] if status == "rejected" else []
+        return jsonify(record_id=record_id, status=status, reasons=reasons)
+
+    @app.get("/api/v1/trace-records")
+    def find_records() -> Any:
+        code = request.args.get("trace_code")
+        with lock:
+            found = [
+                {"record_id": rid, "trace_code": r["body"]["trace_code"], "lot": r["body"]["lot"]}
+                for rid, r in st().records.items()
+                if code is None or r["body"]["trace_code"] == code
+            ]
+        return jsonify(found)
+
+    @app.get("/__sim/stats")
+    def stats() -> Any:
+        with lock:
+            codes: dict[str, int] = {}
+            for record in st().records.values():
+                codes[record["body"]["trace_code"]] = codes.get(record["body"]["trace_code"], 0) + 1
+            return jsonify(
+                organizations=len(st().organizations),
+                products=len(st().products),
+                records=len(st().records),
+                duplicate_creations=sum(1 for n in st().creations.values() if n > 1),
+                records_per_trace_code_max=max(codes.values(), default=0),
+                requests=st().requests,
+            )
+
+    return app
