@@ -49,13 +49,19 @@ class NguonApi(Api):
 api = NguonApi()
 
 
+MODEL_MODULES = ("nguon.models", "registry.models", "traceability.models", "integrations.models")
+
+
 def import_models() -> None:
     """Import every package's models so the metadata and mappers are complete.
 
     The factory is the composition root: it may know every package; the packages
     themselves only import in the direction nguon <- registry <- traceability.
     """
-    import registry.models  # noqa: F401
+    import importlib
+
+    for module in MODEL_MODULES:
+        importlib.import_module(module)
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:

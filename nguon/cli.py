@@ -36,9 +36,15 @@ def main() -> None:
     """Nguồn: IP registry and traceability service."""
 
 
+PACKAGE_COMMANDS = ("registry.cli", "traceability.cli", "integrations.cli")
+
+
 def _register_package_commands() -> None:
     """Each domain package adds its own group (imported here, at the composition root)."""
-    import traceability.cli  # noqa: F401
+    import importlib
+
+    for module in PACKAGE_COMMANDS:
+        importlib.import_module(module)
 
 
 def transactional(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -103,3 +103,12 @@ def test_bundled_copy_matches_the_shared_facts() -> None:
     assert len(bundled["assets"]) == 28
     if demo.SHARED_DATA.is_file():
         assert demo.read_asset_data(demo.SHARED_DATA)["assets"] == bundled["assets"]
+
+
+def test_every_package_adds_its_commands() -> None:
+    """The composition root registers each package's command group."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(main, ["--help"])
+    for group in ("db", "users", "tokens", "demo", "registry", "labels", "sync", "portal-sim"):
+        assert f"  {group} " in result.output, group

@@ -1,0 +1,141 @@
+"""Workers on their own database: two at once (PostgreSQL), a second refused (SQLite),
+and a SIGTERM in the middle of a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from integrations.models import OutboxRow, OutboxState
+from integrations.worker import SyncWorker, WorkerRefused
+from nguon.db import commit_boundary, db
+from tests.conftest import drop_postgres_database, ensure_postgres_database, make_test_app
+
+
+@pytest.fixture
+def own_app(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """An app on a database of its own (committed data, real concurrent connections)."""
+    from alembic import command
+
+    from nguon.migrate import alembic_config
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'own.db'}"
+    else:
+        url = (
+            make_url(database_url)
+            .set(database=f"nguon_own_{uuid.uuid4().hex[:8]}")
+            .render_as_string(hide_password=False)
+        )
+        ensure_postgres_database(url, fresh=False)
+    command.upgrade(alembic_config(url), "head")
+    app = make_test_app(url, tmp_path / "instance")
+    yield app
+    db.engine(app).dispose()
+    if url.startswith("postgresql"):
+        drop_postgres_database(url)
+
+
+def seed(app: Any, batches: int) -> None:
+    from registry.services import save_organisation
+    from traceability import services
+
+    with app.app_context(), commit_boundary():
+        org = save_organisation(
+            {"name": "HTX Phượng Sơn", "kind": "cooperative", "tax_code": "2400123456"}
+        )
+        product = services.save_product(
+            {"gtin": "8930000000019", "name": "Vải", "producer_id": org.id}
+        )
+        for n in range(batches):
+            services.save_batch(
+                {
+                    "product_id": product.id,
+                    "lot": f"L{n:05d}",
+                    "quantity": 10,
+                    "production_date": dt.date(2026, 6, 10),
+                }
+            )
+
+
+def outbox(app: Any) -> list[OutboxRow]:
+    with app.app_context():
+        found = list(db.session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+        db.session.expunge_all()
+        return found
+
+
+def test_two_workers_never_send_the_same_row(own_app: Any, simulator: Callable[..., Any]) -> None:
+    seed(own_app, 200)
+    sim = simulator(latency_ms=2)
+    first = SyncWorker(own_app, sim.client(), name="w1", base_delay=0.005, batch_size=10)
+    second = SyncWorker(own_app, sim.client(), name="w2", base_delay=0.005, batch_size=10)
+    with own_app.app_context():
+        dialect = db.engine(own_app).dialect.name
+    if dialect == "sqlite":
+        first.acquire_single_worker_lock()
+        with pytest.raises(WorkerRefused, match="another sync worker is running"):
+            second.acquire_single_worker_lock()
+        first._lock_file.close()
+        return
+    threads = [
+        threading.Thread(target=w.run, kwargs={"once": True, "idle_sleep": 0.01})
+        for w in (first, second)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert {r.state for r in outbox(own_app)} == {OutboxState.DONE}
+    assert len(sim.state.records) == 200
+    assert set(sim.state.key_hits.values()) == {1}  # no row was sent twice
+    assert first.stats.sent > 0 and second.stats.sent > 0  # both really worked
+
+
+def test_sigterm_mid_run_loses_nothing(
+    own_app: Any, simulator: Callable[..., Any], tmp_path: Path
+) -> None:
+    seed(own_app, 60)
+    sim = simulator(latency_ms=30)
+    env = {
+        **os.environ,
+        "NGUON_DATABASE_URL": own_app.config["DATABASE_URL"],
+        "NGUON_INSTANCE_PATH": own_app.instance_path,
+        "NGUON_PORTAL_URL": sim.url,
+        "NGUON_PORTAL_CLIENT_SECRET": "secret",
+    }
+    env.pop("NGUON_TEST_DATABASE_URL", None)
+    process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+        [str(Path(sys.executable).parent / "nguon"), "sync", "run"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(sim.state.records) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    rows = outbox(own_app)
+    assert all(r.lease_owner is None for r in rows)  # leases released
+    assert 0 < len(sim.state.records) < 60  # stopped in the middle
+    assert {r.state for r in rows} <= {OutboxState.DONE, OutboxState.SENT, OutboxState.PENDING}
+
+    SyncWorker(own_app, sim.client(), base_delay=0.005).run(once=True, idle_sleep=0.01)
+    assert {r.state for r in outbox(own_app)} == {OutboxState.DONE}
+    codes = [r["body"]["trace_code"] for r in sim.state.records.values()]
+    assert len(codes) == len(set(codes)) == 60
