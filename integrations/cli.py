@@ -119,4 +119,48 @@ def portal_sim(
         token_ttl=token_ttl,
         reject_rate=reject_rate,
     )
-    create_simulator(faults).run(host="127.0.0.1", port=port, threaded=True)
+    from werkzeug.serving import make_server
+
+    click.echo(f"portal simulator on http://127.0.0.1:{port}", err=True)
+    make_server("127.0.0.1", port, create_simulator(faults), threaded=True).serve_forever()
+
+
+@sync.command("reconcile")
+@with_appcontext
+def reconcile() -> None:
+    """Compare the batches the outbox says the portal accepted with what the portal holds:
+    missing records, duplicates, and lots that differ."""
+    from sqlalchemy import select
+
+    from integrations.models import OutboxRow, OutboxState
+    from nguon.db import db
+    from traceability.gs1 import DigitalLink
+    from traceability.models import Batch
+
+    client = make_client()
+    base = current_app.config["PUBLIC_URL"]
+    done = set(
+        db.session.scalars(
+            select(OutboxRow.record_id).where(
+                OutboxRow.kind == "trace_record", OutboxRow.state == OutboxState.DONE
+            )
+        )
+    )
+    differences = 0
+    for batch in db.session.scalars(select(Batch).order_by(Batch.id)):
+        code = DigitalLink(batch.product.gtin, lot=batch.lot).uri(base)
+        outcome = client.call("GET", f"/api/v1/trace-records?trace_code={code}")  # type: ignore[attr-defined]
+        found = outcome.body if outcome.kind == "ok" and isinstance(outcome.body, list) else None
+        if found is None:
+            click.echo(f"unknown\tbatch {batch.id}\t{code}\t{outcome.error}")
+            differences += 1
+        elif str(batch.id) in done and not found:
+            click.echo(f"missing on portal\tbatch {batch.id}\t{code}")
+            differences += 1
+        elif len(found) > 1:
+            click.echo(f"duplicated on portal ({len(found)})\tbatch {batch.id}\t{code}")
+            differences += 1
+        elif found and str(batch.id) not in done:
+            click.echo(f"on portal, not marked accepted here\tbatch {batch.id}\t{code}")
+            differences += 1
+    click.echo(f"{differences} difference(s)", err=True)

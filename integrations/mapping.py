@@ -8,12 +8,13 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
 from registry.models import Organisation
 from traceability import services
 from traceability.gs1 import DigitalLink
-from traceability.models import Batch, Label, LabelKind, Location, Product
+from traceability.models import Batch, Claim, Label, LabelKind, Location, Product
 
 
 class NotReady(Exception):
@@ -95,7 +96,16 @@ def product(product_id: str) -> Call:
 
 
 def trace_record(batch_id: str) -> Call:
-    batch = db.session.get(Batch, int(batch_id))
+    batch = db.session.get(
+        Batch,
+        int(batch_id),
+        options=[
+            selectinload(Batch.claims).selectinload(Claim.asset),
+            selectinload(Batch.claims).selectinload(Claim.ocop_product),
+            joinedload(Batch.product),
+            joinedload(Batch.producer),
+        ],
+    )
     if batch is None:
         raise Unsendable(f"batch {batch_id} no longer exists")
     serials = db.session.scalar(

@@ -48,6 +48,11 @@ class State:
     requests: int = 0
 
 
+def canonical_digest(body: Any) -> str:
+    """The same JSON, however it was spaced or ordered, has the same digest."""
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
 TAX = re.compile(r"^\d{10}(-\d{3})?$")
 GTIN = re.compile(r"^\d{14}$")
 
@@ -140,7 +145,7 @@ def create_simulator(
                 "Idempotency-Key is required",
                 [{"field": "Idempotency-Key", "code": "required", "message": "missing"}],
             )
-        digest = hashlib.sha256(request.get_data()).hexdigest()
+        digest = canonical_digest(request.get_json(silent=True))
         with lock:
             st().key_hits[key] = st().key_hits.get(key, 0) + 1
             seen = st().idempotency.get(key)
@@ -266,6 +271,69 @@ def create_simulator(
     def post_record() -> Response:
         body = request.get_json(silent=True)
         return idempotent(lambda: store_record(body))
+
+    @app.post("/api/v1/trace-records:batch")
+    def post_records() -> Response:
+        """Up to 100 records; each carries its own idempotency_key (the same keys as the
+        single endpoint's header), so a record is stored once however it is retried."""
+        body = request.get_json(silent=True)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list) or not 1 <= len(records) <= 100:
+            return problem(
+                422,
+                "Unprocessable Entity",
+                "records: 1 to 100 records",
+                [{"field": "records", "code": "size", "message": "1 to 100 records"}],
+            )
+        results = []
+        with lock:
+            for index, record in enumerate(records):
+                record = dict(record)
+                key = record.pop("idempotency_key", None)
+                if not key:
+                    results.append(
+                        {
+                            "index": index,
+                            "status": "error",
+                            "error": {
+                                "field": "idempotency_key",
+                                "code": "required",
+                                "message": "missing",
+                            },
+                        }
+                    )
+                    continue
+                st().key_hits[key] = st().key_hits.get(key, 0) + 1
+                digest = canonical_digest(record)
+                seen = st().idempotency.get(key)
+                if seen is not None:
+                    if seen[0] != digest:
+                        results.append(
+                            {
+                                "index": index,
+                                "status": "error",
+                                "error": {
+                                    "field": "idempotency_key",
+                                    "code": "idempotency_key_reused",
+                                    "message": "the key was used with another body",
+                                },
+                            }
+                        )
+                    else:
+                        results.append({"index": index, "status": "pending", **seen[2]})
+                    continue
+                status, answer = store_record(record)
+                if status >= 400:
+                    results.append({"index": index, "status": "error", "errors": answer})
+                    continue
+                st().idempotency[key] = (digest, status, answer)
+                st().creations[key] = st().creations.get(key, 0) + 1
+                results.append(
+                    {"index": index, "status": "pending", "record_id": answer["record_id"]}
+                )
+        if rng.random() < f().drop_after_commit:
+            return problem(503, "Service Unavailable", "answer lost after commit")
+        return Response(json.dumps({"results": results}), status=207, mimetype="application/json")
 
     @app.get("/api/v1/trace-records/<record_id>")
     def get_record(record_id: str) -> Any:

@@ -20,6 +20,7 @@ import random
 import signal
 import socket
 import threading
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class SyncWorker:
         self.stop = threading.Event()
         self.stats = Stats()
         self._lock_file: Any = None
+        self._dependency_cache: dict[Any, str | None] = {}
 
     # --- running ------------------------------------------------------------------------
 
@@ -107,9 +109,11 @@ class SyncWorker:
                     else min(self.batch_size, max_rows - handled)
                 )
                 ids = self.lease(budget) if budget > 0 else []
-                for position, row_id in enumerate(ids):
+                singles = self.process_batch(ids) if len(ids) > 1 else ids
+                handled += len(ids) - len(singles)
+                for position, row_id in enumerate(singles):
                     if self.stop.is_set():
-                        self.release(ids[position:])
+                        self.release(singles[position:])
                         break
                     self.process(row_id)
                     handled += 1
@@ -190,28 +194,95 @@ class SyncWorker:
         return dt.timedelta(seconds=max(jittered, retry_after or 0))
 
     def process(self, row_id: int) -> None:
+        self._dependency_cache = {}
         with self.app.app_context(), commit_boundary() as session:
             row = session.get(OutboxRow, row_id)
             if row is None or row.lease_owner != self.name or row.state != OutboxState.PENDING:
                 return
-            if row.payload is None:
-                try:
-                    call = mapping.call_for(row.kind, row.record_id)
-                except mapping.Unsendable as exc:
-                    self._park(row, [str(exc)])
-                    return
-                waiting = self._waiting_for(call.dependencies, row.id)
-                if waiting:
-                    row.next_attempt_at = utcnow() + dt.timedelta(seconds=self.base_delay)
-                    row.lease_owner = row.lease_until = None
-                    row.last_error = f"waiting for {waiting}"
-                    return
-                row.payload, row.method, row.path = call.body, call.method, call.path
+            if not self._prepare(row):
+                return
             outcome = self.client.call(row.method, row.path, row.payload, row.idempotency_key)
             self._record(row, outcome)
 
+    def _prepare(self, row: OutboxRow) -> bool:
+        """Freeze the row's call (first attempt only); False when it cannot go now."""
+        if row.payload is not None:
+            return True
+        try:
+            call = mapping.call_for(row.kind, row.record_id)
+        except mapping.Unsendable as exc:
+            self._park(row, [str(exc)])
+            return False
+        waiting = self._waiting_for(call.dependencies, row.id)
+        if waiting:
+            row.next_attempt_at = utcnow() + dt.timedelta(seconds=self.base_delay)
+            row.lease_owner = row.lease_until = None
+            row.last_error = f"waiting for {waiting}"
+            return False
+        row.payload, row.method, row.path = call.body, call.method, call.path
+        return True
+
+    def process_batch(self, ids: list[int]) -> list[int]:
+        """Send the leased trace records in one batch call (the portal takes up to 100);
+        returns the ids left to send one by one."""
+        self._dependency_cache = {}
+        with self.app.app_context(), commit_boundary() as session:
+            rows = [session.get(OutboxRow, i) for i in ids]
+            batch = [
+                r
+                for r in rows
+                if r is not None
+                and r.kind == "trace_record"
+                and r.lease_owner == self.name
+                and r.state == OutboxState.PENDING
+            ]
+            batch = [r for r in batch if self._prepare(r)][:100]
+            if len(batch) < 2:
+                return [i for i in ids if i not in {r.id for r in batch}] + [r.id for r in batch]
+            records = [{**r.payload, "idempotency_key": r.idempotency_key} for r in batch]
+            key = str(
+                uuid.uuid5(uuid.NAMESPACE_URL, "|".join(sorted(r.idempotency_key for r in batch)))
+            )
+            outcome = self.client.call(
+                "POST", "/api/v1/trace-records:batch", {"records": records}, key
+            )
+            results = (
+                (outcome.body or {}).get("results") if isinstance(outcome.body, dict) else None
+            )
+            if outcome.kind != "ok" or not isinstance(results, list):
+                for row in batch:
+                    self._record(row, outcome)
+            else:
+                for result in results:
+                    row = batch[result["index"]]
+                    if result.get("status") == "error":
+                        errors = result.get("errors") or [result.get("error")]
+                        self._record(
+                            row,
+                            Outcome(
+                                "invalid",
+                                422,
+                                result,
+                                reasons=errors,
+                                error="refused by the portal",
+                            ),
+                        )
+                    else:
+                        self._record(row, Outcome("ok", 202, {"record_id": result["record_id"]}))
+            done = {r.id for r in batch}
+            return [i for i in ids if i not in done]
+
     def _waiting_for(self, dependencies: tuple[tuple[str, str], ...], row_id: int) -> str | None:
-        """A dependency not yet done; one the outbox never held is enqueued (sent first)."""
+        """A dependency not yet done; one the outbox never held is enqueued (sent first).
+        Answers are remembered for the current step: rows of a batch share dependencies."""
+        cache = self._dependency_cache
+        key = dependencies
+        if key in cache:
+            return cache[key]
+        cache[key] = answer = self._check_dependencies(dependencies)
+        return answer
+
+    def _check_dependencies(self, dependencies: tuple[tuple[str, str], ...]) -> str | None:
         for kind, record_id in dependencies:
             states = set(
                 db.session.scalars(

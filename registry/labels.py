@@ -101,6 +101,13 @@ REGISTRY_LABELS = {
         "too_many_scans": _l("too many scans"),
         "lot_over_units": _l("lot code scanned more than units made"),
     },
+    "outbox_state": {
+        "pending": _l("waiting"),
+        "sent": _l("sent, awaiting the portal"),
+        "done": _l("accepted by the portal"),
+        "rejected": _l("rejected by the portal"),
+        "parked": _l("parked for an officer"),
+    },
     "verdict": {
         "genuine": _l("Genuine"),
         "scanned_before": _l("Genuine, scanned before"),

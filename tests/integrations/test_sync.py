@@ -176,3 +176,62 @@ def test_dependencies_go_first(
     worker(app, sim).run(once=True)
     assert order == ["organisation"]
     assert len(sim.state.records) == 3
+
+
+def test_officer_page_retries_a_parked_row(
+    app: Flask,
+    simulator: Callable[..., Any],
+    in_tx: Callable[..., Any],
+    producer: int,
+    logged_in: Callable[..., Any],
+    make_user: Callable[..., Any],
+) -> None:
+    from tests.conftest import csrf_from
+
+    batches = make_batches(in_tx, producer, 1)
+    sim = simulator(down=True)
+    worker(app, sim, max_attempts=2).run(once=True, idle_sleep=0.005)
+    parked = [r for r in rows(app) if r.state == OutboxState.PARKED]
+    assert parked and "gave up after 2 attempts" in parked[0].last_error
+    client = logged_in("officer")
+    page = client.get("/integrations/sync").get_data(as_text=True)
+    assert "gave up after 2 attempts" in page
+    batch_page = client.get(f"/traceability/batches/{batches[0]}").get_data(as_text=True)
+    assert "parked for an officer" in batch_page or "chờ cán bộ" in batch_page
+    token = csrf_from(page)
+    for row in parked:
+        assert (
+            client.post(
+                f"/integrations/sync/{row.id}/retry", data={"csrf_token": token}
+            ).status_code
+            == 302
+        )
+    sim.faults.down = False
+    worker(app, sim).run(once=True)
+    assert {r.state for r in rows(app)} == {OutboxState.DONE}
+    from tests.conftest import login
+
+    stranger = app.test_client()
+    login(stranger, make_user("cooperative")[1])
+    assert stranger.get("/integrations/sync").status_code == 403
+
+
+def test_status_and_reconcile_commands(
+    app: Flask, simulator: Callable[..., Any], in_tx: Callable[..., Any], producer: int
+) -> None:
+    from nguon.cli import main
+
+    make_batches(in_tx, producer, 3)
+    sim = simulator()
+    worker(app, sim).run(once=True)
+    app.config["PORTAL_URL"], app.config["PORTAL_CLIENT_SECRET"] = sim.url, "secret"
+    try:
+        status = app.test_cli_runner().invoke(main, ["sync", "status"])
+        assert "done\t5" in status.output  # organisation, product, 3 records
+        clean = app.test_cli_runner().invoke(main, ["sync", "reconcile"])
+        assert clean.exit_code == 0 and "0 difference(s)" in clean.output
+        sim.state.records.pop(next(iter(sim.state.records)))  # the portal lost one
+        found = app.test_cli_runner().invoke(main, ["sync", "reconcile"])
+        assert "missing on portal" in found.output and "1 difference(s)" in found.output
+    finally:
+        app.config["PORTAL_URL"] = None
