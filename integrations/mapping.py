@@ -7,14 +7,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
 from registry.models import Organisation
 from traceability import services
 from traceability.gs1 import DigitalLink
-from traceability.models import Batch, Claim, Label, LabelKind, Location, Product
+from traceability.models import (
+    Batch,
+    Claim,
+    EpcisEvent,
+    EventEpc,
+    Label,
+    LabelKind,
+    Location,
+    Product,
+)
 
 
 class NotReady(Exception):
@@ -95,24 +104,68 @@ def product(product_id: str) -> Call:
     return Call("PUT", f"/api/v1/products/{item.gtin}", body, (("organisation", str(producer.id)),))
 
 
+BATCH_OPTIONS = (
+    selectinload(Batch.claims).selectinload(Claim.asset),
+    selectinload(Batch.claims).selectinload(Claim.ocop_product),
+    joinedload(Batch.product),
+    joinedload(Batch.producer),
+)
+
+
+def preload(kind: str, record_ids: list[str]) -> None:
+    """Load many records in a few queries before their calls are built one by one."""
+    if kind == "trace_record" and record_ids:
+        loaded = (
+            db.session.scalars(
+                select(Batch)
+                .where(Batch.id.in_([int(i) for i in record_ids]))
+                .options(*BATCH_OPTIONS)
+            )
+            .unique()
+            .all()
+        )
+        # The identity map holds objects weakly: keep them alive for this unit of work.
+        db.session.info.setdefault("preloaded", []).extend(loaded)
+        ids = [b.id for b in loaded]
+        counts = db.session.info.setdefault("label_counts", {})
+        counts.update({i: 0 for i in ids})
+        counts.update(dict(db.session.execute(
+            select(Label.batch_id, func.count(Label.id))
+            .where(Label.batch_id.in_(ids), Label.kind == LabelKind.ITEM, Label.voided_at.is_(None))
+            .group_by(Label.batch_id)
+        ).all()))  # fmt: skip
+        lots = {(b.product.gtin, b.lot): b.id for b in loaded}
+        events = db.session.info.setdefault("events", {})
+        for batch_id in ids:
+            events[batch_id] = []
+        rows = db.session.execute(
+            select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
+            .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
+            .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(lots)))
+            .order_by(EpcisEvent.event_time, EpcisEvent.id)
+        ).all()  # fmt: skip
+        seen: set[tuple[int, int]] = set()
+        for gtin, lot, event in rows:
+            batch_id = lots[(gtin, lot)]
+            if (batch_id, event.id) not in seen:
+                seen.add((batch_id, event.id))
+                events[batch_id].append(event)
+
+
 def trace_record(batch_id: str) -> Call:
-    batch = db.session.get(
-        Batch,
-        int(batch_id),
-        options=[
-            selectinload(Batch.claims).selectinload(Claim.asset),
-            selectinload(Batch.claims).selectinload(Claim.ocop_product),
-            joinedload(Batch.product),
-            joinedload(Batch.producer),
-        ],
-    )
+    batch = db.session.get(Batch, int(batch_id))  # preloaded with its claims when batched
     if batch is None:
         raise Unsendable(f"batch {batch_id} no longer exists")
-    serials = db.session.scalar(
-        select(func.count(Label.id)).where(
-            Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
+    serials = db.session.info.get("label_counts", {}).get(batch.id)
+    if serials is None:
+        serials = db.session.scalar(
+            select(func.count(Label.id)).where(
+                Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
+            )
         )
-    )
+    events = db.session.info.get("events", {}).get(batch.id)
+    if events is None:
+        events = services.batch_events(batch)
     stages = [
         {
             "stage": (e.document.get("bizStep") or e.event_type),
@@ -123,7 +176,7 @@ def trace_record(batch_id: str) -> Call:
             "event_time": e.document["eventTime"],
             "epcis_event_id": e.event_id,
         }
-        for e in services.batch_events(batch)
+        for e in events
     ]
     certifications = [
         {"kind": c.asset.kind, "number": c.asset.certificate_number, "name": c.asset.name}

@@ -35,10 +35,20 @@ class PortalClient:
     ):
         self.base_url = base_url.rstrip("/")
         self.client_id, self.client_secret = client_id, client_secret
-        self.http = session or requests.Session()
+        self._given_session = session
+        self._local = threading.local()  # one HTTP session (connection pool) per thread
         self._token: str | None = None
         self._token_expiry = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def http(self) -> requests.Session:
+        if self._given_session is not None:
+            return self._given_session
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+        return session
 
     def _fetch_token(self) -> str:
         response = self.http.post(

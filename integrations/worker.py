@@ -21,6 +21,7 @@ import signal
 import socket
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from nguon.db import commit_boundary, db, utcnow
 
 LEASE = dt.timedelta(seconds=60)
 POLL_EVERY = dt.timedelta(seconds=0.2)
+POLL_CONCURRENCY = 8
 
 
 class WorkerRefused(RuntimeError):
@@ -227,7 +229,11 @@ class SyncWorker:
         returns the ids left to send one by one."""
         self._dependency_cache = {}
         with self.app.app_context(), commit_boundary() as session:
-            rows = [session.get(OutboxRow, i) for i in ids]
+            rows = list(
+                session.scalars(
+                    select(OutboxRow).where(OutboxRow.id.in_(ids)).order_by(OutboxRow.id)
+                )
+            )
             batch = [
                 r
                 for r in rows
@@ -236,6 +242,7 @@ class SyncWorker:
                 and r.lease_owner == self.name
                 and r.state == OutboxState.PENDING
             ]
+            mapping.preload("trace_record", [r.record_id for r in batch if r.payload is None])
             batch = [r for r in batch if self._prepare(r)][:100]
             if len(batch) < 2:
                 return [i for i in ids if i not in {r.id for r in batch}] + [r.id for r in batch]
@@ -332,6 +339,9 @@ class SyncWorker:
 
     # --- polling records the portal accepted for later ----------------------------------------
 
+    def _status_of(self, row: OutboxRow) -> Outcome:
+        return self.client.call("GET", f"/api/v1/trace-records/{row.remote_id}")
+
     def poll(self) -> int:
         now = utcnow()
         with self.app.app_context(), commit_boundary() as session:
@@ -348,8 +358,10 @@ class SyncWorker:
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = list(session.scalars(query))
-            for row in rows:
-                outcome = self.client.call("GET", f"/api/v1/trace-records/{row.remote_id}")
+            # The status calls are independent: ask them a few at a time.
+            with ThreadPoolExecutor(max_workers=POLL_CONCURRENCY) as pool:
+                outcomes = list(pool.map(self._status_of, rows))
+            for row, outcome in zip(rows, outcomes, strict=True):
                 self.stats.polled += 1
                 body = outcome.body if isinstance(outcome.body, dict) else {}
                 status = body.get("status")

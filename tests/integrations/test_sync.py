@@ -235,3 +235,31 @@ def test_status_and_reconcile_commands(
         assert "missing on portal" in found.output and "1 difference(s)" in found.output
     finally:
         app.config["PORTAL_URL"] = None
+
+
+def test_preloaded_and_single_payloads_are_the_same(
+    app: Flask, in_tx: Callable[..., Any], producer: int
+) -> None:
+    """Batched sending loads many batches at once; the payload must not change."""
+    from integrations import mapping
+    from traceability import epcis, services
+    from traceability.models import Batch
+
+    batch_ids = make_batches(in_tx, producer, 3)
+
+    def add_events() -> None:
+        batch = db.session.get(Batch, batch_ids[1])
+        for step in ("harvest", "pack"):
+            event = services.guided_event(
+                step, batch, {"event_time": dt.datetime(2026, 6, 10, 8, tzinfo=dt.UTC)}
+            )
+            epcis.store_events([event], [], organisation_id=producer)
+
+    in_tx(add_events)
+    with app.app_context():
+        single = [mapping.trace_record(str(i)).body for i in batch_ids]
+    with app.app_context():
+        mapping.preload("trace_record", [str(i) for i in batch_ids])
+        batched = [mapping.trace_record(str(i)).body for i in batch_ids]
+    assert single == batched
+    assert [len(b["stages"]) for b in single] == [0, 2, 0]
