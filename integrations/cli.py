@@ -31,10 +31,14 @@ def make_client() -> object:
 @with_appcontext
 def run(once: bool, max_rows: int | None) -> None:
     """Send outbox rows (dependencies first), retrying with backoff; SIGTERM stops cleanly."""
+    from integrations.portal import EpcisPushClient
     from integrations.worker import SyncWorker, WorkerRefused
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    worker = SyncWorker(app, make_client(), max_attempts=app.config["SYNC_MAX_ATTEMPTS"])  # type: ignore[arg-type]
+    push = app.config.get("EPCIS_PUSH_URL")
+    epcis_client = EpcisPushClient(push, app.config.get("EPCIS_PUSH_TOKEN")) if push else None
+    worker = SyncWorker(app, make_client(), epcis_client,  # type: ignore[arg-type]
+                        max_attempts=app.config["SYNC_MAX_ATTEMPTS"])  # fmt: skip
     worker.install_signal_handlers()
     try:
         stats = worker.run(once=once, max_rows=max_rows)

@@ -210,7 +210,18 @@ def trace_record(batch_id: str) -> Call:
     )
 
 
+def epcis_event(event_pk: str) -> Call:
+    """The event as an EPCISDocument for a repository's /capture."""
+    from traceability import epcis
+
+    stored = db.session.get(EpcisEvent, int(event_pk))
+    if stored is None:
+        raise Unsendable(f"event {event_pk} no longer exists")
+    return Call("POST", "/capture", epcis.epcis_document([stored]))
+
+
 BUILDERS = {
+    "epcis_event": epcis_event,
     "organisation": organisation,
     "location": location,
     "product": product,

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
+from flask import current_app, has_app_context
 from sqlalchemy import event, insert, select
 from sqlalchemy.orm import Session, UOWTransaction
 
@@ -39,7 +40,7 @@ def _wanted(session: Session) -> set[tuple[str, str]]:
     return wanted
 
 
-def enqueue(connection: Any, wanted: Iterable[tuple[str, str]]) -> int:
+def enqueue(connection: Any, wanted: Iterable[tuple[str, str]], target: str = "portal") -> int:
     """Insert a pending row for each (kind, record id) not already waiting unsent."""
     wanted = set(wanted)
     if not wanted:
@@ -59,7 +60,7 @@ def enqueue(connection: Any, wanted: Iterable[tuple[str, str]]) -> int:
             "kind": kind,
             "record_id": record_id,
             "priority": PRIORITY[kind],
-            "target": "portal",
+            "target": target,
             "idempotency_key": str(uuid.uuid4()),
             "state": OutboxState.PENDING,
             "attempts": 0,
@@ -82,8 +83,14 @@ def _after_flush(session: Session, _context: UOWTransaction) -> None:
         enqueue(session.connection(), wanted)
 
 
-def _events_stored(_sender: Any, session: Session, lots: set[tuple[str, str]], **_: Any) -> None:
-    """New events change a batch's stages: its trace record must be sent again."""
+def _events_stored(_sender: Any, session: Session, lots: set[tuple[str, str]],
+                   event_pks: list[int] | None = None, **_: Any) -> None:  # fmt: skip
+    """New events change a batch's stages: its trace record must be sent again; with an
+    EPCIS repository configured, each event is pushed there too."""
+    if event_pks and has_app_context() and current_app.config.get("EPCIS_PUSH_URL"):
+        enqueue(
+            session.connection(), {("epcis_event", str(pk)) for pk in event_pks}, target="epcis"
+        )
     if not lots:
         return
     from traceability.models import Product as P

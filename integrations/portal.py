@@ -121,3 +121,27 @@ def classify(response: requests.Response) -> Outcome:
     if status == 409 or status >= 500 or status == 401:
         return Outcome("retry", status, body, error=f"HTTP {status}")
     return Outcome("invalid", status, body, reasons=[f"HTTP {status}"], error=f"HTTP {status}")
+
+
+class EpcisPushClient:
+    """Delivers EPCIS documents to another EPCIS 2.0 repository's /capture (static token)."""
+
+    def __init__(self, base_url: str, token: str | None, session: requests.Session | None = None):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.http = session or requests.Session()
+
+    def call(self, method: str, path: str, body: Any = None, key: str | None = None) -> Outcome:
+        headers = {"Content-Type": "application/ld+json", "GS1-Capture-Error-Behaviour": "rollback"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        if key:
+            headers["Idempotency-Key"] = key  # ignored by most repositories; eventIDs dedupe
+        try:
+            response = self.http.request(method, self.base_url + path, json=body, headers=headers,
+                                         timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))  # fmt: skip
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+        if response.status_code == 401:
+            return Outcome("retry", 401, error="the repository refused the token")
+        return classify(response)

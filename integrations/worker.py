@@ -60,6 +60,7 @@ class SyncWorker:
         self,
         app: Flask,
         client: PortalClient,
+        epcis_client: Any = None,
         *,
         name: str | None = None,
         batch_size: int = 20,
@@ -68,6 +69,9 @@ class SyncWorker:
         max_delay: float = 60.0,
     ) -> None:
         self.app, self.client = app, client
+        self.clients: dict[str, Any] = {"portal": client}
+        if epcis_client is not None:
+            self.clients["epcis"] = epcis_client
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 10000}"
         self.batch_size, self.max_attempts = batch_size, max_attempts
         self.base_delay, self.max_delay = base_delay, max_delay
@@ -138,7 +142,10 @@ class SyncWorker:
             return (
                 db.session.scalar(
                     select(OutboxRow.id)
-                    .where(OutboxRow.state.in_((OutboxState.PENDING, OutboxState.SENT)))
+                    .where(
+                        OutboxRow.state.in_((OutboxState.PENDING, OutboxState.SENT)),
+                        OutboxRow.target.in_(list(self.clients)),
+                    )
                     .limit(1)
                 )
                 is not None
@@ -154,6 +161,7 @@ class SyncWorker:
                 .where(
                     OutboxRow.state == OutboxState.PENDING,
                     OutboxRow.next_attempt_at <= now,
+                    OutboxRow.target.in_(list(self.clients)),
                     or_(OutboxRow.lease_until.is_(None), OutboxRow.lease_until < now),
                 )
                 .order_by(OutboxRow.priority, OutboxRow.id)
@@ -203,7 +211,8 @@ class SyncWorker:
                 return
             if not self._prepare(row):
                 return
-            outcome = self.client.call(row.method, row.path, row.payload, row.idempotency_key)
+            client = self.clients[row.target]
+            outcome = client.call(row.method, row.path, row.payload, row.idempotency_key)
             self._record(row, outcome)
 
     def _prepare(self, row: OutboxRow) -> bool:

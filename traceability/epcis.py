@@ -28,7 +28,8 @@ from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
 
 STANDARDS = Path(__file__).resolve().parent / "standards" / "epcis"
-# Sent after events are stored, in the same transaction: (session, lots={(gtin, lot)}).
+# Sent after events are stored, in the same transaction: (session, lots={(gtin, lot)},
+# event_pks=[...]).
 events_stored = Namespace().signal("events-stored")
 EPCIS_CONTEXT = "https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"
 EVENT_TYPES = (
@@ -261,7 +262,7 @@ def store_events(
     if epc_rows:
         db.session.execute(insert(EventEpc), epc_rows)
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
-    events_stored.send(None, session=db.session, lots=lots)
+    events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
     return result
 

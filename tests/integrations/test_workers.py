@@ -139,3 +139,53 @@ def test_sigterm_mid_run_loses_nothing(
     assert {r.state for r in outbox(own_app)} == {OutboxState.DONE}
     codes = [r["body"]["trace_code"] for r in sim.state.records.values()]
     assert len(codes) == len(set(codes)) == 60
+
+
+def test_events_are_pushed_to_another_epcis_repository(
+    app: Any,
+    own_app: Any,
+    simulator: Callable[..., Any],
+    in_tx: Callable[..., Any],
+    make_org: Callable[..., int],
+) -> None:
+    """Captured events go through the same outbox to another repository's /capture."""
+    from integrations.portal import EpcisPushClient
+    from nguon import services as accounts
+    from nguon.models import User
+    from tests.browser import live_server
+    from traceability import epcis, services
+
+    with own_app.app_context(), commit_boundary():
+        receiver = accounts.create_user("repo@buyer.example", "officer", password="long enough pw")
+        token = accounts.create_token(db.session.get(User, receiver.id), "push").secret
+    org = make_org(tax_code="2400123456")
+    app.config["EPCIS_PUSH_URL"] = "http://unused"  # switches the push on while capturing
+    try:
+
+        def capture() -> None:
+            product = services.save_product(
+                {"gtin": "8930000000019", "name": "Vải", "producer_id": org}
+            )
+            batch = services.save_batch({"product_id": product.id, "lot": "L1", "quantity": 5,
+                                         "production_date": dt.date(2026, 6, 10)})  # fmt: skip
+            for step in ("harvest", "pack"):
+                event = services.guided_event(
+                    step, batch, {"event_time": dt.datetime(2026, 6, 10, 6, tzinfo=dt.UTC)}
+                )
+                epcis.store_events([event], [], organisation_id=org)
+
+        in_tx(capture)
+    finally:
+        app.config["EPCIS_PUSH_URL"] = None
+    pushed = [r for r in outbox(app) if r.kind == "epcis_event"]
+    assert len(pushed) == 2 and {r.target for r in pushed} == {"epcis"}
+    sim = simulator()
+    with live_server(own_app) as base:
+        push = EpcisPushClient(base + "/epcis", token)
+        SyncWorker(app, sim.client(), push, base_delay=0.005).run(once=True)
+    assert {r.state for r in outbox(app)} == {OutboxState.DONE}
+    with own_app.app_context():
+        from traceability.models import EpcisEvent
+
+        received = db.session.scalars(select(EpcisEvent.biz_step).order_by(EpcisEvent.id)).all()
+    assert received == ["commissioning", "packing"]
