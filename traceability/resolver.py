@@ -104,6 +104,16 @@ def _stage(event: dict[str, Any]) -> str:
     return epcis.bare_cbv(event.get("bizStep")) or event.get("type", "")
 
 
+def _local_time(value: str | None) -> str:
+    """An event's own local time, as people write it: 10/06/2026 06:30."""
+    if not value:
+        return ""
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%d/%m/%Y %H:%M")
+    except ValueError:
+        return value
+
+
 def batch_card(batch_id: int) -> dict[str, Any] | None:
     """Everything the page and the passport show about a batch, read once per TTL."""
     card = cards.get(batch_id)
@@ -169,6 +179,7 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
         {
             "stage": _stage(e.document),
             "event_time": e.document.get("eventTime"),
+            "when": _local_time(e.document.get("eventTime")),
             "location_trace_code": (
                 e.document.get("bizLocation") or e.document.get("readPoint") or {}
             ).get("id"),
