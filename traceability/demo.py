@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 
 from nguon.db import db
@@ -105,4 +106,15 @@ def load(echo: Callable[..., Any]) -> None:
     for batch, step, when, extra in steps:
         event = services.guided_event(step, batch, {"event_time": when.replace(tzinfo=tz), **extra})
         epcis.store_events([event], [], organisation_id=batch.producer_id)
-    echo("traceability demo: 2 products, 2 batches, 5 events", err=True)
+    from traceability import labels
+
+    labels.issue_run(fresh, "lot")
+    run = labels.issue_run(fresh, "item", 20, Decimal(10))
+    base = current_app.config["PUBLIC_URL"]
+    first = labels.run_labels(run)[0]
+    echo(
+        "traceability demo: 2 products, 2 batches, 5 events, 1 lot code and 20 item codes", err=True
+    )
+    echo(f"demo consumer page (lot code): {labels.label_uri(first.gtin, fresh.lot, None, base)}")
+    item_uri = labels.label_uri(first.gtin, fresh.lot, first.serial, base)
+    echo(f"demo consumer page (item code): {item_uri}")
