@@ -49,7 +49,13 @@ class NguonApi(Api):
 api = NguonApi()
 
 
-MODEL_MODULES = ("nguon.models", "registry.models", "traceability.models", "integrations.models")
+MODEL_MODULES = (
+    "nguon.models",
+    "registry.models",
+    "registry.enforcement.models",
+    "traceability.models",
+    "integrations.models",
+)
 
 
 def import_models() -> None:
@@ -142,6 +148,7 @@ def _register_api(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from integrations.views import bp as integrations_bp
     from nguon.views import accounts_bp, audit_bp, main_bp
+    from registry.enforcement.views import bp as reports_bp
     from registry.views import bp as registry_bp
     from traceability.epcis_api import bp as epcis_bp
     from traceability.resolver import bp as resolver_bp
@@ -152,6 +159,7 @@ def _register_blueprints(app: Flask) -> None:
         accounts_bp,
         audit_bp,
         registry_bp,
+        reports_bp,
         traceability_bp,
         epcis_bp,
         resolver_bp,

@@ -108,6 +108,14 @@ REGISTRY_LABELS = {
         "rejected": _l("rejected by the portal"),
         "parked": _l("parked for an officer"),
     },
+    "report_category": {
+        "counterfeit": _l("counterfeit product"),
+        "unauthorised_use": _l("unauthorised use of a GI or mark name"),
+        "fake_code": _l("fake or copied QR code"),
+        "labelling": _l("labelling violation"),
+        "other": _l("other"),
+    },
+    "report_state": {"received": _l("received, waiting for an officer")},
     "verdict": {
         "genuine": _l("Genuine"),
         "scanned_before": _l("Genuine, scanned before"),

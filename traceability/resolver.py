@@ -815,6 +815,32 @@ def _province_options() -> Markup:
     return _OPTIONS["html"]
 
 
+@bp.record_once
+def _link_reports_to_codes(_state: Any) -> None:
+    from registry.enforcement.services import register_code_resolver
+
+    register_code_resolver(code_for_report)
+
+
+def code_for_report(code: str) -> dict[str, Any] | None:
+    """What a reported code belongs to: its label, batch and the marks the batch claims."""
+    from urllib.parse import urlsplit
+
+    path = urlsplit(code).path if "://" in code else code
+    if not path.startswith("/01/"):
+        return None
+    try:
+        link = digital_link_path(normalise_path(path))
+    except IdentifierError:
+        return None
+    label = find_label(link)
+    if label is None:
+        return None
+    batch = db.session.get(Batch, label.batch_id)
+    assets = [c.asset_id for c in batch.claims if c.asset_id] if batch else []
+    return {"label_id": label.id, "batch_id": label.batch_id, "asset_ids": assets}
+
+
 def clear_caches() -> None:
     cards.clear()
     _PROVINCE_CACHE.clear()

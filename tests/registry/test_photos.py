@@ -17,11 +17,11 @@ URI = "https://nguon.example.vn/01/08930000000019/10/LN2026-001/21/A7Q2KX9PZ3"
 GPS_IFD = 0x8825
 
 
-def photo_with_qr_and_gps(fmt: str = "JPEG") -> bytes:
+def photo_with_qr_and_gps(fmt: str = "JPEG", uri: str = URI) -> bytes:
     """A 'photo' of a label: a QR code on a grey background, with EXIF GPS in the file."""
     qr = Image.fromarray(
         numpy.asarray(
-            zxingcpp.create_barcode(URI, zxingcpp.QRCode, ec_level="M").to_image(
+            zxingcpp.create_barcode(uri, zxingcpp.QRCode, ec_level="M").to_image(
                 scale=8, add_quiet_zones=True
             )
         )

@@ -1,0 +1,73 @@
+"""Reports of suspected infringements, with their photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from nguon.audit import Audited
+from nguon.db import Base, utcnow
+
+
+class ReportCategory(enum.StrEnum):
+    COUNTERFEIT = "counterfeit"
+    UNAUTHORISED_USE = "unauthorised_use"
+    FAKE_CODE = "fake_code"
+    LABELLING = "labelling"
+    OTHER = "other"
+
+
+CATEGORIES = tuple(c.value for c in ReportCategory)
+
+
+class Report(Audited, Base):
+    """A report from anyone, without an account. Contact details are for officers only."""
+
+    __tablename__ = "report"
+    __audit_exclude__ = frozenset({"secret_hash"})
+    __table_args__ = (CheckConstraint(f"category IN {CATEGORIES!r}", name="category"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    receipt: Mapped[str] = mapped_column(String(20), unique=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(20))
+    description: Mapped[str] = mapped_column(Text)
+    admin_unit_code: Mapped[str | None] = mapped_column(String(20))
+    place: Mapped[str] = mapped_column(Text, default="")
+    shop_name: Mapped[str] = mapped_column(String(300), default="")
+    shop_address: Mapped[str] = mapped_column(Text, default="")
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("ip_asset.id"), index=True)
+    product: Mapped[str] = mapped_column(String(300), default="")
+    code: Mapped[str | None] = mapped_column(String(500))
+    # Filled from the code (typed or found in a photo) by the code resolver traceability provides.
+    linked_label_id: Mapped[int | None]
+    linked_batch_id: Mapped[int | None]
+    contact_name: Mapped[str] = mapped_column(String(200), default="")
+    contact_phone: Mapped[str] = mapped_column(String(50), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    contact_consent: Mapped[bool] = mapped_column(default=False)
+    state: Mapped[str] = mapped_column(String(30), default="received")
+    public_note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    photos: Mapped[list[ReportPhoto]] = relationship(
+        back_populates="report", order_by="ReportPhoto.id", cascade="all, delete-orphan"
+    )
+
+
+class ReportPhoto(Base):
+    __tablename__ = "report_photo"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(20))
+    width: Mapped[int]
+    height: Mapped[int]
+    codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
+
+    report: Mapped[Report] = relationship(back_populates="photos")

@@ -1,0 +1,144 @@
+"""Filing a report: checked input, cleaned photos, the code linked to what it belongs to.
+
+Registry does not know about labels and batches; traceability registers a resolver
+(:func:`register_code_resolver`) that turns a scanned code into its label, batch and assets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import select
+
+from nguon.db import db, utcnow
+from nguon.errors import DomainValidationError
+from nguon.text import nfc
+from registry import photos
+from registry.enforcement.models import CATEGORIES, Report, ReportPhoto
+from registry.models import AdminUnit, IPAsset
+
+MAX_PHOTOS = 5
+CodeResolver = Callable[[str], dict[str, Any] | None]
+_resolvers: list[CodeResolver] = []
+
+
+def register_code_resolver(resolver: CodeResolver) -> None:
+    if resolver not in _resolvers:
+        _resolvers.append(resolver)
+
+
+def resolve_code(code: str) -> dict[str, Any] | None:
+    """{"label_id", "batch_id", "asset_ids"} for a code issued here, else None."""
+    for resolver in _resolvers:
+        found = resolver(code)
+        if found:
+            return found
+    return None
+
+
+def photo_folder() -> Path:
+    return Path(current_app.instance_path) / "report-photos"
+
+
+def _secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Filed:
+    report: Report
+    secret: str  # shown once: the reporter's link to follow the report
+
+
+def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Filed:
+    """Check and store a report; every photo is cleaned (metadata removed) and searched
+    for a QR code. Raises DomainValidationError naming each bad field; stores nothing then."""
+    problems: dict[str, str] = {}
+    category = data.get("category", "")
+    if category not in CATEGORIES:
+        problems["category"] = "choose one of the listed kinds of problem"
+    description = nfc(data.get("description", ""))
+    if len(description) < 10:
+        problems["description"] = "describe what you saw in at least 10 characters"
+    if len(description) > 5000:
+        problems["description"] = "at most 5,000 characters"
+    unit = data.get("admin_unit_code") or None
+    if unit and db.session.get(AdminUnit, unit) is None:
+        problems["admin_unit_code"] = "choose a place from the list"
+    asset_id = data.get("asset_id") or None
+    if asset_id is not None:
+        asset_id = int(asset_id) if str(asset_id).isdigit() else -1
+        if db.session.get(IPAsset, asset_id) is None:
+            problems["asset_id"] = "choose a mark or GI from the list"
+    email = nfc(data.get("contact_email", ""))
+    if email and "@" not in email:
+        problems["contact_email"] = "must be an email address"
+    if (email or data.get("contact_phone")) and not data.get("contact_consent"):
+        problems["contact_consent"] = "tick the consent box to leave your contact details"
+    if len(uploads) > MAX_PHOTOS:
+        problems["photos"] = f"at most {MAX_PHOTOS} photos"
+    if problems:
+        raise DomainValidationError(problems)
+    cleaned = [photos.clean_photo(content) for _name, content in uploads]
+    code = nfc(data.get("code", "")) or None
+    found_codes = [c for photo in cleaned for c in photo.codes]
+    link = None
+    for candidate in ([code] if code else []) + found_codes:
+        link = resolve_code(candidate)
+        if link:
+            code = candidate
+            break
+    if code is None and found_codes:
+        code = found_codes[0]
+    secret = secrets.token_urlsafe(24)
+    report = Report(
+        receipt=f"tmp-{secrets.token_hex(6)}",
+        secret_hash=_secret_hash(secret),
+        category=category,
+        description=description,
+        admin_unit_code=unit,
+        place=nfc(data.get("place", "")),
+        shop_name=nfc(data.get("shop_name", "")),
+        shop_address=nfc(data.get("shop_address", "")),
+        asset_id=asset_id or ((link or {}).get("asset_ids") or [None])[0],
+        product=nfc(data.get("product", "")),
+        code=code,
+        linked_label_id=(link or {}).get("label_id"),
+        linked_batch_id=(link or {}).get("batch_id"),
+        contact_name=nfc(data.get("contact_name", "")),
+        contact_phone=nfc(data.get("contact_phone", "")),
+        contact_email=email,
+        contact_consent=bool(data.get("contact_consent")),
+    )
+    for photo in cleaned:
+        photos.store(photo, photo_folder())
+        report.photos.append(
+            ReportPhoto(
+                sha256=photo.sha256,
+                media_type=photo.media_type,
+                width=photo.width,
+                height=photo.height,
+                codes=photo.codes,
+            )
+        )
+    db.session.add(report)
+    db.session.flush()
+    # The receipt follows the row's id: unique without counting (no race between filings).
+    report.receipt = f"BC{utcnow().year}-{report.id:06d}"
+    db.session.flush()
+    return Filed(report, secret)
+
+
+def report_for(receipt: str, secret: str) -> Report | None:
+    """The report this receipt and secret open, or None (no hint which part was wrong)."""
+    report = db.session.scalar(select(Report).where(Report.receipt == receipt))
+    if report is None or not hmac.compare_digest(report.secret_hash, _secret_hash(secret)):
+        return None
+    return report
