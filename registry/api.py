@@ -17,7 +17,6 @@ from sqlalchemy import or_, select
 from nguon.api import SECURITY, SelectPage
 from nguon.auth import staff_required
 from nguon.db import db
-from nguon.errors import DomainValidationError
 from nguon.text import search_key
 from registry import dashboard, services, transfer
 from registry.models import (
@@ -507,10 +506,7 @@ def import_records(args: dict[str, Any], entity: str) -> Any:
     upload = request.files.get("file")
     payload = upload.read() if upload else request.get_data()
     fmt = args["format"] or _guess_format(upload.filename if upload else "", request.mimetype)
-    try:
-        rows = transfer.parse_rows(entity, payload, fmt)
-    except DomainValidationError:
-        raise
+    rows = transfer.parse_rows(entity, payload, fmt)
     report = transfer.import_rows(entity, rows, dry_run=args["dry_run"])
     return report.as_dict(), (200 if report.ok else 422)
 
