@@ -115,7 +115,35 @@ REGISTRY_LABELS = {
         "labelling": _l("labelling violation"),
         "other": _l("other"),
     },
-    "report_state": {"received": _l("received, waiting for an officer")},
+    "report_state": {
+        "received": _l("received, waiting for an officer"),
+        "accepted": _l("accepted"),
+        "transferred": _l("transferred to the competent authority"),
+        "rejected": _l("not taken up"),
+        "investigating": _l("under investigation"),
+        "expert_assessment": _l("expert assessment"),
+        "violation_recorded": _l("violation recorded"),
+        "no_violation": _l("no violation found"),
+        "referred_to_police": _l("referred to the police"),
+        "sanction_decided": _l("sanction decided"),
+        "enforced": _l("sanction enforced"),
+        "closed": _l("closed"),
+    },
+    "case_field": {
+        "deadline": _l("Deadline"),
+        "inspection_decision_number": _l("Inspection decision number"),
+        "inspection_decision_date": _l("Inspection decision date"),
+        "infringer": _l("Infringer"),
+        "violation_record": _l("Record of violation"),
+        "goods": _l("Goods"),
+        "goods_value_vnd": _l("Value of the goods (VND)"),
+        "sanction_decision_number": _l("Sanction decision number"),
+        "legal_basis": _l("Legal basis (decree, article)"),
+        "fine_vnd": _l("Fine (VND)"),
+        "measures": _l("Remedial measures"),
+        "payment": _l("Payment"),
+        "public_note": _l("Public note (shown to the reporter)"),
+    },
     "verdict": {
         "genuine": _l("Genuine"),
         "scanned_before": _l("Genuine, scanned before"),
@@ -131,6 +159,9 @@ REGISTRY_LABELS = {
         "other": _l("other"),
     },
 }
+
+
+REGISTRY_LABELS["case_state"] = REGISTRY_LABELS["report_state"]
 
 
 def register_labels() -> None:

@@ -373,6 +373,20 @@ def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = Non
     db.session.add(
         CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=sorted(evidence))
     )
+    from registry.enforcement.services import open_case_from_alarm
+
+    label = db.session.get(Label, label_id)
+    batch = db.session.get(Batch, label.batch_id)
+    asset = next((c.asset_id for c in batch.claims if c.asset_id), None)
+    open_case_from_alarm(
+        code=label.uri,
+        rule=rule,
+        detail=detail,
+        scan_ids=sorted(evidence),
+        label_id=label.id,
+        batch_id=batch.id,
+        asset_id=asset,
+    )
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nguon.audit import Audited
@@ -53,7 +53,9 @@ class Report(Audited, Base):
     state: Mapped[str] = mapped_column(String(30), default="received")
     public_note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("infringement_case.id"), index=True)
 
+    case: Mapped[Case | None] = relationship(back_populates="reports")
     photos: Mapped[list[ReportPhoto]] = relationship(
         back_populates="report", order_by="ReportPhoto.id", cascade="all, delete-orphan"
     )
@@ -71,3 +73,75 @@ class ReportPhoto(Base):
     codes: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     report: Mapped[Report] = relationship(back_populates="photos")
+
+
+class CaseState(enum.StrEnum):
+    RECEIVED = "received"
+    ACCEPTED = "accepted"
+    TRANSFERRED = "transferred"
+    REJECTED = "rejected"
+    INVESTIGATING = "investigating"
+    EXPERT_ASSESSMENT = "expert_assessment"
+    VIOLATION_RECORDED = "violation_recorded"
+    NO_VIOLATION = "no_violation"
+    REFERRED_TO_POLICE = "referred_to_police"
+    SANCTION_DECIDED = "sanction_decided"
+    ENFORCED = "enforced"
+    CLOSED = "closed"
+
+
+class Case(Audited, Base):
+    """An infringement case: from the first report or alarm to the sanction or dismissal."""
+
+    __tablename__ = "infringement_case"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    state: Mapped[str] = mapped_column(String(30), default=CaseState.RECEIVED, index=True)
+    source: Mapped[str] = mapped_column(String(20), default="report")  # report | clone_alarm
+    title: Mapped[str] = mapped_column(String(300))
+    asset_id: Mapped[int | None] = mapped_column(ForeignKey("ip_asset.id"), index=True)
+    code: Mapped[str | None] = mapped_column(String(500))
+    linked_label_id: Mapped[int | None]
+    linked_batch_id: Mapped[int | None]
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    inspection_decision_number: Mapped[str] = mapped_column(String(100), default="")
+    inspection_decision_date: Mapped[dt.date | None] = mapped_column(Date)
+    infringer: Mapped[str] = mapped_column(Text, default="")
+    violation_record: Mapped[str] = mapped_column(Text, default="")
+    goods: Mapped[str] = mapped_column(Text, default="")
+    goods_value_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    sanction_decision_number: Mapped[str] = mapped_column(String(100), default="")
+    legal_basis: Mapped[str] = mapped_column(Text, default="")
+    fine_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    measures: Mapped[str] = mapped_column(Text, default="")
+    payment: Mapped[str] = mapped_column(Text, default="")
+    closed_on: Mapped[dt.date | None] = mapped_column(Date)
+    public_note: Mapped[str] = mapped_column(Text, default="")
+    evidence: Mapped[list[Any]] = mapped_column(JSON, default=list)  # e.g. the scans of an alarm
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    transitions: Mapped[list[CaseTransition]] = relationship(
+        back_populates="case", order_by="CaseTransition.id", cascade="all, delete-orphan"
+    )
+    reports: Mapped[list[Report]] = relationship(back_populates="case", order_by="Report.id")
+
+
+class CaseTransition(Base):
+    """Who moved a case, when, from which state to which, and why."""
+
+    __tablename__ = "case_transition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("infringement_case.id", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[str] = mapped_column(String(30))
+    to_state: Mapped[str] = mapped_column(String(30))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_id: Mapped[int | None]
+    actor: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(Text)
+
+    case: Mapped[Case] = relationship(back_populates="transitions")

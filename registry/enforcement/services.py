@@ -21,7 +21,14 @@ from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
 from nguon.text import nfc
 from registry import photos
-from registry.enforcement.models import CATEGORIES, Report, ReportPhoto
+from registry.enforcement.models import (
+    CATEGORIES,
+    Case,
+    CaseState,
+    CaseTransition,
+    Report,
+    ReportPhoto,
+)
 from registry.models import AdminUnit, IPAsset
 
 MAX_PHOTOS = 5
@@ -128,6 +135,14 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
                 codes=photo.codes,
             )
         )
+    report.case = open_case(
+        f"{category}: {description[:120]}",
+        "report",
+        asset_id=report.asset_id,
+        code=code,
+        linked_label_id=report.linked_label_id,
+        linked_batch_id=report.linked_batch_id,
+    )
     db.session.add(report)
     db.session.flush()
     # The receipt follows the row's id: unique without counting (no race between filings).
@@ -142,3 +157,140 @@ def report_for(receipt: str, secret: str) -> Report | None:
     if report is None or not hmac.compare_digest(report.secret_hash, _secret_hash(secret)):
         return None
     return report
+
+
+# --- cases -------------------------------------------------------------------------------
+
+FLOW: dict[str, set[str]] = {
+    CaseState.RECEIVED: {CaseState.ACCEPTED, CaseState.TRANSFERRED, CaseState.REJECTED},
+    CaseState.ACCEPTED: {CaseState.INVESTIGATING},
+    CaseState.INVESTIGATING: {
+        CaseState.EXPERT_ASSESSMENT,
+        CaseState.VIOLATION_RECORDED,
+        CaseState.NO_VIOLATION,
+        CaseState.REFERRED_TO_POLICE,
+    },
+    CaseState.EXPERT_ASSESSMENT: {
+        CaseState.VIOLATION_RECORDED,
+        CaseState.NO_VIOLATION,
+        CaseState.REFERRED_TO_POLICE,
+    },
+    CaseState.VIOLATION_RECORDED: {CaseState.SANCTION_DECIDED, CaseState.REFERRED_TO_POLICE},
+    CaseState.SANCTION_DECIDED: {CaseState.ENFORCED},
+    CaseState.ENFORCED: {CaseState.CLOSED},
+    CaseState.NO_VIOLATION: {CaseState.CLOSED},
+    CaseState.REJECTED: {CaseState.CLOSED},
+    CaseState.TRANSFERRED: {CaseState.CLOSED},
+    CaseState.REFERRED_TO_POLICE: {CaseState.CLOSED},
+    CaseState.CLOSED: set(),
+}
+# What a case must hold before it may enter a state.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    CaseState.ACCEPTED: ("deadline",),
+    CaseState.INVESTIGATING: ("inspection_decision_number", "inspection_decision_date"),
+    CaseState.VIOLATION_RECORDED: ("infringer", "violation_record"),
+    CaseState.SANCTION_DECIDED: ("sanction_decision_number", "legal_basis", "fine_vnd", "measures"),
+    CaseState.ENFORCED: ("payment",),
+}
+CASE_FIELDS = (
+    "deadline",
+    "assignee_id",
+    "inspection_decision_number",
+    "inspection_decision_date",
+    "infringer",
+    "violation_record",
+    "goods",
+    "goods_value_vnd",
+    "sanction_decision_number",
+    "legal_basis",
+    "fine_vnd",
+    "measures",
+    "payment",
+    "public_note",
+)
+
+
+def open_case(title: str, source: str, **fields: Any) -> Case:
+    case = Case(
+        number=f"tmp-{secrets.token_hex(6)}", title=nfc(title)[:300], source=source, **fields
+    )
+    db.session.add(case)
+    db.session.flush()
+    case.number = f"VV{utcnow().year}-{case.id:06d}"
+    db.session.flush()
+    return case
+
+
+def move_case(
+    case: Case, to_state: str, reason: str, fields: Mapping[str, Any], actor: tuple[int | None, str]
+) -> Case:
+    """Move ``case`` to ``to_state`` (the legal flow in FLOW), recording who, when and why.
+
+    ``fields`` may fill what the new state needs (REQUIRED); DomainValidationError names
+    every missing field and an illegal move; nothing changes then."""
+    allowed = FLOW.get(case.state, set())
+    if to_state not in allowed:
+        options = ", ".join(sorted(allowed)) or "none"
+        raise DomainValidationError(
+            {"state": f"cannot go from {case.state} to {to_state} (allowed: {options})"}
+        )
+    problems: dict[str, str] = {}
+    if not nfc(reason or ""):
+        problems["reason"] = "say why (it is recorded with the change)"
+    values = {
+        k: (nfc(v) if isinstance(v, str) else v) for k, v in fields.items() if k in CASE_FIELDS
+    }
+    for name in REQUIRED.get(to_state, ()):
+        value = values.get(name, getattr(case, name))
+        if value in (None, "") or (
+            name == "fine_vnd" and (not isinstance(value, int) or value <= 0)
+        ):
+            problems[name] = f"is required to move the case to {to_state}"
+    if problems:
+        raise DomainValidationError(problems)
+    for name, value in values.items():
+        setattr(case, name, value)
+    case.transitions.append(
+        CaseTransition(
+            from_state=case.state,
+            to_state=to_state,
+            actor_id=actor[0],
+            actor=actor[1],
+            reason=nfc(reason),
+        )
+    )
+    case.state = to_state
+    if to_state == CaseState.CLOSED:
+        case.closed_on = utcnow().date()
+    for report in case.reports:
+        report.state = to_state
+        report.public_note = case.public_note
+    db.session.flush()
+    return case
+
+
+def open_case_from_alarm(
+    *,
+    code: str,
+    rule: str,
+    detail: str,
+    scan_ids: list[int],
+    label_id: int,
+    batch_id: int,
+    asset_id: int | None,
+) -> Case:
+    """A clone alarm opens a case by itself, the scans attached as evidence."""
+    return open_case(
+        f"Clone alarm: {detail}",
+        "clone_alarm",
+        code=code,
+        linked_label_id=label_id,
+        linked_batch_id=batch_id,
+        asset_id=asset_id,
+        evidence=[{"kind": "scans", "rule": rule, "scan_ids": scan_ids, "detail": detail}],
+    )
+
+
+def is_overdue(case: Case, today: Any = None) -> bool:
+    today = today or utcnow().date()
+    return case.deadline is not None and case.state != CaseState.CLOSED and case.deadline < today

@@ -80,3 +80,143 @@ def report_status(receipt: str, secret: str) -> Any:
     if report is None:
         abort(404)
     return render_template("enforcement/status.html", report=report)
+
+
+# --- officers' casework ---------------------------------------------------------------------
+
+import csv  # noqa: E402 - kept with the code that uses it
+import datetime as dt  # noqa: E402
+import io  # noqa: E402
+
+from flask import Response, flash, redirect  # noqa: E402
+from flask_login import current_user  # noqa: E402
+
+from nguon.auth import staff_required  # noqa: E402
+from nguon.db import paginate, utcnow  # noqa: E402
+from nguon.i18n import _  # noqa: E402
+from nguon.models import Role, User  # noqa: E402
+from registry.enforcement.models import Case, CaseState  # noqa: E402
+
+DATE_FIELDS = {"deadline", "inspection_decision_date"}
+INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id"}
+
+
+def _case_query(args: Any) -> Any:
+    query = select(Case)
+    if args.get("state"):
+        query = query.where(Case.state == args["state"])
+    if args.get("mine"):
+        query = query.where(Case.assignee_id == current_user.id)
+    if args.get("overdue"):
+        query = query.where(Case.deadline < utcnow().date(), Case.state != CaseState.CLOSED)
+    return query.order_by(Case.id.desc())
+
+
+@bp.get("/registry/cases")
+@staff_required
+def cases() -> str:
+    page = max(1, request.args.get("page", 1, type=int))
+    items, total, pages = paginate(_case_query(request.args), page, 50)
+    return render_template(
+        "enforcement/cases.html",
+        cases=items,
+        total=total,
+        page=page,
+        pages=pages,
+        states=[s.value for s in CaseState],
+        overdue=services.is_overdue,
+    )
+
+
+@bp.get("/registry/cases.csv")
+@staff_required
+def cases_csv() -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    columns = [
+        "number",
+        "state",
+        "source",
+        "title",
+        "asset_id",
+        "code",
+        "deadline",
+        "infringer",
+        "legal_basis",
+        "fine_vnd",
+        "closed_on",
+        "created_at",
+    ]
+    writer.writerow(columns)
+    for case in db.session.scalars(_case_query(request.args)):
+        writer.writerow([getattr(case, c) if getattr(case, c) is not None else "" for c in columns])
+    response = Response(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="nguon-cases-{dt.date.today()}.csv"'
+    )
+    return response
+
+
+def _parse_case_fields(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
+    values: dict[str, Any] = {}
+    problems: dict[str, str] = {}
+    for name in services.CASE_FIELDS:
+        raw = (form.get(name) or "").strip()
+        if raw == "":
+            continue
+        if name in DATE_FIELDS:
+            try:
+                values[name] = dt.date.fromisoformat(raw)
+            except ValueError:
+                problems[name] = "must be a date (YYYY-MM-DD)"
+        elif name in INT_FIELDS:
+            digits = raw.replace(".", "").replace(",", "").replace(" ", "")
+            if digits.isdigit():
+                values[name] = int(digits)
+            else:
+                problems[name] = "must be a whole number"
+        else:
+            values[name] = raw
+    return values, problems
+
+
+@bp.route("/registry/cases/<int:case_id>", methods=["GET", "POST"])
+@staff_required
+def case_page(case_id: int) -> Any:
+    case = db.session.get(Case, case_id)
+    if case is None:
+        abort(404)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values, problems = _parse_case_fields(request.form)
+        try:
+            if problems:
+                raise DomainValidationError(problems)
+            services.move_case(
+                case,
+                request.form.get("to_state", ""),
+                request.form.get("reason", ""),
+                values,
+                (current_user.id, current_user.email),
+            )
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("The case is now: %(state)s.", state=case.state), "success")
+            return redirect(url_for(".case_page", case_id=case.id))
+    officers = db.session.execute(
+        select(User.id, User.email)
+        .where(User.role.in_((Role.OFFICER, Role.ADMIN)))
+        .order_by(User.email)
+    ).all()
+    return render_template(
+        "enforcement/case.html",
+        case=case,
+        errors=errors,
+        form=request.form,
+        next_states=sorted(services.FLOW.get(case.state, set())),
+        required=services.REQUIRED,
+        officers=officers,
+        overdue=services.is_overdue(case),
+    ), status

@@ -1,0 +1,205 @@
+"""Casework: the state machine with its required fields, alarms opening cases, privacy."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from nguon.db import db
+from nguon.errors import DomainValidationError
+from registry.enforcement import services
+from registry.enforcement.models import Case, CaseState
+from tests.enforcement.test_reports import URI_PATTERN
+from tests.registry.test_photos import photo_with_qr_and_gps
+
+ACTOR = (None, "officer@test")
+
+
+@pytest.fixture
+def case_id(in_tx: Callable[..., Any]) -> int:
+    return in_tx(lambda: services.open_case("Hàng giả vải thiều", "report").id)
+
+
+def move(
+    in_tx: Callable[..., Any], case_id: int, state: str, reason: str = "ok", **fields: Any
+) -> Any:
+    return in_tx(
+        lambda: (
+            services.move_case(db.session.get(Case, case_id), state, reason, fields, ACTOR).state
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "missing"),
+    [
+        (["accepted"], {}, ["deadline"]),
+        (
+            ["accepted", "investigating"],
+            {},
+            ["inspection_decision_date", "inspection_decision_number"],
+        ),
+        (
+            ["accepted", "investigating", "violation_recorded"],
+            {},
+            ["infringer", "violation_record"],
+        ),
+        (
+            ["accepted", "investigating", "violation_recorded", "sanction_decided"],
+            {"fine_vnd": 0},
+            ["fine_vnd", "legal_basis", "measures", "sanction_decision_number"],
+        ),
+        (
+            ["accepted", "investigating", "violation_recorded", "sanction_decided", "enforced"],
+            {},
+            ["payment"],
+        ),
+    ],
+)
+def test_each_state_needs_its_fields(
+    in_tx: Callable[..., Any], case_id: int, path: list[str], fields: dict, missing: list[str]
+) -> None:
+    ready = {
+        "deadline": dt.date(2026, 12, 31),
+        "inspection_decision_number": "12/QĐ-TTr",
+        "inspection_decision_date": dt.date(2026, 11, 20),
+        "infringer": "Cửa hàng X",
+        "violation_record": "BB-01",
+        "sanction_decision_number": "34/QĐ-XPVPHC",
+        "legal_basis": "Nghị định 99/2013/NĐ-CP, điều 11",
+        "fine_vnd": 15_000_000,
+        "measures": "tịch thu, tiêu hủy",
+    }
+    for state in path[:-1]:
+        move(in_tx, case_id, state, **{n: ready[n] for n in services.REQUIRED.get(state, ())})
+    with pytest.raises(DomainValidationError) as refused:
+        move(in_tx, case_id, path[-1], **fields)
+    assert sorted(refused.value.errors) == missing
+    needed = {name: ready.get(name, "paid 2026-12-01") for name in missing}
+    assert move(in_tx, case_id, path[-1], **needed) == path[-1]
+
+
+def test_illegal_moves_and_reasons(in_tx: Callable[..., Any], case_id: int) -> None:
+    with pytest.raises(DomainValidationError, match="cannot go from received to sanction_decided"):
+        move(in_tx, case_id, "sanction_decided")
+    with pytest.raises(DomainValidationError) as no_reason:
+        move(in_tx, case_id, "rejected", reason=" ")
+    assert list(no_reason.value.errors) == ["reason"]
+    assert move(in_tx, case_id, "rejected", reason="trùng báo cáo BC2026-000001") == "rejected"
+    assert move(in_tx, case_id, "closed", reason="đóng") == "closed"
+    with pytest.raises(DomainValidationError, match="allowed: none"):
+        move(in_tx, case_id, "accepted")
+    history = in_tx(
+        lambda: [
+            (t.from_state, t.to_state, t.actor) for t in db.session.get(Case, case_id).transitions
+        ]
+    )
+    assert history == [
+        ("received", "rejected", "officer@test"),
+        ("rejected", "closed", "officer@test"),
+    ]
+
+
+def test_a_clone_alarm_opens_a_case_with_the_scans(
+    client: FlaskClient, item: dict, app: Flask
+) -> None:
+    path = item["codes"][1]["uri"].split("127.0.0.1:5000", 1)[1]
+    for _ in range(app.config["CLONE_MAX_SCANS"] + 1):
+        client.get(path, headers={"Accept": "application/json"})
+    with app.app_context():
+        case = db.session.scalar(select(Case).where(Case.source == "clone_alarm"))
+        assert case is not None and case.state == CaseState.RECEIVED
+        assert case.code == item["codes"][1]["uri"] and case.linked_batch_id == item["batch"]
+        assert (
+            case.evidence[0]["rule"] == "too_many_scans" and len(case.evidence[0]["scan_ids"]) == 21
+        )
+        assert case.asset_id is not None
+
+
+def test_cooperatives_cannot_read_cases(
+    logged_in: Callable[..., FlaskClient], case_id: int
+) -> None:
+    client = logged_in("cooperative")
+    assert client.get("/registry/cases").status_code == 403
+    assert client.get(f"/registry/cases/{case_id}").status_code == 403
+
+
+def test_phone_report_to_sanction_in_a_browser(
+    app: Flask, item: dict, make_user: Callable[..., Any]
+) -> None:
+    """Playwright + Chromium at 390×844: a report with a photo of a code (and GPS); the officer
+    sees it linked to the code, is refused 'sanction decided' without its fields, then gets
+    it; the reporter's status page shows the new state."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.browser import chromium, live_server
+    from tests.conftest import TEST_PASSWORD
+
+    code = item["codes"][0]["uri"]
+    photo = Path(tempfile.mkdtemp()) / "nhan.jpg"
+    photo.write_bytes(photo_with_qr_and_gps(uri=code))
+    _, officer = make_user("officer")
+    with live_server(app) as base, chromium({"width": 390, "height": 844}) as page:
+        page.goto(f"{base}/report")
+        page.select_option("#category", "fake_code")
+        page.fill("#description", "Mã QR giống nhau trên nhiều hộp vải ở chợ")
+        page.set_input_files("#photos", str(photo))
+        page.click("form.report button[type=submit]")
+        link = page.locator(".secret-link a").inner_text()
+        receipt = URI_PATTERN.search(link).group(1)
+
+        page.goto(f"{base}/login")
+        page.fill("#email", officer)
+        page.fill("#password", TEST_PASSWORD)
+        page.click("main button[type=submit]")
+        page.goto(f"{base}/registry/cases")
+        with app.app_context():
+            case_id = db.session.scalar(select(Case.id).order_by(Case.id.desc()))
+        page.goto(f"{base}/registry/cases/{case_id}")
+        assert code in page.content() and receipt in page.content()
+        steps = [
+            ("accepted", {"deadline": "2026-12-31"}),
+            (
+                "investigating",
+                {
+                    "inspection_decision_number": "12/QĐ-TTr",
+                    "inspection_decision_date": "2026-11-20",
+                },
+            ),
+            ("violation_recorded", {"infringer": "Sạp 12", "violation_record": "BB-01"}),
+        ]
+        for state, fields in steps:
+            page.select_option("#to_state", state)
+            page.fill("#reason", "theo quy trình")
+            for name, value in fields.items():
+                page.fill(f"#{name}", value)
+            page.click("form.stack button[type=submit]")
+        page.select_option("#to_state", "sanction_decided")
+        page.fill("#reason", "xử phạt")
+        page.click("form.stack button[type=submit]")
+        assert page.locator(".field-error").count() == 4  # decision, legal basis, fine, measures
+        for name, value in {
+            "sanction_decision_number": "34/QĐ-XPVPHC",
+            "legal_basis": "Nghị định 99/2013/NĐ-CP",
+            "fine_vnd": "15.000.000",
+            "measures": "tịch thu, tiêu hủy",
+            "public_note": "Đã xử phạt cơ sở vi phạm",
+        }.items():
+            page.fill(f"#{name}", value)
+        page.select_option("#to_state", "sanction_decided")
+        page.fill("#reason", "xử phạt")
+        page.click("form.stack button[type=submit]")
+        assert page.locator(".field-error").count() == 0
+
+        page.goto(link)
+        status = page.locator("main").inner_text()
+        assert "đã quyết định xử phạt" in status  # the state, in Vietnamese
+        assert "Đã xử phạt cơ sở vi phạm" in status
+        assert "Sạp 12" not in status  # the officer's case data stays private
