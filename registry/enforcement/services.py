@@ -294,3 +294,59 @@ def open_case_from_alarm(
 def is_overdue(case: Case, today: Any = None) -> bool:
     today = today or utcnow().date()
     return case.deadline is not None and case.state != CaseState.CLOSED and case.deadline < today
+
+
+def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> Case:
+    """Merge a duplicate case into another: its reports move over, it is closed, and both
+    histories say so."""
+    if duplicate.id == into.id:
+        raise DomainValidationError({"into": "a case cannot be merged into itself"})
+    if into.state == CaseState.CLOSED:
+        raise DomainValidationError({"into": f"{into.number} is closed"})
+    for report in list(duplicate.reports):
+        report.case = into
+        report.state = into.state
+    duplicate.transitions.append(
+        CaseTransition(
+            from_state=duplicate.state,
+            to_state=CaseState.CLOSED,
+            actor_id=actor[0],
+            actor=actor[1],
+            reason=f"merged into {into.number}",
+        )
+    )
+    duplicate.state, duplicate.closed_on = CaseState.CLOSED, utcnow().date()
+    into.transitions.append(
+        CaseTransition(
+            from_state=into.state,
+            to_state=into.state,
+            actor_id=actor[0],
+            actor=actor[1],
+            reason=f"{duplicate.number} merged in",
+        )
+    )
+    db.session.flush()
+    return into
+
+
+def statistics(today: Any = None) -> dict[str, Any]:
+    """Reports and cases by category, asset, province and month; time to close; open and
+    overdue counts."""
+    from collections import Counter
+
+    today = today or utcnow().date()
+    reports = db.session.scalars(select(Report)).all()
+    cases = db.session.scalars(select(Case)).all()
+    closed = [c for c in cases if c.closed_on]
+    days = sorted((c.closed_on - c.created_at.date()).days for c in closed)
+    return {
+        "reports_by_category": Counter(r.category for r in reports),
+        "reports_by_month": Counter(r.created_at.strftime("%Y-%m") for r in reports),
+        "reports_by_province": Counter(r.admin_unit_code or "—" for r in reports),
+        "cases_by_state": Counter(c.state for c in cases),
+        "cases_by_asset": Counter(c.asset_id for c in cases if c.asset_id),
+        "cases_by_month": Counter(c.created_at.strftime("%Y-%m") for c in cases),
+        "open": sum(1 for c in cases if c.state != CaseState.CLOSED),
+        "overdue": sum(1 for c in cases if is_overdue(c, today)),
+        "median_days_to_close": days[len(days) // 2] if days else None,
+    }

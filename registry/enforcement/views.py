@@ -220,3 +220,62 @@ def case_page(case_id: int) -> Any:
         officers=officers,
         overdue=services.is_overdue(case),
     ), status
+
+
+@bp.post("/registry/cases/<int:case_id>/merge")
+@staff_required
+def merge_case(case_id: int) -> Any:
+    duplicate = db.session.get(Case, case_id)
+    into = db.session.scalar(
+        select(Case).where(Case.number == request.form.get("into", "").strip())
+    )
+    if duplicate is None:
+        abort(404)
+    if into is None:
+        flash(_("No case with that number."), "error")
+        return redirect(url_for(".case_page", case_id=case_id)), 303
+    try:
+        services.merge_cases(duplicate, into, (current_user.id, current_user.email))
+    except DomainValidationError as exc:
+        flash(exc.detail, "error")
+        return redirect(url_for(".case_page", case_id=case_id)), 303
+    return redirect(url_for(".case_page", case_id=into.id))
+
+
+@bp.get("/registry/cases/dashboard")
+@staff_required
+def cases_dashboard() -> str:
+    from registry.charts import bar_chart
+
+    stats = services.statistics()
+    assets = dict(db.session.execute(select(IPAsset.id, IPAsset.name)).all())
+    from nguon.i18n import label
+
+    charts = {
+        "category": bar_chart(
+            [
+                (label("report_category", k), [("", v, "s-filed")])
+                for k, v in sorted(stats["reports_by_category"].items())
+            ],
+            _("Reports by category"),
+        ),
+        "month": bar_chart(
+            [(k, [("", v, "s-granted")]) for k, v in sorted(stats["cases_by_month"].items())],
+            _("Cases by month"),
+        ),
+        "state": bar_chart(
+            [
+                (label("case_state", k), [("", v, "s-granted")])
+                for k, v in sorted(stats["cases_by_state"].items())
+            ],
+            _("Cases by state"),
+        ),
+        "asset": bar_chart(
+            [
+                (assets.get(k, str(k)), [("", v, "s-star4")])
+                for k, v in stats["cases_by_asset"].most_common(10)
+            ],
+            _("Cases by mark or GI"),
+        ),
+    }
+    return render_template("enforcement/dashboard.html", stats=stats, charts=charts)

@@ -180,10 +180,10 @@ def test_phone_report_to_sanction_in_a_browser(
             page.fill("#reason", "theo quy trình")
             for name, value in fields.items():
                 page.fill(f"#{name}", value)
-            page.click("form.stack button[type=submit]")
+            page.click("#move-form button[type=submit]")
         page.select_option("#to_state", "sanction_decided")
         page.fill("#reason", "xử phạt")
-        page.click("form.stack button[type=submit]")
+        page.click("#move-form button[type=submit]")
         assert page.locator(".field-error").count() == 4  # decision, legal basis, fine, measures
         for name, value in {
             "sanction_decision_number": "34/QĐ-XPVPHC",
@@ -195,7 +195,7 @@ def test_phone_report_to_sanction_in_a_browser(
             page.fill(f"#{name}", value)
         page.select_option("#to_state", "sanction_decided")
         page.fill("#reason", "xử phạt")
-        page.click("form.stack button[type=submit]")
+        page.click("#move-form button[type=submit]")
         assert page.locator(".field-error").count() == 0
 
         page.goto(link)
@@ -203,3 +203,34 @@ def test_phone_report_to_sanction_in_a_browser(
         assert "đã quyết định xử phạt" in status  # the state, in Vietnamese
         assert "Đã xử phạt cơ sở vi phạm" in status
         assert "Sạp 12" not in status  # the officer's case data stays private
+
+
+def test_merging_duplicates_and_the_dashboard(
+    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient], client: FlaskClient
+) -> None:
+    def two_reports() -> tuple[int, int]:
+        first = services.file_report(
+            {"category": "counterfeit", "description": "vải giả ở chợ A"}, []
+        ).report
+        second = services.file_report(
+            {"category": "counterfeit", "description": "vải giả ở chợ A (lần 2)"}, []
+        ).report
+        return first.case_id, second.case_id
+
+    keep, duplicate = in_tx(two_reports)
+    officer = logged_in("officer")
+    page = officer.get(f"/registry/cases/{duplicate}").get_data(as_text=True)
+    from tests.conftest import csrf_from
+
+    number = in_tx(lambda: db.session.get(Case, keep).number)
+    response = officer.post(
+        f"/registry/cases/{duplicate}/merge", data={"csrf_token": csrf_from(page), "into": number}
+    )
+    assert response.status_code == 302
+    merged = in_tx(lambda: [r.receipt for r in db.session.get(Case, keep).reports])
+    assert len(merged) == 2
+    assert in_tx(lambda: db.session.get(Case, duplicate).state) == "closed"
+    dashboard = officer.get("/registry/cases/dashboard").get_data(as_text=True)
+    assert dashboard.count('<svg class="chart"') == 4
+    stats = in_tx(services.statistics)
+    assert stats["reports_by_category"]["counterfeit"] == 2 and stats["open"] == 1
