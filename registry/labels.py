@@ -129,6 +129,16 @@ REGISTRY_LABELS = {
         "enforced": _l("sanction enforced"),
         "closed": _l("closed"),
     },
+    "band_field": {
+        "decree": _l("Decree"),
+        "amended_by": _l("Amended by"),
+        "article": _l("Article"),
+        "description": _l("Violation"),
+        "min_vnd": _l("Minimum fine (VND)"),
+        "max_vnd": _l("Maximum fine (VND)"),
+        "effective_from": _l("In force from"),
+        "effective_to": _l("In force until"),
+    },
     "case_field": {
         "deadline": _l("Deadline"),
         "inspection_decision_number": _l("Inspection decision number"),

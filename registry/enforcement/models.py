@@ -115,6 +115,7 @@ class Case(Audited, Base):
     sanction_decision_number: Mapped[str] = mapped_column(String(100), default="")
     legal_basis: Mapped[str] = mapped_column(Text, default="")
     fine_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    fine_band_id: Mapped[int | None] = mapped_column(ForeignKey("fine_band.id"))
     measures: Mapped[str] = mapped_column(Text, default="")
     payment: Mapped[str] = mapped_column(Text, default="")
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -145,3 +146,20 @@ class CaseTransition(Base):
     reason: Mapped[str] = mapped_column(Text)
 
     case: Mapped[Case] = relationship(back_populates="transitions")
+
+
+class FineBand(Audited, Base):
+    """A fine band of the sanctions decree as it stood between two dates (Decree 99/2013/NĐ-CP
+    and its amendments): a case is judged by the band in force on its date."""
+
+    __tablename__ = "fine_band"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    decree: Mapped[str] = mapped_column(String(100))  # e.g. "99/2013/NĐ-CP"
+    amended_by: Mapped[str] = mapped_column(String(200), default="")  # e.g. "126/2021/NĐ-CP"
+    article: Mapped[str] = mapped_column(String(100))  # e.g. "Điều 11, khoản 1, điểm a"
+    description: Mapped[str] = mapped_column(Text)
+    min_vnd: Mapped[int] = mapped_column(BigInteger)
+    max_vnd: Mapped[int] = mapped_column(BigInteger)
+    effective_from: Mapped[dt.date] = mapped_column(Date)
+    effective_to: Mapped[dt.date | None] = mapped_column(Date)

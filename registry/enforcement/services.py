@@ -26,6 +26,7 @@ from registry.enforcement.models import (
     Case,
     CaseState,
     CaseTransition,
+    FineBand,
     Report,
     ReportPhoto,
 )
@@ -207,6 +208,7 @@ CASE_FIELDS = (
     "measures",
     "payment",
     "public_note",
+    "fine_band_id",
 )
 
 
@@ -246,6 +248,10 @@ def move_case(
             name == "fine_vnd" and (not isinstance(value, int) or value <= 0)
         ):
             problems[name] = f"is required to move the case to {to_state}"
+    band_id = values.get("fine_band_id", case.fine_band_id)
+    fine = values.get("fine_vnd", case.fine_vnd)
+    if band_id is not None and "fine_vnd" not in problems:
+        problems.update(_band_problems(band_id, fine, case.created_at.date()))
     if problems:
         raise DomainValidationError(problems)
     for name, value in values.items():
@@ -267,6 +273,54 @@ def move_case(
         report.public_note = case.public_note
     db.session.flush()
     return case
+
+
+def band_in_force(band: FineBand, on: Any) -> bool:
+    return band.effective_from <= on and (band.effective_to is None or on <= band.effective_to)
+
+
+def _band_problems(band_id: int, fine: Any, on: Any) -> dict[str, str]:
+    """The chosen band must be the one in force on the case's date, and the fine inside it."""
+    band = db.session.get(FineBand, band_id)
+    if band is None:
+        return {"fine_band_id": "no such fine band"}
+    if not band_in_force(band, on):
+        until = band.effective_to.isoformat() if band.effective_to else "now"
+        span = f"{band.effective_from} – {until}"
+        where = f"{band.decree} {band.article}"
+        return {"fine_band_id": f"{where} was in force {span}, not on the case's date {on}"}
+    if isinstance(fine, int) and not band.min_vnd <= fine <= band.max_vnd:
+        return {
+            "fine_vnd": f"must be between {band.min_vnd:,} and {band.max_vnd:,} VND "
+            f"({band.decree} {band.article})"
+        }
+    return {}
+
+
+def save_fine_band(data: Mapping[str, Any]) -> FineBand:
+    problems = {}
+    for name in ("decree", "article", "description", "min_vnd", "max_vnd", "effective_from"):
+        if data.get(name) in (None, ""):
+            problems[name] = "is required"
+    if not problems:
+        if data["min_vnd"] < 0 or data["max_vnd"] < data["min_vnd"]:
+            problems["max_vnd"] = "must be at least the minimum (and both 0 or more)"
+        if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
+            problems["effective_to"] = "cannot be before effective_from"
+    if problems:
+        raise DomainValidationError(problems)
+    band = FineBand(**{k: (nfc(v) if isinstance(v, str) else v) for k, v in data.items()})
+    db.session.add(band)
+    db.session.flush()
+    return band
+
+
+def bands_in_force(on: Any) -> list[FineBand]:
+    return [
+        b
+        for b in db.session.scalars(select(FineBand).order_by(FineBand.decree, FineBand.article))
+        if band_in_force(b, on)
+    ]
 
 
 def open_case_from_alarm(

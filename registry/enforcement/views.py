@@ -98,7 +98,7 @@ from nguon.models import Role, User  # noqa: E402
 from registry.enforcement.models import Case, CaseState  # noqa: E402
 
 DATE_FIELDS = {"deadline", "inspection_decision_date"}
-INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id"}
+INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id", "fine_band_id"}
 
 
 def _case_query(args: Any) -> Any:
@@ -279,3 +279,41 @@ def cases_dashboard() -> str:
         ),
     }
     return render_template("enforcement/dashboard.html", stats=stats, charts=charts)
+
+
+@bp.route("/registry/fine-bands", methods=["GET", "POST"])
+@staff_required
+def fine_bands() -> Any:
+    """The sanctions decree's fine bands as versioned data (entered from the official texts)."""
+    from registry.enforcement.models import FineBand
+
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        form = request.form
+        data: dict[str, Any] = {
+            k: form.get(k, "").strip() for k in ("decree", "amended_by", "article", "description")
+        }
+        try:
+            for name in ("min_vnd", "max_vnd"):
+                raw = form.get(name, "").replace(".", "").replace(",", "").strip()
+                data[name] = int(raw) if raw else None
+            for name in ("effective_from", "effective_to"):
+                data[name] = dt.date.fromisoformat(form[name]) if form.get(name) else None
+            services.save_fine_band(data)
+        except ValueError:
+            errors, status = (
+                {"effective_from": ["amounts are whole numbers and dates YYYY-MM-DD"]},
+                422,
+            )
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for(".fine_bands"))
+    bands = db.session.scalars(
+        select(FineBand).order_by(FineBand.decree, FineBand.effective_from)
+    ).all()
+    return render_template(
+        "enforcement/fine_bands.html", bands=bands, errors=errors, form=request.form
+    ), status

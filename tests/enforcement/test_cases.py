@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from nguon.db import db
 from nguon.errors import DomainValidationError
@@ -234,3 +234,102 @@ def test_merging_duplicates_and_the_dashboard(
     assert dashboard.count('<svg class="chart"') == 4
     stats = in_tx(services.statistics)
     assert stats["reports_by_category"]["counterfeit"] == 2 and stats["open"] == 1
+
+
+def test_the_fine_band_in_force_on_the_case_date_bounds_the_fine(
+    in_tx: Callable[..., Any], case_id: int
+) -> None:
+    """Bands are data with dates; a case uses the band in force when it was opened."""
+
+    def bands() -> tuple[int, int]:
+        old = services.save_fine_band(
+            {
+                "decree": "Nghị định (mẫu)",
+                "article": "Điều A (cũ)",
+                "description": "bản cũ",
+                "min_vnd": 1_000_000,
+                "max_vnd": 5_000_000,
+                "effective_from": dt.date(2014, 1, 1),
+                "effective_to": dt.date(2021, 12, 31),
+            }
+        )
+        new = services.save_fine_band(
+            {
+                "decree": "Nghị định (mẫu)",
+                "amended_by": "sửa đổi (mẫu)",
+                "article": "Điều A",
+                "description": "bản mới",
+                "min_vnd": 2_000_000,
+                "max_vnd": 10_000_000,
+                "effective_from": dt.date(2022, 1, 1),
+            }
+        )
+        return old.id, new.id
+
+    old, new = in_tx(bands)
+    for state, fields in [
+        ("accepted", {"deadline": dt.date(2027, 1, 31)}),
+        (
+            "investigating",
+            {"inspection_decision_number": "1", "inspection_decision_date": dt.date(2026, 11, 1)},
+        ),
+        ("violation_recorded", {"infringer": "X", "violation_record": "BB"}),
+    ]:
+        move(in_tx, case_id, state, **fields)
+    sanction = {"sanction_decision_number": "9/QĐ", "legal_basis": "Điều A", "measures": "tiêu hủy"}
+    with pytest.raises(DomainValidationError) as outdated:
+        move(in_tx, case_id, "sanction_decided", fine_band_id=old, fine_vnd=3_000_000, **sanction)
+    assert "not on the case's date" in outdated.value.errors["fine_band_id"][0]
+    with pytest.raises(DomainValidationError) as too_low:
+        move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=1_500_000, **sanction)
+    assert too_low.value.errors["fine_vnd"] == [
+        "must be between 2,000,000 and 10,000,000 VND (Nghị định (mẫu) Điều A)"
+    ]
+    assert (
+        move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=3_000_000, **sanction)
+        == "sanction_decided"
+    )
+    with pytest.raises(DomainValidationError) as bad_band:
+        in_tx(
+            lambda: services.save_fine_band(
+                {
+                    "decree": "x",
+                    "article": "y",
+                    "description": "z",
+                    "min_vnd": 5,
+                    "max_vnd": 1,
+                    "effective_from": dt.date(2024, 1, 1),
+                }
+            )
+        )
+    assert "max_vnd" in bad_band.value.errors
+
+
+def test_officers_enter_fine_bands_on_their_page(
+    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient]
+) -> None:
+    from registry.enforcement.models import FineBand
+    from tests.conftest import csrf_from
+
+    officer = logged_in("officer")
+    page = officer.get("/registry/fine-bands").get_data(as_text=True)
+    form = {
+        "csrf_token": csrf_from(page),
+        "decree": "Nghi\u0323 đi\u0323nh (mẫu)",  # decomposed on purpose: stored NFC
+        "article": "Điều B",
+        "description": "giả mạo chỉ dẫn địa lý",
+        "min_vnd": "",
+        "max_vnd": "20.000.000",
+        "effective_from": "2022-01-01",
+    }
+    refused = officer.post("/registry/fine-bands", data=form)
+    assert refused.status_code == 422
+    assert 'has-error"><label for="min_vnd"' in refused.get_data(as_text=True)
+    assert in_tx(lambda: db.session.scalar(select(func.count()).select_from(FineBand))) == 0
+    saved = officer.post("/registry/fine-bands", data={**form, "min_vnd": "5.000.000"})
+    assert saved.status_code == 302
+    band = in_tx(lambda: db.session.scalars(select(FineBand)).one())
+    assert (band.decree, band.min_vnd, band.max_vnd) == ("Nghị định (mẫu)", 5_000_000, 20_000_000)
+    assert "Điều B" in officer.get("/registry/fine-bands").get_data(as_text=True)
+    officer.post("/logout", data={"csrf_token": csrf_from(page)})
+    assert logged_in("cooperative").get("/registry/fine-bands").status_code == 403
