@@ -249,6 +249,7 @@ def cases_dashboard() -> str:
 
     stats = services.statistics()
     assets = dict(db.session.execute(select(IPAsset.id, IPAsset.name)).all())
+    units = dict(db.session.execute(select(AdminUnit.code, AdminUnit.name)).all())
     from nguon.i18n import label
 
     charts = {
@@ -276,6 +277,13 @@ def cases_dashboard() -> str:
                 for k, v in stats["cases_by_asset"].most_common(10)
             ],
             _("Cases by mark or GI"),
+        ),
+        "area": bar_chart(
+            [
+                (units.get(k, _("not given")), [("", v, "s-filed")])
+                for k, v in stats["reports_by_province"].most_common(10)
+            ],
+            _("Reports by area"),
         ),
     }
     return render_template("enforcement/dashboard.html", stats=stats, charts=charts)

@@ -231,9 +231,10 @@ def test_merging_duplicates_and_the_dashboard(
     assert len(merged) == 2
     assert in_tx(lambda: db.session.get(Case, duplicate).state) == "closed"
     dashboard = officer.get("/registry/cases/dashboard").get_data(as_text=True)
-    assert dashboard.count('<svg class="chart"') == 4
+    assert dashboard.count('<svg class="chart"') == 5
     stats = in_tx(services.statistics)
     assert stats["reports_by_category"]["counterfeit"] == 2 and stats["open"] == 1
+    assert stats["reports_by_province"] == {"—": 2}
 
 
 def test_the_fine_band_in_force_on_the_case_date_bounds_the_fine(
