@@ -400,10 +400,9 @@ def document_path(sha256: str) -> Path:
     return documents_dir() / sha256[:2] / sha256
 
 
-def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: bytes) -> Document:
-    """Keep an uploaded file for ``asset``: checked by its content (PDF, PNG, JPEG, WebP),
-    at most 10 MiB, stored once by SHA-256 under the instance folder."""
-    problems = Problems()
+def check_file(content: bytes, problems: Problems) -> tuple[str, str] | None:
+    """The media type and extension of an uploaded file, judged by its content; problems
+    (empty, too large, not PDF/PNG/JPEG/WebP) are added under ``file``."""
     if len(content) == 0:
         problems.add("file", "is empty")
     if len(content) > DOCUMENT_MAX_BYTES:
@@ -411,9 +410,11 @@ def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: 
     sniffed = sniff_media_type(content[:16])
     if content and sniffed is None:
         problems.add("file", "must be a PDF, PNG, JPEG or WebP file (checked by its content)")
-    if kind not in {"regulation", "certificate", "logo", "map", "other"}:
-        problems.add("kind", "must be regulation, certificate, logo, map or other")
-    problems.raise_if_any()
+    return sniffed
+
+
+def keep_file(content: bytes) -> str:
+    """Store ``content`` once under the instance folder by its SHA-256; return the digest."""
     digest = hashlib.sha256(content).hexdigest()
     path = document_path(digest)
     if not path.exists():
@@ -421,6 +422,18 @@ def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: 
         partial = path.with_suffix(".part")
         partial.write_bytes(content)
         partial.replace(path)  # atomic: a reader never sees half a file
+    return digest
+
+
+def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: bytes) -> Document:
+    """Keep an uploaded file for ``asset``: checked by its content (PDF, PNG, JPEG, WebP),
+    at most 10 MiB, stored once by SHA-256 under the instance folder."""
+    problems = Problems()
+    sniffed = check_file(content, problems)
+    if kind not in {"regulation", "certificate", "logo", "map", "other"}:
+        problems.add("kind", "must be regulation, certificate, logo, map or other")
+    problems.raise_if_any()
+    digest = keep_file(content)
     document = Document(
         kind=kind,
         title=nfc(title) or filename,

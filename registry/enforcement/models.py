@@ -127,6 +127,29 @@ class Case(Audited, Base):
         back_populates="case", order_by="CaseTransition.id", cascade="all, delete-orphan"
     )
     reports: Mapped[list[Report]] = relationship(back_populates="case", order_by="Report.id")
+    attachments: Mapped[list[CaseAttachment]] = relationship(
+        back_populates="case", order_by="CaseAttachment.id", cascade="all, delete-orphan"
+    )
+
+
+class CaseAttachment(Base):
+    """A file officers add to a case (minutes, decisions, photos); officers only."""
+
+    __tablename__ = "case_attachment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(
+        ForeignKey("infringement_case.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(String(255))
+    media_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(300))
+
+    case: Mapped[Case] = relationship(back_populates="attachments")
 
 
 class CaseTransition(Base):

@@ -24,6 +24,7 @@ from registry import photos
 from registry.enforcement.models import (
     CATEGORIES,
     Case,
+    CaseAttachment,
     CaseState,
     CaseTransition,
     FineBand,
@@ -295,6 +296,30 @@ def _band_problems(band_id: int, fine: Any, on: Any) -> dict[str, str]:
             f"({band.decree} {band.article})"
         }
     return {}
+
+
+def attach_to_case(
+    case: Case, title: str, filename: str, content: bytes, actor: str
+) -> CaseAttachment:
+    """Keep a file on a case: PDF, PNG, JPEG or WebP by content, at most 10 MiB."""
+    from registry.services import Problems, check_file, keep_file
+
+    problems = Problems()
+    sniffed = check_file(content, problems)
+    problems.raise_if_any()
+    assert sniffed is not None  # noqa: S101 - check_file raised otherwise
+    name = Path(filename).name[:255] or f"attachment.{sniffed[1]}"
+    attachment = CaseAttachment(
+        title=nfc(title.strip())[:300] or name,
+        filename=name,
+        media_type=sniffed[0],
+        size=len(content),
+        sha256=keep_file(content),
+        actor=actor,
+    )
+    case.attachments.append(attachment)
+    db.session.flush()
+    return attachment
 
 
 def save_fine_band(data: Mapping[str, Any]) -> FineBand:

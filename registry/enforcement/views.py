@@ -242,6 +242,47 @@ def merge_case(case_id: int) -> Any:
     return redirect(url_for(".case_page", case_id=into.id))
 
 
+@bp.post("/registry/cases/<int:case_id>/attachments")
+@staff_required
+def add_attachment(case_id: int) -> Any:
+    case = db.session.get(Case, case_id)
+    if case is None:
+        abort(404)
+    upload = request.files.get("file")
+    try:
+        services.attach_to_case(
+            case,
+            request.form.get("title", ""),
+            upload.filename or "" if upload else "",
+            upload.read() if upload else b"",
+            current_user.email,
+        )
+    except DomainValidationError as exc:
+        flash(exc.detail, "error")
+    else:
+        flash(_("Attachment added."), "success")
+    return redirect(url_for(".case_page", case_id=case_id)), 303
+
+
+@bp.get("/registry/cases/<int:case_id>/attachments/<int:attachment_id>")
+@staff_required
+def attachment(case_id: int, attachment_id: int) -> Any:
+    from flask import send_file
+
+    from registry.enforcement.models import CaseAttachment
+    from registry.services import document_path
+
+    found = db.session.get(CaseAttachment, attachment_id)
+    if found is None or found.case_id != case_id:
+        abort(404)
+    return send_file(
+        document_path(found.sha256),
+        mimetype=found.media_type,
+        as_attachment=True,
+        download_name=found.filename,
+    )
+
+
 @bp.get("/registry/cases/dashboard")
 @staff_required
 def cases_dashboard() -> str:

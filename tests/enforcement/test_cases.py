@@ -334,3 +334,48 @@ def test_officers_enter_fine_bands_on_their_page(
     assert "Điều B" in officer.get("/registry/fine-bands").get_data(as_text=True)
     officer.post("/logout", data={"csrf_token": csrf_from(page)})
     assert logged_in("cooperative").get("/registry/fine-bands").status_code == 403
+
+
+def test_officers_attach_files_to_a_case(
+    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient], case_id: int
+) -> None:
+    import io
+
+    from registry.enforcement.models import CaseAttachment
+    from tests.conftest import csrf_from
+
+    officer = logged_in("officer")
+    page = officer.get(f"/registry/cases/{case_id}").get_data(as_text=True)
+    token = csrf_from(page)
+    url = f"/registry/cases/{case_id}/attachments"
+    fake = officer.post(
+        url,
+        data={"csrf_token": token, "title": "x", "file": (io.BytesIO(b"MZ\x90\x00"), "a.pdf")},
+        follow_redirects=True,
+    )
+    assert "file: must be a PDF, PNG, JPEG or WebP file" in fake.get_data(as_text=True)
+    count = select(func.count()).select_from(CaseAttachment)
+    assert in_tx(lambda: db.session.scalar(count)) == 0
+    minutes = b"%PDF-1.4\n% bi\xc3\xaan b\xe1\xba\xa3n\n%%EOF\n"
+    added = officer.post(
+        url,
+        data={
+            "csrf_token": token,
+            "title": "Biên bản kiểm tra",
+            "file": (io.BytesIO(minutes), "bien-ban.pdf"),
+        },
+    )
+    assert added.status_code == 303
+    attachment_id = in_tx(lambda: db.session.scalars(select(CaseAttachment.id)).one())
+    shown = officer.get(f"/registry/cases/{case_id}").get_data(as_text=True)
+    assert "Biên bản kiểm tra" in shown
+    got = officer.get(f"{url}/{attachment_id}")
+    assert got.status_code == 200 and got.data == minutes
+    assert (
+        got.mimetype == "application/pdf" and "bien-ban.pdf" in got.headers["Content-Disposition"]
+    )
+    assert (
+        officer.get(f"/registry/cases/{case_id + 1}/attachments/{attachment_id}").status_code == 404
+    )
+    officer.post("/logout", data={"csrf_token": token})
+    assert logged_in("cooperative").get(f"{url}/{attachment_id}").status_code == 403
