@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nguon.audit import Audited
 from nguon.db import Base, utcnow
+from registry.models import Organisation
 
 
 class ReportCategory(enum.StrEnum):
@@ -116,6 +117,8 @@ class Case(Audited, Base):
     legal_basis: Mapped[str] = mapped_column(Text, default="")
     fine_vnd: Mapped[int | None] = mapped_column(BigInteger)
     fine_band_id: Mapped[int | None] = mapped_column(ForeignKey("fine_band.id"))
+    # The registered organisation concerned (the infringer or the holder whose right it is).
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     measures: Mapped[str] = mapped_column(Text, default="")
     payment: Mapped[str] = mapped_column(Text, default="")
     closed_on: Mapped[dt.date | None] = mapped_column(Date)
@@ -127,6 +130,7 @@ class Case(Audited, Base):
         back_populates="case", order_by="CaseTransition.id", cascade="all, delete-orphan"
     )
     reports: Mapped[list[Report]] = relationship(back_populates="case", order_by="Report.id")
+    organisation: Mapped[Organisation | None] = relationship()
     attachments: Mapped[list[CaseAttachment]] = relationship(
         back_populates="case", order_by="CaseAttachment.id", cascade="all, delete-orphan"
     )

@@ -31,7 +31,7 @@ from registry.enforcement.models import (
     Report,
     ReportPhoto,
 )
-from registry.models import AdminUnit, IPAsset
+from registry.models import AdminUnit, IPAsset, Organisation
 
 MAX_PHOTOS = 5
 CodeResolver = Callable[[str], dict[str, Any] | None]
@@ -210,6 +210,7 @@ CASE_FIELDS = (
     "payment",
     "public_note",
     "fine_band_id",
+    "organisation_id",
 )
 
 
@@ -249,6 +250,9 @@ def move_case(
             name == "fine_vnd" and (not isinstance(value, int) or value <= 0)
         ):
             problems[name] = f"is required to move the case to {to_state}"
+    org_id = values.get("organisation_id")
+    if org_id is not None and db.session.get(Organisation, org_id) is None:
+        problems["organisation_id"] = "no such organisation in the registry"
     band_id = values.get("fine_band_id", case.fine_band_id)
     fine = values.get("fine_vnd", case.fine_vnd)
     if band_id is not None and "fine_vnd" not in problems:

@@ -13,7 +13,7 @@ from nguon.errors import DomainValidationError
 from nguon.ratelimit import limiter, public_limit
 from registry.enforcement import services
 from registry.enforcement.models import CATEGORIES
-from registry.models import AdminUnit, IPAsset
+from registry.models import AdminUnit, IPAsset, Organisation
 
 bp = Blueprint("reports", __name__)
 FIELDS = (
@@ -98,7 +98,7 @@ from nguon.models import Role, User  # noqa: E402
 from registry.enforcement.models import Case, CaseState  # noqa: E402
 
 DATE_FIELDS = {"deadline", "inspection_decision_date"}
-INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id", "fine_band_id"}
+INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id", "fine_band_id", "organisation_id"}
 
 
 def _case_query(args: Any) -> Any:
@@ -218,6 +218,9 @@ def case_page(case_id: int) -> Any:
         next_states=sorted(services.FLOW.get(case.state, set())),
         required=services.REQUIRED,
         officers=officers,
+        organisations=db.session.execute(
+            select(Organisation.id, Organisation.name).order_by(Organisation.name)
+        ).all(),
         overdue=services.is_overdue(case),
     ), status
 

@@ -379,3 +379,22 @@ def test_officers_attach_files_to_a_case(
     )
     officer.post("/logout", data={"csrf_token": token})
     assert logged_in("cooperative").get(f"{url}/{attachment_id}").status_code == 403
+
+
+def test_a_case_links_to_a_registered_organisation(in_tx: Callable[..., Any], case_id: int) -> None:
+    from registry.services import save_organisation
+
+    org_id = in_tx(
+        lambda: (
+            save_organisation(
+                {"name": "Công ty Giả Mạo", "kind": "enterprise", "tax_code": "2400999999"}
+            ).id
+        )
+    )
+    deadline = {"deadline": dt.date(2027, 1, 31)}
+    with pytest.raises(DomainValidationError) as unknown:
+        move(in_tx, case_id, "accepted", organisation_id=org_id + 1000, **deadline)
+    assert unknown.value.errors == {"organisation_id": ["no such organisation in the registry"]}
+    assert in_tx(lambda: db.session.get(Case, case_id).state) == "received"
+    move(in_tx, case_id, "accepted", organisation_id=org_id, **deadline)
+    assert in_tx(lambda: db.session.get(Case, case_id).organisation.name) == "Công ty Giả Mạo"
