@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import socket
 import subprocess
@@ -105,7 +104,7 @@ def prepared_app(kind: str, records: int) -> Any:
 
     from nguon.migrate import alembic_config
     from registry.services import save_organisation
-    from traceability import services
+    from tests.factories import lychee_batches
 
     work = Path(tempfile.mkdtemp(prefix="nguon-sync-bench-"))
     url = database(kind, work)
@@ -116,18 +115,7 @@ def prepared_app(kind: str, records: int) -> Any:
         org = save_organisation(
             {"name": "HTX Bench", "kind": "cooperative", "tax_code": "2400123456"}
         )
-        product = services.save_product(
-            {"gtin": "8930000000019", "name": "Vải", "producer_id": org.id}
-        )
-        for n in range(records):
-            services.save_batch(
-                {
-                    "product_id": product.id,
-                    "lot": f"B{n:05d}",
-                    "quantity": 10,
-                    "production_date": dt.date(2026, 6, 10),
-                }
-            )
+        lychee_batches(org.id, records, lot_prefix="B")
     return app
 
 

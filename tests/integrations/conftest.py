@@ -7,10 +7,22 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from integrations.portal import PortalClient
 from integrations.simulator import Faults, create_simulator
+from nguon.db import db
+
+
+def outbox_rows(app: Any) -> list[Any]:
+    """Every outbox row, oldest first, detached from the session."""
+    from integrations.models import OutboxRow
+
+    with app.app_context():
+        found = list(db.session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+        db.session.expunge_all()
+        return found
 
 
 class Simulator:

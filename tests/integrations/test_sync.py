@@ -15,13 +15,8 @@ from sqlalchemy import func, select
 from integrations.models import OutboxRow, OutboxState
 from integrations.worker import SyncWorker
 from nguon.db import db
-
-
-def rows(app: Flask) -> list[OutboxRow]:
-    with app.app_context():
-        found = db.session.scalars(select(OutboxRow).order_by(OutboxRow.id)).all()
-        db.session.expunge_all()
-        return list(found)
+from tests.factories import lychee_batches
+from tests.integrations.conftest import outbox_rows as rows
 
 
 def worker(app: Flask, sim: Any, **options: Any) -> SyncWorker:
@@ -34,25 +29,7 @@ def producer(make_org: Callable[..., int]) -> int:
 
 
 def make_batches(in_tx: Callable[..., Any], producer: int, count: int) -> list[int]:
-    from traceability import services
-
-    def build() -> list[int]:
-        product = services.save_product(
-            {"gtin": "8930000000019", "name": "Vải thiều", "producer_id": producer}
-        )
-        return [
-            services.save_batch(
-                {
-                    "product_id": product.id,
-                    "lot": f"L{n:05d}",
-                    "quantity": 10,
-                    "production_date": dt.date(2026, 6, 10),
-                }
-            ).id
-            for n in range(count)
-        ]
-
-    return in_tx(build)
+    return in_tx(lambda: lychee_batches(producer, count))
 
 
 def test_a_rolled_back_change_enqueues_nothing(app: Flask, in_tx: Callable[..., Any]) -> None:

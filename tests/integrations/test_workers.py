@@ -19,10 +19,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from integrations.models import OutboxRow, OutboxState
+from integrations.models import OutboxState
 from integrations.worker import SyncWorker, WorkerRefused
 from nguon.db import commit_boundary, db
 from tests.conftest import drop_postgres_database, ensure_postgres_database, make_test_app
+from tests.factories import lychee_batches
+from tests.integrations.conftest import outbox_rows as outbox
 
 
 @pytest.fixture
@@ -51,31 +53,12 @@ def own_app(database_url: str, tmp_path: Path) -> Iterator[Any]:
 
 def seed(app: Any, batches: int) -> None:
     from registry.services import save_organisation
-    from traceability import services
 
     with app.app_context(), commit_boundary():
         org = save_organisation(
             {"name": "HTX Phượng Sơn", "kind": "cooperative", "tax_code": "2400123456"}
         )
-        product = services.save_product(
-            {"gtin": "8930000000019", "name": "Vải", "producer_id": org.id}
-        )
-        for n in range(batches):
-            services.save_batch(
-                {
-                    "product_id": product.id,
-                    "lot": f"L{n:05d}",
-                    "quantity": 10,
-                    "production_date": dt.date(2026, 6, 10),
-                }
-            )
-
-
-def outbox(app: Any) -> list[OutboxRow]:
-    with app.app_context():
-        found = list(db.session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
-        db.session.expunge_all()
-        return found
+        lychee_batches(org.id, batches)
 
 
 def test_two_workers_never_send_the_same_row(own_app: Any, simulator: Callable[..., Any]) -> None:
