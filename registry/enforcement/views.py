@@ -3,6 +3,7 @@ status page (reached only through the secret link given at filing)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, abort, render_template, request, url_for
@@ -97,8 +98,26 @@ from nguon.i18n import _  # noqa: E402
 from nguon.models import Role, User  # noqa: E402
 from registry.enforcement.models import Case, CaseState  # noqa: E402
 
-DATE_FIELDS = {"deadline", "inspection_decision_date"}
-INT_FIELDS = {"fine_vnd", "goods_value_vnd", "assignee_id", "fine_band_id", "organisation_id"}
+DATE_FIELDS = {"deadline", "inspection_decision_date", "effective_from", "effective_to"}
+INT_FIELDS = {
+    "fine_vnd",
+    "goods_value_vnd",
+    "assignee_id",
+    "fine_band_id",
+    "organisation_id",
+    "min_vnd",
+    "max_vnd",
+}
+BAND_FIELDS = (
+    "decree",
+    "amended_by",
+    "article",
+    "description",
+    "min_vnd",
+    "max_vnd",
+    "effective_from",
+    "effective_to",
+)
 
 
 def _case_query(args: Any) -> Any:
@@ -157,10 +176,12 @@ def cases_csv() -> Response:
     return response
 
 
-def _parse_case_fields(form: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def _parse_fields(form: Any, names: Iterable[str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Typed values of the filled-in ``names`` (dates, whole numbers with "." or ","
+    separators, text) and a problem for each that does not parse; blanks are left out."""
     values: dict[str, Any] = {}
     problems: dict[str, str] = {}
-    for name in services.CASE_FIELDS:
+    for name in names:
         raw = (form.get(name) or "").strip()
         if raw == "":
             continue
@@ -189,7 +210,7 @@ def case_page(case_id: int) -> Any:
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
-        values, problems = _parse_case_fields(request.form)
+        values, problems = _parse_fields(request.form, services.CASE_FIELDS)
         try:
             if problems:
                 raise DomainValidationError(problems)
@@ -342,22 +363,11 @@ def fine_bands() -> Any:
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
-        form = request.form
-        data: dict[str, Any] = {
-            k: form.get(k, "").strip() for k in ("decree", "amended_by", "article", "description")
-        }
+        data, problems = _parse_fields(request.form, BAND_FIELDS)
         try:
-            for name in ("min_vnd", "max_vnd"):
-                raw = form.get(name, "").replace(".", "").replace(",", "").strip()
-                data[name] = int(raw) if raw else None
-            for name in ("effective_from", "effective_to"):
-                data[name] = dt.date.fromisoformat(form[name]) if form.get(name) else None
+            if problems:
+                raise DomainValidationError(problems)
             services.save_fine_band(data)
-        except ValueError:
-            errors, status = (
-                {"effective_from": ["amounts are whole numbers and dates YYYY-MM-DD"]},
-                422,
-            )
         except DomainValidationError as exc:
             errors, status = exc.errors, 422
         else:

@@ -326,6 +326,9 @@ def test_officers_enter_fine_bands_on_their_page(
     refused = officer.post("/registry/fine-bands", data=form)
     assert refused.status_code == 422
     assert 'has-error"><label for="min_vnd"' in refused.get_data(as_text=True)
+    not_a_number = officer.post("/registry/fine-bands", data={**form, "min_vnd": "năm triệu"})
+    assert not_a_number.status_code == 422
+    assert "must be a whole number" in not_a_number.get_data(as_text=True)
     assert in_tx(lambda: db.session.scalar(select(func.count()).select_from(FineBand))) == 0
     saved = officer.post("/registry/fine-bands", data={**form, "min_vnd": "5.000.000"})
     assert saved.status_code == 302
