@@ -46,6 +46,19 @@ def _int_parser(minimum: int, maximum: int | None = None) -> Callable[[str], int
     return parse
 
 
+def _seconds(maximum: float) -> Callable[[str], float]:
+    def parse(value: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError("must be a number of seconds, e.g. 0.25") from None
+        if not 0 <= number <= maximum:
+            raise ValueError(f"must be between 0 and {maximum:g} seconds")
+        return number
+
+    return parse
+
+
 def _parse_public_url(value: str) -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in {"http", "https"} or not parts.netloc:
@@ -212,6 +225,13 @@ SETTINGS: tuple[Setting, ...] = (
         _int_parser(1, 100000),
         20,
         "an item code scanned more often than this is flagged",
+    ),
+    Setting(
+        "SCAN_FLUSH_SECONDS",
+        "SCAN_FLUSH_SECONDS",
+        _seconds(60),
+        0.0,
+        "0: scans are written in the request; more: queued and written in batches that often",
     ),
     Setting(
         "RATELIMIT_ENABLED",

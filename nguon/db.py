@@ -99,6 +99,7 @@ class Database:
 
     def __init__(self) -> None:
         self._factories: dict[int, sessionmaker[Session]] = {}
+        self._bound: set[int] = set()
 
     def init_app(self, app: Flask) -> None:
         engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
@@ -110,6 +111,14 @@ class Database:
     def engine(app: Flask) -> Engine:
         return app.extensions["nguon.db"]
 
+    @staticmethod
+    def dispose(app: Flask) -> None:
+        """Close every pooled connection of ``app`` (its engine and its reader's)."""
+        app.extensions["nguon.db"].dispose()
+        reader = app.extensions.pop("nguon.db.reader", None)
+        if reader is not None and reader is not app.extensions["nguon.db"]:
+            reader.dispose()
+
     def bind(self, app: Flask, connection: Connection) -> None:
         """Make ``app``'s sessions run inside ``connection`` (tests' outer transaction).
 
@@ -118,9 +127,41 @@ class Database:
         self._factories[id(app)] = sessionmaker(
             bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
         )
+        self._bound.add(id(app))
 
     def unbind(self, app: Flask) -> None:
         self._factories[id(app)] = sessionmaker(bind=self.engine(app), expire_on_commit=False)
+        self._bound.discard(id(app))
+
+    @contextmanager
+    def reader(self, app: Flask) -> Iterator[Any]:
+        """A DB-API connection for one quick read outside the session's transaction.
+
+        For the hottest read of all (the resolver's label lookup): PostgreSQL answers in
+        autocommit, one round trip with no BEGIN/COMMIT around it; SQLite's raw connection
+        reads without a transaction anyway. A bound app (tests) reads in its session."""
+        if id(app) in self._bound:
+            yield self.session.connection().connection
+            return
+        engine = app.extensions.get("nguon.db.reader")
+        if engine is None:
+            main = self.engine(app)
+            engine = (
+                main
+                if main.dialect.name == "sqlite"
+                else create_engine(
+                    main.url,
+                    isolation_level="AUTOCOMMIT",
+                    pool_recycle=300,
+                    pool_reset_on_return=None,  # autocommit: nothing to roll back
+                )
+            )
+            app.extensions["nguon.db.reader"] = engine
+        connection = engine.raw_connection()
+        try:
+            yield connection
+        finally:
+            connection.close()
 
     @property
     def session(self) -> Session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,7 @@ def app(database_url: str, instance_path: Path) -> Iterator[Flask]:
     application = make_test_app(database_url, instance_path)
     command.upgrade(alembic_config(database_url), "head")
     yield application
-    db.engine(application).dispose()
+    db.dispose(application)
 
 
 @pytest.fixture(autouse=True)
@@ -217,3 +218,27 @@ def bearer(make_user: Callable[..., Any], in_tx: Callable[..., Any]) -> Callable
 
 # Registry fixtures serve the registry's tests and every package built on it.
 from tests.registry_fixtures import make_area, registry  # noqa: E402, F401
+
+
+@pytest.fixture
+def own_app(database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """An app on a database of its own (committed data, real concurrent connections)."""
+    from alembic import command
+
+    from nguon.migrate import alembic_config
+
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'own.db'}"
+    else:
+        url = (
+            make_url(database_url)
+            .set(database=f"nguon_own_{uuid.uuid4().hex[:8]}")
+            .render_as_string(hide_password=False)
+        )
+        ensure_postgres_database(url, fresh=False)
+    command.upgrade(alembic_config(url), "head")
+    app = make_test_app(url, tmp_path / "instance")
+    yield app
+    db.dispose(app)
+    if url.startswith("postgresql"):
+        drop_postgres_database(url)

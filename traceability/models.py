@@ -301,6 +301,9 @@ class Scan(Base):
     __table_args__ = (Index(None, "label_id", "at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # A random reference given to the consumer's page (to share a place for this scan);
+    # chosen before the row is written, so a queued scan can be named already.
+    ref: Mapped[str | None] = mapped_column(String(32), unique=True)
     label_id: Mapped[int | None] = mapped_column(ForeignKey("label.id"))
     at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     path: Mapped[str] = mapped_column(String(300))

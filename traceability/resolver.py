@@ -1,24 +1,28 @@
 """The GS1 Digital Link resolver, the consumer page and the digital product passport.
 
-The hot path is the scan of a code: one indexed lookup of the label, the batch's card
-from a short-lived in-process cache (its product, origin, marks and journey change
-rarely), one INSERT of the scan and one UPDATE of the label's counters.
+The hot path is the scan of a code: one indexed read of the label (one round trip, no
+transaction around it), the batch's page and passport from a short-lived in-process cache
+(its product, origin, marks and journey change rarely) with only the verdict filled in,
+and the scan handed to :mod:`traceability.scans` (written in the request, or queued and
+written in batches).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
 import math
 import re
+import secrets
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 from biip.checksums import gs1_standard_check_digit
 from flask import (
@@ -33,8 +37,8 @@ from flask import (
     url_for,
 )
 from flask_babel import get_locale
-from markupsafe import Markup
-from sqlalchemy import and_, func, select, update
+from markupsafe import Markup, escape
+from sqlalchemy import func, select
 
 from nguon.auth import csrf_exempt
 from nguon.db import db, utcnow
@@ -43,11 +47,10 @@ from nguon.i18n import _
 from nguon.ratelimit import limiter, public_limit
 from registry import geo
 from registry.models import AdminUnit, IPAsset, OcopProduct, ProductionArea
-from traceability import epcis, services
+from traceability import epcis, scans, services
 from traceability.gs1 import DigitalLink, IdentifierError, check_lot, digital_link_path
 from traceability.models import (
     Batch,
-    CloneAlarm,
     Label,
     LabelKind,
     Product,
@@ -112,6 +115,12 @@ def _local_time(value: str | None) -> str:
         return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%d/%m/%Y %H:%M")
     except ValueError:
         return value
+
+
+def _local_scan_time(value: dt.datetime) -> str:
+    """A scan's time in the service's time zone, written like the journey's times."""
+    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
+    return value.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
 
 def batch_card(batch_id: int) -> dict[str, Any] | None:
@@ -224,24 +233,10 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
         "best_before": batch.best_before,
         "quantity": {"value": float(batch.quantity), "uom": batch.unit},
         "stages": stages,
-        "units_made": _units_made(batch),
         "demo": batch.is_demo or product.is_demo,
     }
     cards.put(batch_id, card)
     return card
-
-
-def _units_made(batch: Batch) -> int | None:
-    items = db.session.scalar(
-        select(func.count(Label.id)).where(
-            Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
-        )
-    )
-    if items:
-        return int(items)
-    if batch.unit == "H87":
-        return int(Decimal(batch.quantity))
-    return None
 
 
 # --- lookup and verdict -----------------------------------------------------------------------
@@ -298,95 +293,21 @@ def verdict_of(label: Any) -> str:
     return "genuine"
 
 
+_SALT: dict[str, bytes] = {}
+
+
 def fingerprint() -> str:
     """A daily-salted hash of the client's address and agent: counts repeat visitors
     within a day without keeping who they are."""
-    day = dt.date.today().isoformat().encode()
-    salt = hmac.new(current_app.config["SECRET_KEY"].encode(), day, hashlib.sha256).digest()
+    day = dt.date.today().isoformat()
+    salt = _SALT.get(day)
+    if salt is None:
+        secret = current_app.config["SECRET_KEY"].encode()
+        salt = hmac.new(secret, day.encode(), hashlib.sha256).digest()
+        _SALT.clear()
+        _SALT[day] = salt
     client = f"{request.remote_addr}|{request.user_agent.string}".encode()
     return hmac.new(salt, client, hashlib.sha256).hexdigest()[:32]
-
-
-def log_scan(
-    label: Any, verdict: str, *, now: dt.datetime | None = None, counted: bool = False
-) -> int:
-    """Record the scan and apply the count rules; returns the scan id. ``counted``: the
-    label's counters were already moved by :func:`count_scan`."""
-    connection = db.session.connection()
-    now = now or utcnow()
-    scan_id = connection.execute(
-        SCAN.insert()
-        .values(
-            label_id=label.id if label else None,
-            at=now,
-            path=request.path[:300],
-            verdict=verdict,
-            fingerprint=fingerprint(),
-        )
-        .returning(SCAN.c.id)
-    ).scalar_one()
-    if label is None:
-        return scan_id
-    if not counted:
-        connection.execute(
-            update(LABEL)
-            .where(LABEL.c.id == label.id)
-            .values(
-                scan_count=LABEL.c.scan_count + 1,
-                last_scan_at=now,
-                first_scan_at=func.coalesce(LABEL.c.first_scan_at, now),
-            )
-        )
-    count = label.scan_count if counted else (label.scan_count or 0) + 1
-    if label.flagged_at is None and label.voided_at is None:
-        config = current_app.config
-        if label.kind == LabelKind.ITEM and count > config["CLONE_MAX_SCANS"]:
-            flag(
-                label.id,
-                "too_many_scans",
-                f"item code scanned {count} times (more than {config['CLONE_MAX_SCANS']})",
-            )
-        elif label.kind == LabelKind.LOT:
-            units = (batch_card(label.batch_id) or {}).get("units_made")
-            if units is not None and count > units:
-                flag(
-                    label.id,
-                    "lot_over_units",
-                    f"lot code scanned {count} times; {units} units were made",
-                )
-    return scan_id
-
-
-def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = None) -> None:
-    """Flag a code and open an alarm with the evidence (the scans)."""
-    now = utcnow()
-    db.session.execute(
-        update(Label.__table__)
-        .where(Label.__table__.c.id == label_id, Label.__table__.c.flagged_at.is_(None))
-        .values(flagged_at=now, flag_reason=detail)
-    )
-    evidence = scan_ids or list(
-        db.session.scalars(
-            select(Scan.id).where(Scan.label_id == label_id).order_by(Scan.id.desc()).limit(50)
-        )
-    )
-    db.session.add(
-        CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=sorted(evidence))
-    )
-    from registry.enforcement.services import open_case_from_alarm
-
-    label = db.session.get(Label, label_id)
-    batch = db.session.get(Batch, label.batch_id)
-    asset = next((c.asset_id for c in batch.claims if c.asset_id), None)
-    open_case_from_alarm(
-        code=label.uri,
-        rule=rule,
-        detail=detail,
-        scan_ids=sorted(evidence),
-        label_id=label.id,
-        batch_id=batch.id,
-        asset_id=asset,
-    )
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -428,25 +349,11 @@ def record_place(scan: Scan, latitude: float, longitude: float, place: str) -> s
                 f"within {hours:.1f} hours"
             )
             db.session.flush()
-            flag(label.id, "far_apart", detail, [i for i in (previous, scan.id) if i])
+            scans.flag(label.id, "far_apart", detail, [i for i in (previous, scan.id) if i])
     label.last_latitude, label.last_longitude = latitude, longitude
     label.last_place_at, label.last_place = scan.at, place
     db.session.flush()
     return detail
-
-
-def scan_token(scan_id: int) -> str:
-    mac = hmac.new(
-        current_app.config["SECRET_KEY"].encode(), f"scan:{scan_id}".encode(), hashlib.sha256
-    )
-    return f"{scan_id}.{mac.hexdigest()[:24]}"
-
-
-def read_scan_token(token: str) -> int | None:
-    scan_id, _, _mac = token.partition(".")
-    if not scan_id.isdigit() or not hmac.compare_digest(scan_token(int(scan_id)), token):
-        return None
-    return int(scan_id)
 
 
 # --- routes ------------------------------------------------------------------------------------
@@ -464,24 +371,29 @@ def resolve(rest: str) -> Any:
             return not_issued(str(exc))
         return redirect(parsed.path + _query(), 301)
     wanted = negotiated()
+    label = lookup(link)
     if wanted == "linkset":
-        label = find_label(link)
         if label is None:
             return not_issued(_("This code was not issued by Nguồn."))
         return linkset(link, batch_card(label.batch_id))
-    now = utcnow()
-    label = count_scan(link, now)
+    log = scans.scan_log()
+    path, ref, now = request.path[:300], secrets.token_hex(16), utcnow()
     if label is None:
-        log_scan(None, "unknown")
+        log.record(scans.PendingScan(ref, None, now, path, "unknown", fingerprint()))
         g.commit_despite_error = True  # the 404 still records the attempt
         return not_issued(_("This code was not issued by Nguồn."))
-    before = previous_state(label, now)
-    verdict = verdict_of(before)
-    scan_id = log_scan(label, verdict, now=now, counted=True)
+    queued = log.queued(label.id)
+    if queued:  # this process's scans of the code still waiting to be written
+        label = dataclasses.replace(label, scan_count=label.scan_count + queued)
+    verdict = verdict_of(label)
+    log.record(scans.PendingScan(ref, label.id, now, path, verdict, fingerprint()))
     card = batch_card(label.batch_id)
     if wanted == "json":
-        return passport(link, before, verdict, card)
-    return consumer_page(card, link, before, verdict, scan_token(scan_id))
+        return passport(link, label, verdict, card)
+    response = current_app.response_class(consumer_page(card, link, label, verdict, ref))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Vary"] = "Accept"
+    return response
 
 
 def canonical_link(path: str) -> DigitalLink | None:
@@ -516,65 +428,9 @@ def negotiated() -> str:
     return "linkset" if best == LINKSET else "json" if best in JSON_TYPES else "html"
 
 
-_RETURNED = (
-    LABEL.c.id,
-    LABEL.c.batch_id,
-    LABEL.c.kind,
-    LABEL.c.voided_at,
-    LABEL.c.void_reason,
-    LABEL.c.flagged_at,
-    LABEL.c.flag_reason,
-    LABEL.c.scan_count,
-    LABEL.c.first_scan_at,
-    LABEL.c.first_scan_place,
-)
-
-
-def count_scan(link: DigitalLink, now: dt.datetime) -> Any:
-    """Count a scan of ``link`` and read the label back, in one statement (UPDATE ...
-    RETURNING); None when this service never issued the code."""
-    if link.lot is None:
-        return None
-    batch_of_lot = (
-        select(Batch.id)
-        .join(Product, Product.id == Batch.product_id)
-        .where(Product.gtin == link.gtin, Batch.lot == link.lot)
-        .scalar_subquery()
-    )
-    if link.serial is not None:
-        target = and_(
-            LABEL.c.gtin == link.gtin,
-            LABEL.c.serial == link.serial,
-            LABEL.c.batch_id == batch_of_lot,
-        )
-    else:
-        lot_label = (
-            select(LABEL.c.id)
-            .where(
-                LABEL.c.batch_id == batch_of_lot,
-                LABEL.c.kind == LabelKind.LOT,
-                LABEL.c.voided_at.is_(None),
-            )
-            .limit(1)
-            .scalar_subquery()
-        )
-        target = LABEL.c.id == lot_label
-    statement = (
-        update(LABEL)
-        .where(target)
-        .values(
-            scan_count=LABEL.c.scan_count + 1,
-            last_scan_at=now,
-            first_scan_at=func.coalesce(LABEL.c.first_scan_at, now),
-        )
-        .returning(*_RETURNED)
-    )
-    return db.session.connection().execute(statement).first()
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LabelState:
-    """A label as it was before this scan."""
+    """What the verdict needs to know of a label, as read before this scan."""
 
     id: int
     batch_id: int
@@ -588,22 +444,75 @@ class LabelState:
     first_scan_place: str | None
 
 
-def previous_state(row: Any, now: dt.datetime) -> LabelState:
-    first = row.first_scan_at
-    if first is not None and first.tzinfo is None:
-        first = first.replace(tzinfo=dt.UTC)
+# Plain SQL, because this read is the hottest path of all (no statement building per
+# request); %s placeholders (psycopg), turned into ? for sqlite3.
+LOOKUP_SQL = {
+    # An item code: GTIN + serial (unique), in the lot the link names.
+    "item": "SELECT l.id, l.batch_id, l.kind, l.voided_at, l.void_reason, l.flagged_at, "
+    "l.flag_reason, l.scan_count, l.first_scan_at, l.first_scan_place "
+    "FROM label l JOIN batch b ON b.id = l.batch_id "
+    "WHERE l.gtin = %s AND l.serial = %s AND b.lot = %s",
+    "item_any_lot": "SELECT l.id, l.batch_id, l.kind, l.voided_at, l.void_reason, l.flagged_at, "
+    "l.flag_reason, l.scan_count, l.first_scan_at, l.first_scan_place "
+    "FROM label l WHERE l.gtin = %s AND l.serial = %s",
+    # A lot code: the live one if there is one, else the voided one (it says "voided").
+    "lot": "SELECT l.id, l.batch_id, l.kind, l.voided_at, l.void_reason, l.flagged_at, "
+    "l.flag_reason, l.scan_count, l.first_scan_at, l.first_scan_place "
+    "FROM label l JOIN batch b ON b.id = l.batch_id JOIN product p ON p.id = b.product_id "
+    "WHERE p.gtin = %s AND b.lot = %s AND l.kind = 'lot' "
+    "ORDER BY CASE WHEN l.voided_at IS NULL THEN 0 ELSE 1 END, l.id DESC LIMIT 1",
+}
+
+
+def lookup(link: DigitalLink) -> LabelState | None:
+    """The label ``link`` names, read in one statement outside any transaction; None when
+    this service never issued it (or the lot in the link is not the code's lot)."""
+    if link.serial is not None:
+        key = "item" if link.lot is not None else "item_any_lot"
+        params: tuple[str, ...] = (link.gtin, link.serial)
+        if link.lot is not None:
+            params += (link.lot,)
+    elif link.lot is not None:
+        key, params = "lot", (link.gtin, link.lot)
+    else:
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    sql = LOOKUP_SQL[key]
+    if db.engine(app).dialect.paramstyle == "qmark":  # sqlite3
+        sql = sql.replace("%s", "?")
+    with db.reader(app) as connection:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+    if row is None:
+        return None
     return LabelState(
-        row.id,
-        row.batch_id,
-        row.kind,
-        row.voided_at,
-        row.void_reason,
-        row.flagged_at,
-        row.flag_reason,
-        row.scan_count - 1,
-        None if first == now else first,
-        row.first_scan_place,
+        row[0],
+        row[1],
+        row[2],
+        _aware(row[3]),
+        row[4],
+        _aware(row[5]),
+        row[6],
+        row[7],
+        _aware(row[8]),
+        row[9],
     )
+
+
+def _aware(value: Any) -> dt.datetime | None:
+    """A timestamp as the ORM gives it: aware UTC (SQLite's raw reads are ISO text)."""
+    if value is None or (isinstance(value, dt.datetime) and value.tzinfo is not None):
+        return value
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC)
+
+
+SLOT = "\x00"
 
 
 def consumer_page(
@@ -611,26 +520,30 @@ def consumer_page(
     link: DigitalLink,
     code: Any,
     verdict: str,
-    token: str | None,
+    ref: str | None,
     shared: str | None = None,
 ) -> str:
+    """The consumer page: the batch's part rendered once per TTL and language, with the
+    scan's own parts (verdict, serial, place form, report link) filled into its slots."""
     locale = str(get_locale())
-    fragments = card.setdefault("_html", {})
-    if locale not in fragments:  # the batch's part of the page, rendered once per TTL
-        # render_template escaped every value: the result is safe HTML.
-        fragments[locale] = Markup(render_template("public/_card.html", card=card))  # noqa: S704
-    return render_template(
-        "public/consumer.html",
-        card=card,
-        card_html=fragments[locale],
-        link=link,
-        code=code,
-        verdict=verdict,
-        scan_token=token,
-        province_options=_province_options(),
-        uri=_public_uri(link),
-        shared=shared,
-    )
+    pages = card.setdefault("_page", {})
+    parts = pages.get(locale)
+    if parts is None:
+        # Rendered with markers where each scan's own parts go; render_template escaped
+        # every value, so the pieces are safe HTML.
+        html = render_template(
+            "public/consumer.html",
+            card=card,
+            card_html=Markup(render_template("public/_card.html", card=card)),  # noqa: S704
+            slot=lambda name: Markup(f"{SLOT}{name}{SLOT}"),  # noqa: S704
+        )
+        parts = pages[locale] = html.split(SLOT)
+    own = {
+        "scan": _scan_html(locale, link, code, verdict, shared),
+        "share": _share_form(locale, ref) if ref else "",
+        "report": quote(_public_uri(link), safe=""),
+    }
+    return "".join(own[part] if i % 2 else part for i, part in enumerate(parts))
 
 
 ALPHA_KEYS = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}  # DL 1.x convenience names
@@ -664,27 +577,38 @@ def not_issued(detail: str) -> Any:
     return render_template("public/not_issued.html", detail=detail), 404
 
 
+PASSPORT_FIELDS = {
+    "gtin": "gtin",
+    "lot": "lot",
+    "product": "product",
+    "producer": "producer",
+    "origin": "origin",
+    "traceability_stages": "stages",
+    "certifications": "certifications",
+    "standards": "standards",
+    "production_date": "production_date",
+    "expiry_date": "expiry_date",
+    "safety_warnings": "safety_warnings",
+    "demo_data": "demo",
+}
+
+
 def passport(link: DigitalLink, label: Any, verdict: str, card: dict[str, Any]) -> Response:
-    """The digital product passport (Decree 37/2026/NĐ-CP) as JSON."""
-    body = {
-        "trace_code": _public_uri(link),
-        "gtin": card["gtin"],
-        "lot": card["lot"],
-        "serial": link.serial,
-        "product": card["product"],
-        "producer": card["producer"],
-        "origin": card["origin"],
-        "traceability_stages": card["stages"],
-        "certifications": card["certifications"],
-        "standards": card["standards"],
-        "production_date": card["production_date"],
-        "expiry_date": card["expiry_date"],
-        "safety_warnings": card["safety_warnings"],
-        "verdict": verdict,
-        "scan_count": (label.scan_count or 0) + 1,
-        "demo_data": card["demo"],
-    }
-    response = current_app.response_class(current_app.json.dumps(body), mimetype="application/json")
+    """The digital product passport (Decree 37/2026/NĐ-CP) as JSON: the batch's part
+    serialised once per TTL, this code's part (trace code, serial, verdict, count) added."""
+    dumps = current_app.json.dumps
+    static = card.get("_passport")
+    if static is None:
+        static = card["_passport"] = dumps({k: card[v] for k, v in PASSPORT_FIELDS.items()})
+    own = dumps(
+        {
+            "trace_code": _public_uri(link),
+            "serial": link.serial,
+            "verdict": verdict,
+            "scan_count": (label.scan_count or 0) + 1,
+        }
+    )
+    response = current_app.response_class(f"{own[:-1]}, {static[1:]}", mimetype="application/json")
     response.headers["Vary"] = "Accept"
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -792,19 +716,18 @@ def _provinces() -> list[tuple[str, str, float, float]]:
     return _PROVINCE_CACHE
 
 
-@bp.post("/scans/<token>/place")
+@bp.post("/scans/<ref>/place")
 @limiter.limit(public_limit)
 @csrf_exempt
-def share_place(token: str) -> Any:
+def share_place(ref: str) -> Any:
     """The consumer chose to share a coarse place (a province) for this scan."""
-    scan_id = read_scan_token(token)
-    scan = db.session.get(Scan, scan_id) if scan_id else None
-    if scan is None:
-        abort(404, description="unknown scan")
     places = {code: (name, lat, lon) for code, name, lat, lon in _provinces()}
     code = request.form.get("province", "")
     if code not in places:
         abort(400, description="choose a province from the list")
+    scan = _scan_by_ref(ref)
+    if scan is None:
+        abort(404, description="unknown scan")
     name, lat, lon = places[code]
     if scan.place is None:
         record_place(scan, lat, lon, name)
@@ -816,7 +739,72 @@ def share_place(token: str) -> Any:
     )
 
 
+def _scan_by_ref(ref: str) -> Scan | None:
+    """The scan named ``ref``; a scan still queued in this process is written first."""
+    if not re.fullmatch(r"[0-9a-f]{32}", ref):
+        return None
+    scan = db.session.scalar(select(Scan).where(Scan.ref == ref))
+    log = scans.scan_log()
+    if scan is None and log.batched:
+        log.flush()  # ours, if this process queued it; another process writes within its interval
+        deadline = time.monotonic() + min(2 * log.interval + 0.5, 2.0)
+        while scan is None and time.monotonic() < deadline:
+            db.session.rollback()  # a fresh snapshot
+            scan = db.session.scalar(select(Scan).where(Scan.ref == ref))
+            if scan is None:
+                time.sleep(min(0.1, log.interval))
+    return scan
+
+
+_SCAN_HTML: dict[tuple[Any, ...], str] = {}
+_SERIAL = "\x01"  # where the serial goes in a cached verdict
+
+
+def _scan_html(locale: str, link: DigitalLink, code: Any, verdict: str, shared: str | None) -> str:
+    """The verdict, serial and thank-you note of one scan. Renders are kept by what they
+    show (a first scan's verdict is the same for every code), the serial filled in."""
+    if verdict == "scanned_before":
+        first = code.first_scan_at
+        shown: tuple[Any, ...] = (
+            code.scan_count,
+            _local_scan_time(first) if first else None,
+            code.first_scan_place,
+        )
+    elif verdict == "suspicious":
+        shown = (code.flag_reason,)
+    elif verdict == "voided":
+        shown = (code.void_reason,)
+    else:
+        shown = ()
+    key = (locale, verdict, shown, shared, link.serial is not None)
+    html = _SCAN_HTML.get(key)
+    if html is None:
+        html = current_app.jinja_env.get_template("public/_scan.html").render(
+            serial=_SERIAL if link.serial is not None else None,
+            code=code,
+            verdict=verdict,
+            shared=shared,
+            first=shown[1] if verdict == "scanned_before" else None,
+        )  # straight from the environment: no context processors
+        if len(_SCAN_HTML) >= 4096:
+            _SCAN_HTML.clear()
+        _SCAN_HTML[key] = html
+    return html if link.serial is None else html.replace(_SERIAL, escape(link.serial))
+
+
 _OPTIONS: dict[str, Markup] = {}
+_FORMS: dict[str, str] = {}
+_REF = "0" * 32  # where a scan's reference goes in the place form
+
+
+def _share_form(locale: str, ref: str) -> str:
+    """The place question for the scan ``ref`` (rendered once per language)."""
+    form = _FORMS.get(locale)
+    if form is None:
+        form = _FORMS[locale] = render_template(
+            "public/_share.html", ref=_REF, province_options=_province_options()
+        )
+    return form.replace(_REF, ref)
 
 
 def _province_options() -> Markup:
@@ -830,10 +818,11 @@ def _province_options() -> Markup:
 
 
 @bp.record_once
-def _link_reports_to_codes(_state: Any) -> None:
+def _link_reports_to_codes(state: Any) -> None:
     from registry.enforcement.services import register_code_resolver
 
     register_code_resolver(code_for_report)
+    scans.init_app(state.app)
 
 
 def code_for_report(code: str) -> dict[str, Any] | None:
@@ -859,3 +848,5 @@ def clear_caches() -> None:
     cards.clear()
     _PROVINCE_CACHE.clear()
     _OPTIONS.clear()
+    _FORMS.clear()
+    _SCAN_HTML.clear()

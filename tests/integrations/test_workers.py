@@ -10,45 +10,18 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 
 from integrations.models import OutboxState
 from integrations.worker import SyncWorker, WorkerRefused
 from nguon.db import commit_boundary, db
-from tests.conftest import drop_postgres_database, ensure_postgres_database, make_test_app
 from tests.factories import lychee_batches
 from tests.integrations.conftest import outbox_rows as outbox
-
-
-@pytest.fixture
-def own_app(database_url: str, tmp_path: Path) -> Iterator[Any]:
-    """An app on a database of its own (committed data, real concurrent connections)."""
-    from alembic import command
-
-    from nguon.migrate import alembic_config
-
-    if database_url.startswith("sqlite"):
-        url = f"sqlite:///{tmp_path / 'own.db'}"
-    else:
-        url = (
-            make_url(database_url)
-            .set(database=f"nguon_own_{uuid.uuid4().hex[:8]}")
-            .render_as_string(hide_password=False)
-        )
-        ensure_postgres_database(url, fresh=False)
-    command.upgrade(alembic_config(url), "head")
-    app = make_test_app(url, tmp_path / "instance")
-    yield app
-    db.engine(app).dispose()
-    if url.startswith("postgresql"):
-        drop_postgres_database(url)
 
 
 def seed(app: Any, batches: int) -> None:

@@ -44,6 +44,7 @@ def item(
         "batch": batch_id,
         "codes": items,
         "lot": codes(client, coop_headers, lot["id"])[0],
+        "lot_run": lot["id"],
         "run": run,
     }
 
@@ -159,6 +160,27 @@ def test_voided_code(client: FlaskClient, coop_headers: dict, item: dict) -> Non
     body = client.get(path_of(code["uri"]), headers={"Accept": "application/json"}).json
     assert body["verdict"] == "voided"
     assert "nhãn rách" in client.get(path_of(code["uri"])).get_data(as_text=True)
+
+
+def test_voided_lot_code_says_voided(client: FlaskClient, coop_headers: dict, item: dict) -> None:
+    voided = client.post(
+        f"/api/v1/traceability/label-runs/{item['lot_run']}/void",
+        json={"reason": "in sai lô"},
+        headers=coop_headers,
+    )
+    assert voided.status_code == 200, voided.json
+    body = client.get(path_of(item["lot"]["uri"]), headers={"Accept": "application/json"}).json
+    assert body["verdict"] == "voided"
+
+
+def test_item_code_without_its_lot_resolves(client: FlaskClient, item: dict) -> None:
+    """GTIN + serial identifies an item on its own (GS1 SGTIN); the lot is optional."""
+    code = item["codes"][0]
+    response = client.get(
+        f"/01/08930000000019/21/{code['serial']}", headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 200
+    assert response.json["serial"] == code["serial"] and response.json["lot"] == "LN2026-001"
 
 
 def share(client: FlaskClient, html: str, province_name: str) -> Any:

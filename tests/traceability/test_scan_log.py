@@ -1,0 +1,199 @@
+"""Scans queued and written in batches (NGUON_SCAN_FLUSH_SECONDS > 0), on an app with a
+database of its own: what the page shows before the write, the write itself and its
+rules, a failed write retried, and the queue written when gunicorn stops."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from nguon.db import commit_boundary, db
+from tests.factories import lychee_batches
+from traceability import scans
+from traceability.models import CloneAlarm, Label, Scan
+
+
+@pytest.fixture
+def batched(own_app: Any) -> Any:
+    """``own_app`` with scans queued for a minute (only explicit flushes write them)."""
+    from registry.services import save_organisation
+    from traceability import labels
+    from traceability.models import Batch
+
+    own_app.config["SCAN_FLUSH_SECONDS"] = 60.0
+    with own_app.app_context(), commit_boundary():
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1)
+        batch = db.session.get(Batch, batch_id)
+        labels.issue_run(batch, "item", 3, Decimal(1))
+        labels.issue_run(batch, "lot")
+    yield own_app
+    log = own_app.extensions["nguon.scans"]
+    log.close()  # the writer thread stops with the test
+
+
+def paths(app: Any) -> dict[str, list[str]]:
+    """The issued codes' paths, by kind (item, lot)."""
+    from traceability.gs1 import DigitalLink
+
+    links: dict[str, list[str]] = {}
+    with app.app_context():
+        for r in db.session.scalars(select(Label).order_by(Label.id)):
+            links.setdefault(r.kind, []).append(
+                DigitalLink(r.gtin, lot=r.batch.lot, serial=r.serial).path
+            )
+    return links
+
+
+def written(app: Any) -> list[Scan]:
+    with app.app_context():
+        return list(db.session.scalars(select(Scan).order_by(Scan.id)))
+
+
+def passport(client: Any, path: str) -> dict[str, Any]:
+    response = client.get(path, headers={"Accept": "application/json"})
+    assert response.status_code == 200
+    return response.json
+
+
+def test_queued_scans_count_on_the_page_and_are_written_in_one_go(batched: Any) -> None:
+    client = batched.test_client()
+    item = paths(batched)["item"][0]
+    first, second = passport(client, item), passport(client, item)
+    assert (first["verdict"], second["verdict"]) == ("genuine", "scanned_before")
+    assert second["scan_count"] == 2  # the queued first scan is counted already
+    client.get("/01/08930000000019/10/L00000/21/NEVERISSUED")  # an unknown code is logged too
+    assert written(batched) == []  # nothing written yet: the scans wait in the queue
+
+    assert batched.extensions["nguon.scans"].flush() == 3
+    rows = written(batched)
+    assert [s.verdict for s in rows] == ["genuine", "scanned_before", "unknown"]
+    assert all(len(s.ref) == 32 and len(s.fingerprint) == 32 for s in rows)
+    with batched.app_context():
+        label = db.session.get(Label, rows[0].label_id)
+        assert label.scan_count == 2 and label.first_scan_at == rows[0].at
+        assert label.last_scan_at == rows[1].at
+    assert passport(client, item)["scan_count"] == 3  # now read from the database
+
+
+def test_count_rules_run_when_the_batch_is_written(batched: Any) -> None:
+    batched.config["CLONE_MAX_SCANS"] = 2
+    client = batched.test_client()
+    item, lot = paths(batched)["item"][1], paths(batched)["lot"][0]
+    verdicts = [passport(client, item)["verdict"] for _ in range(3)]
+    verdicts += [passport(client, lot)["verdict"] for _ in range(4)]
+    assert "suspicious" not in verdicts  # the rules run with the write
+    batched.extensions["nguon.scans"].flush()
+    with batched.app_context():
+        alarms = db.session.scalars(select(CloneAlarm).order_by(CloneAlarm.id)).all()
+        assert [a.rule for a in alarms] == ["too_many_scans", "lot_over_units"]
+        assert "scanned 3 times (more than 2)" in alarms[0].detail
+        assert "lot code scanned 4 times; 3 units were made" in alarms[1].detail
+        assert len(alarms[0].scan_ids) == 3  # the written scans are the evidence
+    assert passport(client, item)["verdict"] == "suspicious"
+
+
+def test_a_failed_write_keeps_the_scans_and_is_tried_again(
+    batched: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = batched.test_client()
+    passport(client, paths(batched)["item"][2])
+    real = scans.write_scans
+
+    def broken(_batch: Any) -> None:
+        raise ConnectionError("database went away")
+
+    monkeypatch.setattr(scans, "write_scans", broken)
+    log = batched.extensions["nguon.scans"]
+    assert log.flush() == 0
+    assert written(batched) == [] and len(log._queue) == 1
+    monkeypatch.setattr(scans, "write_scans", real)
+    assert log.flush() == 1
+    assert len(written(batched)) == 1
+
+
+def test_a_place_can_be_shared_for_a_scan_still_queued(batched: Any) -> None:
+    import re
+
+    from registry.admin_units import current_units, load_units
+
+    with batched.app_context(), commit_boundary():
+        load_units(current_units())
+    client = batched.test_client()
+    html = client.get(paths(batched)["item"][0]).get_data(as_text=True)
+    action = re.search(r'action="(/scans/[0-9a-f]{32}/place)"', html).group(1)
+    province = re.search(r'<option value="(P\d+)">Thành phố Hà Nội</option>', html).group(1)
+    assert written(batched) == []
+    shared = client.post(action, data={"province": province})
+    assert shared.status_code == 200
+    assert "Thành phố Hà Nội" in shared.get_data(as_text=True)
+    (scan,) = written(batched)
+    assert scan.place == "Thành phố Hà Nội"
+    assert (
+        client.post("/scans/" + "f" * 32 + "/place", data={"province": province}).status_code == 404
+    )
+
+
+def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
+    """SIGTERM to gunicorn: its workers write their queued scans before they exit."""
+    from registry.services import save_organisation
+    from traceability import labels
+    from traceability.models import Batch
+
+    with own_app.app_context(), commit_boundary():
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1)
+        labels.issue_run(db.session.get(Batch, batch_id), "item", 5, Decimal(1))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **os.environ,
+        "NGUON_DATABASE_URL": own_app.config["DATABASE_URL"],
+        "NGUON_INSTANCE_PATH": own_app.instance_path,
+        "NGUON_SCAN_FLUSH_SECONDS": "60",  # nothing is written before the stop
+    }
+    env.pop("NGUON_TEST_DATABASE_URL", None)
+    process = subprocess.Popen(  # noqa: S603 - gunicorn from this venv, fixed arguments
+        [str(Path(sys.executable).parent / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+         "--graceful-timeout", "20", "nguon:create_app()"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), 0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        served = 0
+        for path in paths(own_app)["item"] * 4:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
+                served += response.status == 200
+        assert served == 20
+        assert written(own_app) == []  # all 20 still queued in the workers
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    rows = written(own_app)
+    assert len(rows) == 20
+    with own_app.app_context():
+        counts = db.session.scalars(select(Label.scan_count)).all()
+        assert sorted(counts) == [4] * 5
+        assert db.session.scalar(select(func.count(Scan.id)).where(Scan.ref.is_(None))) == 0

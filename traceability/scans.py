@@ -1,0 +1,303 @@
+"""Scan logging and the clone rules that count scans.
+
+Every resolution of a code is written as a ``scan`` row, the label's counters move, and
+the count rules run (an item code scanned too often; a lot code scanned more often than
+units were made). How it is written is set by ``NGUON_SCAN_FLUSH_SECONDS``:
+
+- ``0`` (the default): in the request's own transaction, before the answer leaves.
+- more than 0: queued in the process and written by a background thread in one
+  transaction per interval (one multi-row INSERT, one batched UPDATE), which is what a
+  busy resolver needs: the scan costs the request no database write at all. The queue is
+  written at exit (gunicorn's graceful stop, SIGTERM) and a failed write is retried; the
+  page adds the scans still queued in its process to the count it shows.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import logging
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import bindparam, func, select, text, update
+
+from nguon.db import commit_boundary, db, utcnow
+from traceability.models import Batch, CloneAlarm, Label, LabelKind, Scan
+
+log = logging.getLogger(__name__)
+LABEL = Label.__table__
+SCAN = Scan.__table__
+QUEUE_LIMIT = 100_000  # queued scans beyond this are written in the request instead
+CHUNK = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PendingScan:
+    """A scan as the request saw it, before it is written."""
+
+    ref: str
+    label_id: int | None
+    at: dt.datetime
+    path: str
+    verdict: str
+    fingerprint: str
+
+
+# PostgreSQL: a whole batch in two statements, the columns passed as arrays.
+PG_INSERT = text(
+    "INSERT INTO scan (ref, label_id, at, path, verdict, fingerprint) "
+    "SELECT * FROM unnest(CAST(:ref AS varchar[]), CAST(:label_id AS integer[]), "
+    "CAST(:at AS timestamptz[]), CAST(:path AS varchar[]), CAST(:verdict AS varchar[]), "
+    "CAST(:fingerprint AS varchar[]))"
+)
+PG_COUNT = text(
+    "UPDATE label SET scan_count = label.scan_count + v.n, last_scan_at = v.last_at, "
+    "first_scan_at = COALESCE(label.first_scan_at, v.first_at) "
+    "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[]), "
+    "CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[])) AS v(id, n, first_at, last_at) "
+    "WHERE label.id = v.id "
+    "RETURNING label.id, label.kind, label.scan_count, label.batch_id, "
+    "label.flagged_at IS NULL AND label.voided_at IS NULL"
+)
+
+
+def write_scans(scans: Sequence[PendingScan]) -> None:
+    """Write ``scans`` in the current session's transaction and apply the count rules."""
+    if not scans:
+        return
+    per_label: dict[int, list[dt.datetime]] = {}
+    for scan in scans:
+        if scan.label_id is not None:
+            per_label.setdefault(scan.label_id, []).append(scan.at)
+    ids = sorted(per_label)
+    counts = {
+        "ids": ids,
+        "ns": [len(per_label[i]) for i in ids],
+        "firsts": [min(per_label[i]) for i in ids],
+        "lasts": [max(per_label[i]) for i in ids],
+    }
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            PG_INSERT,
+            {
+                "ref": [s.ref for s in scans],
+                "label_id": [s.label_id for s in scans],
+                "at": [s.at for s in scans],
+                "path": [s.path for s in scans],
+                "verdict": [s.verdict for s in scans],
+                "fingerprint": [s.fingerprint for s in scans],
+            },
+        )
+        if ids:
+            rows = connection.execute(PG_COUNT, counts).all()
+            _apply_count_rules([r[:4] for r in rows if r[4]])
+        return
+    connection.execute(
+        SCAN.insert(),
+        [
+            {
+                "ref": s.ref,
+                "label_id": s.label_id,
+                "at": s.at,
+                "path": s.path,
+                "verdict": s.verdict,
+                "fingerprint": s.fingerprint,
+            }
+            for s in scans
+        ],
+    )
+    if not ids:
+        return
+    connection.execute(
+        update(LABEL)
+        .where(LABEL.c.id == bindparam("b_id"))
+        .values(
+            scan_count=LABEL.c.scan_count + bindparam("b_n"),
+            last_scan_at=bindparam("b_last"),
+            first_scan_at=func.coalesce(LABEL.c.first_scan_at, bindparam("b_first")),
+        ),
+        [
+            {"b_id": i, "b_n": n, "b_first": first, "b_last": last}
+            for i, n, first, last in zip(*counts.values(), strict=True)
+        ],
+    )
+    for start in range(0, len(ids), CHUNK):
+        rows = connection.execute(
+            select(LABEL.c.id, LABEL.c.kind, LABEL.c.scan_count, LABEL.c.batch_id).where(
+                LABEL.c.id.in_(ids[start : start + CHUNK]),
+                LABEL.c.flagged_at.is_(None),
+                LABEL.c.voided_at.is_(None),
+            )
+        ).all()
+        _apply_count_rules([tuple(r) for r in rows])
+
+
+def _apply_count_rules(rows: Sequence[tuple[Any, ...]]) -> None:
+    """Flag the live codes among ``rows`` (id, kind, count, batch) whose counts break a rule."""
+    limit = current_app.config["CLONE_MAX_SCANS"]
+    for label_id, kind, count, batch_id in rows:
+        if kind == LabelKind.ITEM and count > limit:
+            flag(label_id, "too_many_scans", f"item code scanned {count} times (more than {limit})")
+        elif kind == LabelKind.LOT:
+            units = units_made(batch_id)
+            if units is not None and count > units:
+                flag(
+                    label_id,
+                    "lot_over_units",
+                    f"lot code scanned {count} times; {units} units were made",
+                )
+
+
+def units_made(batch_id: int) -> int | None:
+    """Units of a batch: its live item codes, else its quantity when counted in pieces."""
+    items = db.session.scalar(
+        select(func.count(Label.id)).where(
+            Label.batch_id == batch_id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
+        )
+    )
+    if items:
+        return int(items)
+    batch = db.session.get(Batch, batch_id)
+    if batch is not None and batch.unit == "H87":
+        return int(Decimal(batch.quantity))
+    return None
+
+
+def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = None) -> None:
+    """Flag a code and open an alarm, and a case, with the evidence (the scans)."""
+    from registry.enforcement.services import open_case_from_alarm
+
+    db.session.execute(
+        update(LABEL)
+        .where(LABEL.c.id == label_id, LABEL.c.flagged_at.is_(None))
+        .values(flagged_at=utcnow(), flag_reason=detail)
+    )
+    evidence = sorted(
+        scan_ids
+        or db.session.scalars(
+            select(Scan.id).where(Scan.label_id == label_id).order_by(Scan.id.desc()).limit(50)
+        )
+    )
+    db.session.add(CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=evidence))
+    label = db.session.get(Label, label_id)
+    batch = db.session.get(Batch, label.batch_id)
+    open_case_from_alarm(
+        code=label.uri,
+        rule=rule,
+        detail=detail,
+        scan_ids=evidence,
+        label_id=label.id,
+        batch_id=batch.id,
+        asset_id=next((c.asset_id for c in batch.claims if c.asset_id), None),
+    )
+
+
+class ScanLog:
+    """Where the resolver hands its scans: written at once, or queued and written in batches."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._lock = threading.Lock()
+        self._queue: list[PendingScan] = []
+        self._queued: Counter[int] = Counter()  # per label, scans not yet written
+        self._pid = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def interval(self) -> float:
+        return self.app.config["SCAN_FLUSH_SECONDS"]
+
+    @property
+    def batched(self) -> bool:
+        return self.interval > 0
+
+    def record(self, scan: PendingScan) -> None:
+        if not self.batched:
+            write_scans([scan])
+            return
+        with self._lock:
+            self._start_if_needed()
+            if len(self._queue) < QUEUE_LIMIT:
+                self._queue.append(scan)
+                if scan.label_id is not None:
+                    self._queued[scan.label_id] += 1
+                return
+        log.warning("scan queue full (%d): writing in the request", QUEUE_LIMIT)
+        write_scans([scan])
+
+    def queued(self, label_id: int) -> int:
+        """Scans of ``label_id`` this process has queued and not yet written."""
+        return self._queued.get(label_id, 0) if self.batched else 0
+
+    def flush(self) -> int:
+        """Write what is queued, in one transaction; returns how many scans were written.
+
+        On a failure the scans go back to the head of the queue and are tried again."""
+        with self._lock:
+            batch, self._queue = self._queue, []
+        if not batch:
+            return 0
+        try:
+            with self.app.app_context(), commit_boundary():
+                write_scans(batch)
+        except Exception:
+            log.exception("writing %d scans failed; they stay queued", len(batch))
+            with self._lock:
+                self._queue[:0] = batch
+            return 0
+        with self._lock:
+            for scan in batch:
+                if scan.label_id is not None:
+                    left = self._queued[scan.label_id] - 1
+                    if left > 0:
+                        self._queued[scan.label_id] = left
+                    else:
+                        del self._queued[scan.label_id]
+        return len(batch)
+
+    def close(self) -> None:
+        """Stop the writer and write everything still queued (at exit)."""
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=30)
+        for _attempt in range(3):
+            self.flush()
+            if not self._queue:
+                return
+            time.sleep(0.5)
+        log.error("%d scans could not be written at exit", len(self._queue))
+
+    def _start_if_needed(self) -> None:
+        pid = os.getpid()
+        if self._pid == pid and self._thread is not None:
+            return
+        if self._pid != pid:  # a forked child starts with its own, empty queue
+            self._queue, self._queued = [], Counter()
+            self._stop = threading.Event()
+        self._pid = pid
+        self._thread = threading.Thread(target=self._run, name="nguon-scan-writer", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.flush()
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["nguon.scans"] = ScanLog(app)
+
+
+def scan_log() -> ScanLog:
+    return current_app.extensions["nguon.scans"]
