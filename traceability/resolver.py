@@ -38,7 +38,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from markupsafe import Markup, escape
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from nguon.auth import csrf_exempt
 from nguon.db import db, utcnow
@@ -256,7 +256,8 @@ LABEL_COLUMNS = (
 
 
 def find_label(link: DigitalLink) -> Any:
-    """The issued label for ``link``, or None (never issued here, or lot mismatch)."""
+    """The issued label for ``link``, or None (never issued here, or lot mismatch), read in
+    the session: what a request has just changed (a flag) is seen."""
     if link.serial is not None:
         row = db.session.execute(
             select(*LABEL_COLUMNS, Batch.lot)
@@ -268,16 +269,13 @@ def find_label(link: DigitalLink) -> Any:
         return row
     if link.lot is None:
         return None
-    return db.session.execute(
+    return db.session.execute(  # the live lot code, else the voided one (as lookup())
         select(*LABEL_COLUMNS, Batch.lot)
         .join(Batch, Batch.id == Label.batch_id)
         .join(Product, Product.id == Batch.product_id)
-        .where(
-            Product.gtin == link.gtin,
-            Batch.lot == link.lot,
-            Label.kind == LabelKind.LOT,
-            Label.voided_at.is_(None),
-        )
+        .where(Product.gtin == link.gtin, Batch.lot == link.lot, Label.kind == LabelKind.LOT)
+        .order_by(case((Label.voided_at.is_(None), 0), else_=1), Label.id.desc())
+        .limit(1)
     ).first()
 
 

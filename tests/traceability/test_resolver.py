@@ -171,6 +171,9 @@ def test_voided_lot_code_says_voided(client: FlaskClient, coop_headers: dict, it
     assert voided.status_code == 200, voided.json
     body = client.get(path_of(item["lot"]["uri"]), headers={"Accept": "application/json"}).json
     assert body["verdict"] == "voided"
+    page = client.get(path_of(item["lot"]["uri"])).get_data(as_text=True)
+    shared = share(client, page, "Bắc Ninh")  # the place question still works on its page
+    assert shared.status_code == 200 and "in sai lô" in shared.get_data(as_text=True)
 
 
 def test_item_code_without_its_lot_resolves(client: FlaskClient, item: dict) -> None:
