@@ -327,6 +327,7 @@ def sheet_pdf(
     per_page = layout.rows * layout.columns
     text_lines = 4
     line_h = 2.8
+    fits: dict[str, tuple[str, float]] = {}
     for index, item in enumerate(items):
         slot = index % per_page
         if slot == 0:
@@ -337,24 +338,21 @@ def sheet_pdf(
         size = min(layout.cell_width, layout.cell_height - text_lines * line_h - 1)
         matrix = qr_matrix(item.uri)
         pdf.image(matrix, x=x + (layout.cell_width - size) / 2, y=y, w=size, h=size)
-        pdf.set_xy(x, y + size + 0.5)
-        lines = [
+        baseline = y + size + 0.5 + line_h * 0.75
+        for line in (
             item.product,
             f"Lô/Lot {item.lot}",
             f"Số/Serial {item.serial}" if item.serial else "",
             item.sign,
-        ]
-        for line in lines:
+        ):
             if line:
-                pdf.set_x(x)
-                pdf.cell(
-                    layout.cell_width,
-                    line_h,
-                    _fit(pdf, line, layout.cell_width),
-                    align="C",
-                    new_x="LMARGIN",
-                    new_y="NEXT",
-                )
+                # Lines repeat across a run (product, lot, sign): fit and measure them once.
+                fitted = fits.get(line)
+                if fitted is None:
+                    text = _fit(pdf, line, layout.cell_width)
+                    fitted = fits[line] = (text, pdf.get_string_width(text))
+                pdf.text(x + (layout.cell_width - fitted[1]) / 2, baseline, fitted[0])
+                baseline += line_h
         if progress:
             progress(1)
     return bytes(pdf.output())
