@@ -274,6 +274,7 @@ class ScanLog:
             log.exception("writing %d scans failed; they stay queued", len(batch))
             with self._lock:
                 self._queue[:0] = batch
+                self._since = time.monotonic()  # tried again after another interval
             return 0
         with self._lock:
             for scan in batch:
