@@ -7,11 +7,9 @@ units were made). How it is written is set by ``NGUON_SCAN_FLUSH_SECONDS``:
 - ``0`` (the default): in the request's own transaction, before the answer leaves.
 - more than 0: queued in the process and written in one transaction per interval (two
   statements on PostgreSQL, whatever the number of scans), which is what a busy resolver
-  needs: a scan costs its request no database write. Under load the first request that
-  finds the queue older than the interval writes it after its own answer has gone; in
-  quiet times a background thread does. The queue is written at exit (gunicorn's
-  graceful stop, SIGTERM), a failed write is retried, and the page adds the scans still
-  queued in its process to the count it shows.
+  needs: a scan costs its request no database write. A background thread writes the
+  queue; it is written at exit too (gunicorn's graceful stop, SIGTERM), a failed write is
+  retried, and the page adds the scans still queued in its process to the count it shows.
 """
 
 from __future__ import annotations
@@ -28,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from flask import Flask, after_this_request, current_app, has_request_context
+from flask import Flask, current_app
 from sqlalchemy import bindparam, func, select, text, update
 
 from nguon.db import commit_boundary, db, utcnow
@@ -211,7 +209,6 @@ class ScanLog:
         self._lock = threading.Lock()
         self._queue: list[PendingScan] = []
         self._queued: Counter[int] = Counter()  # per label, scans not yet written
-        self._since = 0.0  # when the oldest queued scan was queued (monotonic)
         self._pid = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -231,29 +228,12 @@ class ScanLog:
         with self._lock:
             self._start_if_needed()
             if len(self._queue) < QUEUE_LIMIT:
-                if not self._queue:
-                    self._since = time.monotonic()
                 self._queue.append(scan)
                 if scan.label_id is not None:
                     self._queued[scan.label_id] += 1
-                due = time.monotonic() - self._since >= self.interval
-            else:
-                due = None
-        if due and has_request_context():
-            # The request that finds the queue due writes it once its answer has gone
-            # (gunicorn closes the response first): under load no thread has to wake.
-            after_this_request(self._flush_on_close)
-        if due is not None:
-            return
+                return
         log.warning("scan queue full (%d): writing in the request", QUEUE_LIMIT)
         write_scans([scan])
-
-    def _flush_on_close(self, response: Any) -> Any:
-        response.call_on_close(self.flush)
-        return response
-
-    def due(self) -> bool:
-        return bool(self._queue) and time.monotonic() - self._since >= self.interval
 
     def queued(self, label_id: int) -> int:
         """Scans of ``label_id`` this process has queued and not yet written."""
@@ -273,8 +253,7 @@ class ScanLog:
         except Exception:
             log.exception("writing %d scans failed; they stay queued", len(batch))
             with self._lock:
-                self._queue[:0] = batch
-                self._since = time.monotonic()  # tried again after another interval
+                self._queue[:0] = batch  # tried again at the next interval
             return 0
         with self._lock:
             for scan in batch:
@@ -312,10 +291,10 @@ class ScanLog:
         atexit.register(self.close)
 
     def _run(self) -> None:
-        # For quiet times: a queue no request has written within its interval.
+        # A thread rather than the requests themselves: its waits on the database let
+        # the worker go on answering, where a request writing the queue would hold it.
         while not self._stop.wait(self.interval):
-            if self.due():
-                self.flush()
+            self.flush()
 
 
 def init_app(app: Flask) -> None:
