@@ -134,13 +134,14 @@ class Database:
         self._bound.discard(id(app))
 
     @contextmanager
-    def reader(self, app: Flask) -> Iterator[Any]:
+    def reader(self, app: Flask, *, in_session: bool = False) -> Iterator[Any]:
         """A DB-API connection for one quick read outside the session's transaction.
 
         For the hottest read of all (the resolver's label lookup): PostgreSQL answers in
         autocommit, one round trip with no BEGIN/COMMIT around it; SQLite's raw connection
-        reads without a transaction anyway. A bound app (tests) reads in its session."""
-        if id(app) in self._bound:
+        reads without a transaction anyway. With ``in_session``, and always for a bound
+        app (tests), the read is the session's own."""
+        if in_session or id(app) in self._bound:
             yield self.session.connection().connection
             return
         engine = app.extensions.get("nguon.db.reader")

@@ -38,7 +38,7 @@ from flask import (
 )
 from flask_babel import get_locale
 from markupsafe import Markup, escape
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
 from nguon.auth import csrf_exempt
 from nguon.db import db, utcnow
@@ -241,43 +241,6 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
 
 # --- lookup and verdict -----------------------------------------------------------------------
 
-LABEL_COLUMNS = (
-    Label.id,
-    Label.batch_id,
-    Label.kind,
-    Label.voided_at,
-    Label.void_reason,
-    Label.flagged_at,
-    Label.flag_reason,
-    Label.scan_count,
-    Label.first_scan_at,
-    Label.first_scan_place,
-)
-
-
-def find_label(link: DigitalLink) -> Any:
-    """The issued label for ``link``, or None (never issued here, or lot mismatch), read in
-    the session: what a request has just changed (a flag) is seen."""
-    if link.serial is not None:
-        row = db.session.execute(
-            select(*LABEL_COLUMNS, Batch.lot)
-            .join(Batch, Batch.id == Label.batch_id)
-            .where(Label.gtin == link.gtin, Label.serial == link.serial)
-        ).first()
-        if row is None or (link.lot is not None and row.lot != link.lot):
-            return None
-        return row
-    if link.lot is None:
-        return None
-    return db.session.execute(  # the live lot code, else the voided one (as lookup())
-        select(*LABEL_COLUMNS, Batch.lot)
-        .join(Batch, Batch.id == Label.batch_id)
-        .join(Product, Product.id == Batch.product_id)
-        .where(Product.gtin == link.gtin, Batch.lot == link.lot, Label.kind == LabelKind.LOT)
-        .order_by(case((Label.voided_at.is_(None), 0), else_=1), Label.id.desc())
-        .limit(1)
-    ).first()
-
 
 def verdict_of(label: Any) -> str:
     if label is None:
@@ -462,9 +425,10 @@ LOOKUP_SQL = {
 }
 
 
-def lookup(link: DigitalLink) -> LabelState | None:
-    """The label ``link`` names, read in one statement outside any transaction; None when
-    this service never issued it (or the lot in the link is not the code's lot)."""
+def lookup(link: DigitalLink, *, in_session: bool = False) -> LabelState | None:
+    """The label ``link`` names, read in one statement; None when this service never issued
+    it (or the lot in the link is not the code's lot). Read outside any transaction, unless
+    ``in_session``: then in the request's session, so what it just changed is seen."""
     if link.serial is not None:
         key = "item" if link.lot is not None else "item_any_lot"
         params: tuple[str, ...] = (link.gtin, link.serial)
@@ -478,7 +442,7 @@ def lookup(link: DigitalLink) -> LabelState | None:
     sql = LOOKUP_SQL[key]
     if db.engine(app).dialect.paramstyle == "qmark":  # sqlite3
         sql = sql.replace("%s", "?")
-    with db.reader(app) as connection:
+    with db.reader(app, in_session=in_session) as connection:
         cursor = connection.cursor()
         try:
             cursor.execute(sql, params)
@@ -731,7 +695,7 @@ def share_place(ref: str) -> Any:
         record_place(scan, lat, lon, name)
     # Show the page again (without counting another scan), with the verdict as it is now.
     link = digital_link_path(scan.path)
-    label = find_label(link)
+    label = lookup(link, in_session=True)  # the flag record_place may just have set
     return consumer_page(
         batch_card(label.batch_id), link, label, verdict_of(label), None, shared=name
     )
@@ -834,7 +798,7 @@ def code_for_report(code: str) -> dict[str, Any] | None:
         link = digital_link_path(normalise_path(path))
     except IdentifierError:
         return None
-    label = find_label(link)
+    label = lookup(link, in_session=True)
     if label is None:
         return None
     batch = db.session.get(Batch, label.batch_id)
