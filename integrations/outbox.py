@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, insert, select
+from sqlalchemy import event, insert, select, tuple_
 from sqlalchemy.orm import Session, UOWTransaction
 
 from integrations.models import PRIORITY, OutboxRow, OutboxState
@@ -93,17 +93,15 @@ def _events_stored(_sender: Any, session: Session, lots: set[tuple[str, str]],
         )
     if not lots:
         return
-    from traceability.models import Product as P
-
-    batch_ids = set()
-    for gtin, lot in lots:
-        found = session.scalar(
-            select(Batch.id)
-            .join(P, P.id == Batch.product_id)
-            .where(P.gtin == gtin, Batch.lot == lot)
+    pairs, batch_ids = sorted(lots), set()
+    for start in range(0, len(pairs), 1000):  # one query per thousand lots, not per lot
+        batch_ids.update(
+            session.scalars(
+                select(Batch.id)
+                .join(Product, Product.id == Batch.product_id)
+                .where(tuple_(Product.gtin, Batch.lot).in_(pairs[start : start + 1000]))
+            )
         )
-        if found:
-            batch_ids.add(found)
     enqueue(session.connection(), {("trace_record", str(b)) for b in batch_ids})
 
 
