@@ -243,6 +243,7 @@ def case_page(case_id: int) -> Any:
             select(Organisation.id, Organisation.name).order_by(Organisation.name)
         ).all(),
         overdue=services.is_overdue(case),
+        bands=services.bands_in_force(case.created_at.date()),
     ), status
 
 

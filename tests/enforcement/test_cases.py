@@ -307,7 +307,7 @@ def test_the_fine_band_in_force_on_the_case_date_bounds_the_fine(
 
 
 def test_officers_enter_fine_bands_on_their_page(
-    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient]
+    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient], case_id: int
 ) -> None:
     from registry.enforcement.models import FineBand
     from tests.conftest import csrf_from
@@ -335,6 +335,15 @@ def test_officers_enter_fine_bands_on_their_page(
     band = in_tx(lambda: db.session.scalars(select(FineBand)).one())
     assert (band.decree, band.min_vnd, band.max_vnd) == ("Nghị định (mẫu)", 5_000_000, 20_000_000)
     assert "Điều B" in officer.get("/registry/fine-bands").get_data(as_text=True)
+    old = officer.post(
+        "/registry/fine-bands",
+        data={**form, "article": "Điều C", "min_vnd": "1", "effective_to": "2023-12-31"},
+    )
+    assert old.status_code == 302
+    # A case opened today offers the band in force today, not the one that has ended.
+    case_page = officer.get(f"/registry/cases/{case_id}").get_data(as_text=True)
+    choices = case_page.split('id="fine_band_id"', 1)[1].split("</select>", 1)[0]
+    assert f'<option value="{band.id}">' in choices and "Điều C" not in choices
     officer.post("/logout", data={"csrf_token": csrf_from(page)})
     assert logged_in("cooperative").get("/registry/fine-bands").status_code == 403
 
