@@ -11,15 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nguon.db import Base, utcnow
 
-
-class OutboxKind(enum.StrEnum):
-    ORGANISATION = "organisation"
-    LOCATION = "location"
-    PRODUCT = "product"
-    TRACE_RECORD = "trace_record"
-    EPCIS_EVENT = "epcis_event"
-
-
 # Dependencies first: an organisation before its products, a product before its records.
 PRIORITY = {"organisation": 0, "location": 1, "product": 2, "trace_record": 3, "epcis_event": 4}
 

@@ -22,7 +22,7 @@ import socket
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,6 @@ class Stats:
     parked: int = 0
     rejected: int = 0
     polled: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 class SyncWorker:

@@ -62,9 +62,6 @@ class User(Audited, UserMixin, Base):
     def is_active(self) -> bool:  # type: ignore[override]
         return self.active
 
-    def has_role(self, *roles: str) -> bool:
-        return self.role in roles
-
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email} {self.role}>"
 

@@ -449,9 +449,6 @@ def get_dashboard(args: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-ENTITY_NAMES = list(transfer.ENTITIES)
-
-
 class ExportQuerySchema(Schema):
     format = fields.String(load_default="json", validate=validate.OneOf(["json", "csv"]))
 

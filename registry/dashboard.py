@@ -15,7 +15,6 @@ from registry import rules
 from registry.models import AssetKind, AssetStatus, IPAsset, OcopProduct, OcopStatus, Target
 
 KIND_ORDER = [k.value for k in AssetKind]
-LIVE_STATES = (AssetStatus.GRANTED,)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from nguon.errors import DomainValidationError, flatten_messages
-from nguon.i18n import LABELS, _l
+from nguon.i18n import LABELS
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,3 @@ def display(value: Any, field: FormField) -> Any:
     if isinstance(value, dt.date | Decimal):
         return str(value)
     return value
-
-
-REQUIRED = _l("required")

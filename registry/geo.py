@@ -73,17 +73,6 @@ def inside(inner: dict[str, Any], outer: dict[str, Any]) -> bool:
     return make_valid(shape(outer)).covers(shape(inner))
 
 
-def approx_hectares(geojson: dict[str, Any]) -> float:
-    """Area of a polygon in hectares on a local equirectangular projection."""
-    geometry = shape(geojson)
-    if geometry.geom_type == "Point":
-        return 0.0
-    lat = geometry.centroid.y
-    metres_per_degree = 111_320.0
-    scale = metres_per_degree * metres_per_degree * math.cos(math.radians(lat))
-    return geometry.area * scale / 10_000
-
-
 @dataclass(frozen=True)
 class Layer:
     geojson: dict[str, Any]

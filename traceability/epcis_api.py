@@ -10,7 +10,7 @@ import datetime as dt
 import hashlib
 import json
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from flask_login import current_user
@@ -277,7 +277,3 @@ def get_event(event_id: str) -> Response:
     document = epcis.query_document([stored])
     epcis.validate(document)
     return _json(document)
-
-
-def event_url(event_id: str) -> str:
-    return url_for("epcis.get_event", event_id=quote(event_id, safe=""))

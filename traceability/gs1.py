@@ -92,10 +92,6 @@ class DigitalLink:
         query = "&".join(f"{ai}={quote(v, safe='')}" for ai, v in sorted(self.attributes.items()))
         return base_url.rstrip("/") + self.path + (f"?{query}" if query else "")
 
-    @property
-    def lot_key(self) -> tuple[str, str | None]:
-        return self.gtin, self.lot
-
 
 def parse_digital_link(uri: str) -> DigitalLink:
     """Parse any GS1 Digital Link URI (any host, GTIN-8/12/13/14, qualifiers in any

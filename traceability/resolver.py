@@ -58,8 +58,6 @@ from traceability.models import (
 )
 
 bp = Blueprint("resolver", __name__)
-LABEL = Label.__table__
-SCAN = Scan.__table__
 CANONICAL = re.compile(r"^/01/(\d{14})(?:/10/([^/]+))?(?:/21/([^/]+))?$")
 CARD_TTL = 60.0  # seconds a batch's card is reused before it is read again
 CARD_SLOTS = 4096
