@@ -87,26 +87,30 @@ def schema_errors(document: Any) -> list[EpcisError]:
 
 
 def is_valid(document: Any) -> bool:
+    return not validation_errors(document)
+
+
+def validation_errors(document: Any) -> list[EpcisError]:
+    """Every schema error of ``document`` (with its JSON path); none when it is valid.
+
+    The compiled validator decides; jsonschema, slower, names the errors. Should the two
+    disagree, the refusal is trusted and fastjsonschema's own error is given."""
     try:
         _fast_validator()(document)
-    except fastjsonschema.JsonSchemaValueException:
-        return False
-    return True
+    except fastjsonschema.JsonSchemaValueException as exc:
+        errors = schema_errors(document)
+        if errors:
+            return errors
+        path = "/" + "/".join(str(p) for p in (exc.path or [])[1:])
+        return [EpcisError(exc.message, path)]
+    return []
 
 
 def validate(document: Any) -> None:
     """Raise the first schema error (with its JSON path), if any."""
-    if is_valid(document):
-        return
-    errors = schema_errors(document)
+    errors = validation_errors(document)
     if errors:
         raise errors[0]
-    # The two validators disagree: trust the refusal, say where fastjsonschema saw it.
-    try:
-        _fast_validator()(document)
-    except fastjsonschema.JsonSchemaValueException as exc:
-        path = "/" + "/".join(str(p) for p in (exc.path or [])[1:])
-        raise EpcisError(exc.message, path) from None
 
 
 def bare_cbv(value: str | None) -> str | None:

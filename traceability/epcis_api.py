@@ -155,7 +155,7 @@ def capture() -> Response:
     events = (document.get("epcisBody") or {}).get("eventList")
     if isinstance(events, list) and len(events) > epcis.CAPTURE_LIMIT:
         abort(413, description=f"at most {epcis.CAPTURE_LIMIT} events per capture")
-    errors = [] if epcis.is_valid(document) else epcis.schema_errors(document)
+    errors = epcis.validation_errors(document)
     bad_events: set[int] = set()
     for error in errors:
         parts = error.path.split("/")

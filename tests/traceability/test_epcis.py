@@ -250,3 +250,23 @@ def test_fast_and_reference_validators_agree(path: list, value: Any) -> None:
     with pytest.raises(epcis.EpcisError) as caught:
         epcis.validate(broken)
     assert caught.value.path.startswith("/" + "/".join(map(str, path[:-1])))
+
+
+def test_capture_trusts_a_refusal_the_reference_validator_cannot_explain(
+    client: FlaskClient, coop: dict, monkeypatch: pytest.MonkeyPatch, in_tx: Callable[..., Any]
+) -> None:
+    """Should jsonschema find nothing where the compiled schema refuses, capture refuses
+    too (as POST /events does), naming fastjsonschema's path; nothing is stored."""
+    from sqlalchemy import func, select
+
+    from nguon.db import db
+    from traceability.models import EpcisEvent
+
+    broken = copy.deepcopy(DOCUMENT)
+    broken["epcisBody"]["eventList"][0]["eventTime"] = "not a time"
+    monkeypatch.setattr(epcis, "schema_errors", lambda _document: [])
+    response = capture(client, coop, broken)
+    assert response.status_code == 400
+    assert response.json["errors"][0]["field"].startswith("/epcisBody/eventList/0")
+    stored = in_tx(lambda: db.session.scalar(select(func.count()).select_from(EpcisEvent)))
+    assert stored == 0
