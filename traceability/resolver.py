@@ -182,6 +182,7 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
     for area in areas:
         layers.append(geo.Layer(area.geometry, "plot", area.code))
     events = services.batch_events(batch)
+    lot_class = services.lot_class(batch)
     stages = [
         {
             "stage": _stage(e.document),
@@ -190,7 +191,7 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
             "location_trace_code": (
                 e.document.get("bizLocation") or e.document.get("readPoint") or {}
             ).get("id"),
-            "product_trace_code": services.lot_class(batch),
+            "product_trace_code": lot_class,
             "epcis_event_id": e.event_id,
         }
         for e in events
@@ -199,6 +200,7 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
         "batch_id": batch.id,
         "gtin": product.gtin,
         "lot": batch.lot,
+        "lot_class": lot_class,
         "product": {
             "name": product.name,
             "brand": product.brand,
@@ -574,47 +576,39 @@ def passport(link: DigitalLink, label: Any, verdict: str, card: dict[str, Any]) 
     return response
 
 
-def linkset(link: DigitalLink, card: dict[str, Any] | None) -> Response:
+def linkset(link: DigitalLink, card: dict[str, Any]) -> Response:
     """An RFC 9264 linkset with GS1 link types."""
     uri = _public_uri(link)
     base = current_app.config["PUBLIC_URL"]
     links: dict[str, Any] = {
         "anchor": uri,
-        "https://gs1.org/voc/defaultLink": [
-            {"href": uri, "title": card["product"]["name"] if card else ""}
-        ],
+        "https://gs1.org/voc/defaultLink": [{"href": uri, "title": card["product"]["name"]}],
         "https://gs1.org/voc/pip": [
             {
                 "href": uri,
                 "type": "text/html",
                 "hreflang": ["vi", "en"],
-                "title": card["product"]["name"] if card else "",
+                "title": card["product"]["name"],
             }
         ],
         "https://gs1.org/voc/traceability": [
             {
-                "href": f"{base}/epcis/events?MATCH_epcClass="
-                + quote(services_lot_class(link), safe=""),
+                "href": f"{base}/epcis/events?MATCH_epcClass=" + quote(card["lot_class"], safe=""),
                 "type": "application/ld+json",
                 "title": "EPCIS 2.0 events of this lot",
             }
         ],
     }
-    if card:
-        links["https://gs1.org/voc/certificationInfo"] = [
-            {"href": base + c["url"], "title": f"{c['name']} {c['number'] or ''}".strip()}
-            for c in card["certifications"]
-            if c.get("url")
-        ]
+    links["https://gs1.org/voc/certificationInfo"] = [
+        {"href": base + c["url"], "title": f"{c['name']} {c['number'] or ''}".strip()}
+        for c in card["certifications"]
+        if c.get("url")
+    ]
     response = current_app.response_class(
         current_app.json.dumps({"linkset": [links]}), mimetype=LINKSET
     )
     response.headers["Link"] = f'<{uri}>; rel="linkset"; type="{LINKSET}"'
     return response
-
-
-def services_lot_class(link: DigitalLink) -> str:
-    return f"https://id.gs1.org/01/{link.gtin}/10/{quote(link.lot or '', safe='')}"
 
 
 @bp.get("/.well-known/gs1resolver")

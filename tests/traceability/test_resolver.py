@@ -184,6 +184,9 @@ def test_item_code_without_its_lot_resolves(client: FlaskClient, item: dict) -> 
     )
     assert response.status_code == 200
     assert response.json["serial"] == code["serial"] and response.json["lot"] == "LN2026-001"
+    linkset = client.get(f"/01/08930000000019/21/{code['serial']}?linkType=linkset").json
+    (trace,) = linkset["linkset"][0]["https://gs1.org/voc/traceability"]
+    assert trace["href"].endswith("%2F10%2FLN2026-001")  # the code's lot, read from its batch
 
 
 def share(client: FlaskClient, html: str, province_name: str) -> Any:
