@@ -264,6 +264,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PORTAL_CLIENT_ID", "PORTAL_CLIENT_ID", str, "nguon", "OAuth2 client id at the portal"),
     Setting("PORTAL_CLIENT_SECRET", "PORTAL_CLIENT_SECRET", str, None, "OAuth2 client secret"),
     Setting(
+        "EPCIS_PUSH_URL",
+        "EPCIS_PUSH_URL",
+        _parse_portal_url,
+        None,
+        "another EPCIS 2.0 repository every captured event is also sent to (off when unset)",
+    ),
+    Setting("EPCIS_PUSH_TOKEN", "EPCIS_PUSH_TOKEN", str, None, "Bearer token for that repository"),
+    Setting(
         "SYNC_MAX_ATTEMPTS",
         "SYNC_MAX_ATTEMPTS",
         _int_parser(1, 1000),

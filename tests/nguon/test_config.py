@@ -23,6 +23,7 @@ from nguon.config import ConfigError, build_config, load_settings
         ("NGUON_LOGIN_MAX_ATTEMPTS", "0", "must be at least 1"),
         ("NGUON_SECRET_KEY", "short", "at least 32 characters"),
         ("NGUON_LOG_LEVEL", "loud", "must be DEBUG"),
+        ("NGUON_EPCIS_PUSH_URL", "epcis.example.vn", "must be an absolute http(s) URL"),
     ],
 )
 def test_bad_value_names_the_variable_and_rule(name: str, value: str, rule: str) -> None:
@@ -46,8 +47,12 @@ def test_good_values_are_parsed() -> None:
             "NGUON_PUBLIC_URL": "https://nguon.bacgiang.gov.vn/",
             "NGUON_MAX_CONTENT_LENGTH": "2048",
             "NGUON_SECURE_COOKIES": "off",
+            "NGUON_EPCIS_PUSH_URL": "https://epcis.example.vn/epcis/",
+            "NGUON_EPCIS_PUSH_TOKEN": "secret",
         }
     )
+    assert values["EPCIS_PUSH_URL"] == "https://epcis.example.vn/epcis"
+    assert values["EPCIS_PUSH_TOKEN"] == "secret"
     assert values["DATABASE_URL"] == "postgresql+psycopg://u@db/nguon"
     assert values["PUBLIC_URL"] == "https://nguon.bacgiang.gov.vn"
     assert values["MAX_CONTENT_LENGTH"] == 2048
