@@ -51,8 +51,6 @@ class Report(Audited, Base):
     contact_phone: Mapped[str] = mapped_column(String(50), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
     contact_consent: Mapped[bool] = mapped_column(default=False)
-    state: Mapped[str] = mapped_column(String(30), default="received")
-    public_note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("infringement_case.id"), index=True)
 
@@ -60,6 +58,15 @@ class Report(Audited, Base):
     photos: Mapped[list[ReportPhoto]] = relationship(
         back_populates="report", order_by="ReportPhoto.id", cascade="all, delete-orphan"
     )
+
+    # What the reporter's status page shows is the case's: one place, never out of step.
+    @property
+    def state(self) -> str:
+        return self.case.state if self.case is not None else "received"
+
+    @property
+    def public_note(self) -> str:
+        return self.case.public_note if self.case is not None else ""
 
 
 class ReportPhoto(Base):

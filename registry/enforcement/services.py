@@ -273,9 +273,6 @@ def move_case(
     case.state = to_state
     if to_state == CaseState.CLOSED:
         case.closed_on = utcnow().date()
-    for report in case.reports:
-        report.state = to_state
-        report.public_note = case.public_note
     db.session.flush()
     return case
 
@@ -395,7 +392,6 @@ def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> C
         raise DomainValidationError({"into": f"{into.number} is closed"})
     for report in list(duplicate.reports):
         report.case = into
-        report.state = into.state
     duplicate.transitions.append(
         CaseTransition(
             from_state=duplicate.state,

@@ -208,16 +208,20 @@ def test_phone_report_to_sanction_in_a_browser(
 def test_merging_duplicates_and_the_dashboard(
     in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient], client: FlaskClient
 ) -> None:
-    def two_reports() -> tuple[int, int]:
+    def two_reports() -> tuple[int, int, str]:
         first = services.file_report(
             {"category": "counterfeit", "description": "vải giả ở chợ A"}, []
         ).report
         second = services.file_report(
             {"category": "counterfeit", "description": "vải giả ở chợ A (lần 2)"}, []
-        ).report
-        return first.case_id, second.case_id
+        )
+        return first.case_id, second.report.case_id, status_url(second)
 
-    keep, duplicate = in_tx(two_reports)
+    def status_url(filed: Any) -> str:
+        return f"/report/{filed.report.receipt}/{filed.secret}"
+
+    keep, duplicate, second_status = in_tx(two_reports)
+    move(in_tx, keep, "accepted", deadline=dt.date(2030, 1, 1), public_note="Đã tiếp nhận")
     officer = logged_in("officer")
     page = officer.get(f"/registry/cases/{duplicate}").get_data(as_text=True)
     from tests.conftest import csrf_from
@@ -230,6 +234,9 @@ def test_merging_duplicates_and_the_dashboard(
     merged = in_tx(lambda: [r.receipt for r in db.session.get(Case, keep).reports])
     assert len(merged) == 2
     assert in_tx(lambda: db.session.get(Case, duplicate).state) == "closed"
+    # The merged report's reporter now follows the case it joined: its state and its note.
+    status = client.get(second_status).get_data(as_text=True)
+    assert "Đã tiếp nhận" in status
     dashboard = officer.get("/registry/cases/dashboard").get_data(as_text=True)
     assert dashboard.count('<svg class="chart"') == 5
     stats = in_tx(services.statistics)
