@@ -48,8 +48,9 @@ def is_api_request() -> bool:
 # --- tokens -----------------------------------------------------------------
 
 
-def _hash_secret(secret: str) -> str:
-    # Tokens carry 256 random bits, so a fast hash is enough; no salt is needed.
+def hash_secret(secret: str) -> str:
+    # Secrets stored this way (API tokens, report links) carry at least 192 random bits,
+    # so a fast hash is enough; no salt is needed.
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -57,7 +58,7 @@ def new_token_string() -> tuple[str, str, str]:
     """(full token, key id, secret hash) for a new token."""
     key_id = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    return f"{TOKEN_PREFIX}_{key_id}_{secret}", key_id, _hash_secret(secret)
+    return f"{TOKEN_PREFIX}_{key_id}_{secret}", key_id, hash_secret(secret)
 
 
 def user_for_token(raw: str) -> tuple[User, ApiToken]:
@@ -66,7 +67,7 @@ def user_for_token(raw: str) -> tuple[User, ApiToken]:
     if len(parts) != 3 or parts[0] != TOKEN_PREFIX or len(parts[1]) != 12 or not parts[2]:
         raise TokenError("malformed token: expected ngn_<key id>_<secret>")
     token = db.session.scalar(select(ApiToken).where(ApiToken.key_id == parts[1]))
-    if token is None or not hmac.compare_digest(token.secret_hash, _hash_secret(parts[2])):
+    if token is None or not hmac.compare_digest(token.secret_hash, hash_secret(parts[2])):
         raise TokenError("unknown token")
     if token.is_revoked:
         raise TokenError("token revoked")

@@ -32,7 +32,7 @@ from nguon.errors import DomainValidationError
 from registry import services as registry
 from traceability.gs1 import DigitalLink
 from traceability.models import Batch, Claim, ClaimStatus, Label, LabelKind, LabelRun, Product
-from traceability.services import MASS_TO_KG
+from traceability.services import _in_kg
 
 # 32 symbols of GS1's set with no look-alikes (no 0/O, 1/I): 10 symbols = 50 random bits.
 SERIAL_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -74,11 +74,6 @@ def _issued_quantity(batch_id: int) -> Decimal:
         )
     )
     return Decimal(total or 0) - Decimal(voided or 0)
-
-
-def _in_kg(quantity: Decimal, unit: str) -> Decimal | None:
-    factor = MASS_TO_KG.get(unit)
-    return None if factor is None else Decimal(quantity) * factor
 
 
 def _ceiling_problems(batch: Batch, new_quantity: Decimal) -> list[str]:

@@ -6,7 +6,6 @@ Registry does not know about labels and batches; traceability registers a resolv
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
+from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
 from nguon.text import nfc
@@ -54,10 +54,6 @@ def resolve_code(code: str) -> dict[str, Any] | None:
 
 def photo_folder() -> Path:
     return Path(current_app.instance_path) / "report-photos"
-
-
-def _secret_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -109,7 +105,7 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
     secret = secrets.token_urlsafe(24)
     report = Report(
         receipt=f"tmp-{secrets.token_hex(6)}",
-        secret_hash=_secret_hash(secret),
+        secret_hash=hash_secret(secret),
         category=category,
         description=description,
         admin_unit_code=unit,
@@ -156,7 +152,7 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
 def report_for(receipt: str, secret: str) -> Report | None:
     """The report this receipt and secret open, or None (no hint which part was wrong)."""
     report = db.session.scalar(select(Report).where(Report.receipt == receipt))
-    if report is None or not hmac.compare_digest(report.secret_hash, _secret_hash(secret)):
+    if report is None or not hmac.compare_digest(report.secret_hash, hash_secret(secret)):
         return None
     return report
 

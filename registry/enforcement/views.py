@@ -15,6 +15,7 @@ from nguon.ratelimit import limiter, public_limit
 from registry.enforcement import services
 from registry.enforcement.models import CATEGORIES
 from registry.models import AdminUnit, IPAsset, Organisation
+from registry.services import get_or_404
 
 bp = Blueprint("reports", __name__)
 FIELDS = (
@@ -204,9 +205,7 @@ def _parse_fields(form: Any, names: Iterable[str]) -> tuple[dict[str, Any], dict
 @bp.route("/registry/cases/<int:case_id>", methods=["GET", "POST"])
 @staff_required
 def case_page(case_id: int) -> Any:
-    case = db.session.get(Case, case_id)
-    if case is None:
-        abort(404)
+    case = get_or_404(Case, case_id)
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
@@ -250,12 +249,10 @@ def case_page(case_id: int) -> Any:
 @bp.post("/registry/cases/<int:case_id>/merge")
 @staff_required
 def merge_case(case_id: int) -> Any:
-    duplicate = db.session.get(Case, case_id)
+    duplicate = get_or_404(Case, case_id)
     into = db.session.scalar(
         select(Case).where(Case.number == request.form.get("into", "").strip())
     )
-    if duplicate is None:
-        abort(404)
     if into is None:
         flash(_("No case with that number."), "error")
         return redirect(url_for(".case_page", case_id=case_id)), 303
@@ -270,9 +267,7 @@ def merge_case(case_id: int) -> Any:
 @bp.post("/registry/cases/<int:case_id>/attachments")
 @staff_required
 def add_attachment(case_id: int) -> Any:
-    case = db.session.get(Case, case_id)
-    if case is None:
-        abort(404)
+    case = get_or_404(Case, case_id)
     upload = request.files.get("file")
     try:
         services.attach_to_case(
