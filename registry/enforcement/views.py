@@ -309,8 +309,21 @@ def cases_dashboard() -> str:
     from registry.charts import bar_chart
 
     stats = services.statistics()
-    assets = dict(db.session.execute(select(IPAsset.id, IPAsset.name)).all())
-    units = dict(db.session.execute(select(AdminUnit.code, AdminUnit.name)).all())
+    top_assets = stats["cases_by_asset"].most_common(10)
+    top_areas = stats["reports_by_province"].most_common(10)
+    # Names only for the bars drawn, not for every asset and commune.
+    assets = dict(
+        db.session.execute(
+            select(IPAsset.id, IPAsset.name).where(IPAsset.id.in_([k for k, _v in top_assets]))
+        ).all()
+    )
+    units = dict(
+        db.session.execute(
+            select(AdminUnit.code, AdminUnit.name).where(
+                AdminUnit.code.in_([k for k, _v in top_areas])
+            )
+        ).all()
+    )
     from nguon.i18n import label
 
     charts = {
@@ -333,17 +346,11 @@ def cases_dashboard() -> str:
             _("Cases by state"),
         ),
         "asset": bar_chart(
-            [
-                (assets.get(k, str(k)), [("", v, "s-star4")])
-                for k, v in stats["cases_by_asset"].most_common(10)
-            ],
+            [(assets.get(k, str(k)), [("", v, "s-star4")]) for k, v in top_assets],
             _("Cases by mark or GI"),
         ),
         "area": bar_chart(
-            [
-                (units.get(k, _("not given")), [("", v, "s-filed")])
-                for k, v in stats["reports_by_province"].most_common(10)
-            ],
+            [(units.get(k, _("not given")), [("", v, "s-filed")]) for k, v in top_areas],
             _("Reports by area"),
         ),
     }

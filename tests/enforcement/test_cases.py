@@ -241,6 +241,13 @@ def test_merging_duplicates_and_the_dashboard(
     assert dashboard.count('<svg class="chart"') == 5
     stats = in_tx(services.statistics)
     assert stats["reports_by_category"]["counterfeit"] == 2 and stats["open"] == 1
+    month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+    assert stats["cases_by_state"] == {"accepted": 1, "closed": 1}
+    assert stats["reports_by_province"] == {"—": 2} and stats["reports_by_month"] == {month: 2}
+    assert stats["cases_by_month"] == {month: 2} and stats["median_days_to_close"] == 0
+    assert stats["overdue"] == 0
+    later = in_tx(lambda: services.statistics(today=dt.date(2031, 1, 1)))
+    assert later["overdue"] == 1  # the open case's deadline (2030-01-01) has passed
     assert stats["reports_by_province"] == {"—": 2}
 
 
