@@ -55,30 +55,15 @@ def run(once: bool, max_rows: int | None) -> None:
 @with_appcontext
 def status() -> None:
     """Counts by state, the oldest pending row's age, parked and rejected rows."""
-    from sqlalchemy import func, select
+    from integrations.models import OutboxState
+    from integrations.outbox import summary
 
-    from integrations.models import OutboxRow, OutboxState
-    from nguon.db import db, utcnow
-
-    counts = dict(
-        db.session.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
-    )
+    counts, age, problems = summary(50)
     for state in OutboxState:
         click.echo(f"{state.value}\t{counts.get(state.value, 0)}")
-    oldest = db.session.scalar(
-        select(func.min(OutboxRow.created_at)).where(OutboxRow.state == OutboxState.PENDING)
-    )
-    if oldest is not None:
-        if oldest.tzinfo is None:
-            import datetime as dt
-
-            oldest = oldest.replace(tzinfo=dt.UTC)
-        click.echo(f"oldest pending\t{(utcnow() - oldest).total_seconds():.0f} s")
-    for row in db.session.scalars(
-        select(OutboxRow)
-        .where(OutboxRow.state.in_((OutboxState.PARKED, OutboxState.REJECTED)))
-        .limit(50)
-    ):
+    if age is not None:
+        click.echo(f"oldest pending\t{age} s")
+    for row in problems:
         click.echo(
             f"{row.state}\t#{row.id}\t{row.kind} {row.record_id}\t{row.last_error or row.reasons}"
         )

@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask import current_app, has_app_context
-from sqlalchemy import event, insert, select, tuple_
+from sqlalchemy import event, func, insert, select, tuple_
 from sqlalchemy.orm import Session, UOWTransaction
 
 from integrations.models import PRIORITY, OutboxRow, OutboxState
-from nguon.db import utcnow
+from nguon.db import db, utcnow
 from registry.models import Organisation
 from traceability import epcis
 from traceability.models import Batch, LabelRun, Location, Product
@@ -103,6 +103,26 @@ def _events_stored(_sender: Any, session: Session, lots: set[tuple[str, str]],
             )
         )
     enqueue(session.connection(), {("trace_record", str(b)) for b in batch_ids})
+
+
+def summary(problem_limit: int) -> tuple[dict[str, int], int | None, list[OutboxRow]]:
+    """What officers and operators watch: rows by state, the oldest pending row's age in
+    seconds, and the latest parked or rejected rows."""
+    session = db.session
+    counts = dict(
+        session.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
+    )
+    oldest = session.scalar(
+        select(func.min(OutboxRow.created_at)).where(OutboxRow.state == OutboxState.PENDING)
+    )
+    problems = session.scalars(
+        select(OutboxRow)
+        .where(OutboxRow.state.in_((OutboxState.PARKED, OutboxState.REJECTED)))
+        .order_by(OutboxRow.id.desc())
+        .limit(problem_limit)
+    ).all()
+    age = None if oldest is None else int((utcnow() - oldest).total_seconds())
+    return counts, age, list(problems)
 
 
 def install() -> None:

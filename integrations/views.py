@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from integrations import outbox
 from integrations.models import OutboxRow, OutboxState
 from integrations.worker import resend, retry
 from nguon.auth import staff_required
-from nguon.db import db, utcnow
+from nguon.db import db
 from nguon.i18n import _
 
 bp = Blueprint("integrations", __name__, url_prefix="/integrations")
@@ -36,22 +36,7 @@ def sync_state(kind: str, record_id: Any) -> OutboxRow | None:
 @bp.get("/sync")
 @staff_required
 def sync_page() -> str:
-    counts = dict(
-        db.session.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state)).all()
-    )
-    oldest = db.session.scalar(
-        select(func.min(OutboxRow.created_at)).where(OutboxRow.state == OutboxState.PENDING)
-    )
-    age = None
-    if oldest is not None:
-        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=dt.UTC)
-        age = int((utcnow() - oldest).total_seconds())
-    problems = db.session.scalars(
-        select(OutboxRow)
-        .where(OutboxRow.state.in_((OutboxState.PARKED, OutboxState.REJECTED)))
-        .order_by(OutboxRow.id.desc())
-        .limit(200)
-    ).all()
+    counts, age, problems = outbox.summary(200)
     failing = db.session.scalars(
         select(OutboxRow)
         .where(OutboxRow.state == OutboxState.PENDING, OutboxRow.attempts > 0)
