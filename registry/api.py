@@ -424,14 +424,15 @@ class DashboardQuerySchema(Schema):
 def get_dashboard(args: dict[str, Any]) -> dict[str, Any]:
     """The officer dashboard's figures (``on`` defaults to today)."""
     today = args["on"] or dt.date.today()
+    figures = dashboard.figures(today)
     return {
         "on": today,
         "charts": {
             k: {"title": c.title, "columns": c.columns, "rows": c.rows}
-            for k, c in dashboard.charts(today).items()
+            for k, c in figures.charts.items()
         },
-        "targets": dashboard.targets_progress(today),
-        "applications": dashboard.applications_per_year(),
+        "targets": figures.targets,
+        "applications": figures.applications,
         "renewals_due": [
             {
                 "asset_id": d["asset"].id,

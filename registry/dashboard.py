@@ -37,10 +37,9 @@ def counts_by_kind_and_status() -> dict[str, dict[str, int]]:
     return table
 
 
-def targets_progress(today: dt.date) -> list[dict[str, Any]]:
+def targets_progress(today: dt.date, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
     """Each count target (the latest set for a year ≥ this year, else the latest) against
-    the number of granted assets of that kind."""
-    counts = counts_by_kind_and_status()
+    the number of granted assets of that kind (``counts``: counts_by_kind_and_status())."""
     targets = db.session.scalars(select(Target).order_by(Target.metric, Target.by_year)).all()
     chosen: dict[str, Target] = {}
     for metric in KIND_ORDER:
@@ -163,9 +162,30 @@ def ocop_by_stars_and_group(today: dt.date) -> dict[str, Counter[int]]:
     return table
 
 
-def charts(today: dt.date) -> dict[str, Chart]:
-    """Every chart of the dashboard, as rows (the CSV and the SVG draw from these)."""
+@dataclass
+class Figures:
+    """The dashboard's figures, each computed once per request."""
+
+    counts: dict[str, dict[str, int]]
+    targets: list[dict[str, Any]]
+    applications: list[dict[str, Any]]
+    charts: dict[str, Chart]
+
+
+def figures(today: dt.date) -> Figures:
     counts = counts_by_kind_and_status()
+    progress = targets_progress(today, counts)
+    applications = applications_per_year()
+    return Figures(counts, progress, applications, _charts(today, counts, progress, applications))
+
+
+def _charts(
+    today: dt.date,
+    counts: dict[str, dict[str, int]],
+    progress: list[dict[str, Any]],
+    applications: list[dict[str, Any]],
+) -> dict[str, Chart]:
+    """Every chart of the dashboard, as rows (the CSV and the SVG draw from these)."""
     statuses = [s.value for s in AssetStatus]
     by_kind = Chart("assets", "Assets by kind and status", ["kind", *statuses])
     for kind in KIND_ORDER:
@@ -173,12 +193,12 @@ def charts(today: dt.date) -> dict[str, Chart]:
     targets = Chart(
         "targets", "Granted assets against targets", ["kind", "granted", "target", "by_year"]
     )
-    for item in targets_progress(today):
+    for item in progress:
         targets.rows.append([item["metric"], item["granted"], item["target"], item["by_year"]])
     apps = Chart(
         "applications", "Applications per year", ["year", "applications", "growth", "goal"]
     )
-    for item in applications_per_year():
+    for item in applications:
         apps.rows.append([item["year"], item["applications"], item["growth"], item["goal"]])
     ocop = Chart(
         "ocop", "OCOP products by group and stars", ["group", "3 stars", "4 stars", "5 stars"]

@@ -805,17 +805,17 @@ def edit_target(target_id: int) -> Any:
 @staff_required
 def dashboard_page() -> str:
     today = request.args.get("on", type=dt.date.fromisoformat) or dt.date.today()
-    charts = dashboard.charts(today)
+    figures = dashboard.figures(today)
     return render_template(
         "registry/dashboard.html",
         today=today,
-        charts=charts,
-        charts_svg=chart_svgs(charts),
-        targets=dashboard.targets_progress(today),
-        applications=dashboard.applications_per_year(),
+        charts=figures.charts,
+        charts_svg=chart_svgs(figures.charts),
+        targets=figures.targets,
+        applications=figures.applications,
         renewals=dashboard.renewals_due(today),
         ocop_expiring=dashboard.ocop_expiring(today),
-        counts=dashboard.counts_by_kind_and_status(),
+        counts=figures.counts,
         statuses=_values(AssetStatus),
     )
 
@@ -874,7 +874,7 @@ def chart_svgs(charts: dict[str, dashboard.Chart]) -> dict[str, Any]:
 @staff_required
 def dashboard_csv(key: str) -> Response:
     today = request.args.get("on", type=dt.date.fromisoformat) or dt.date.today()
-    chart = dashboard.charts(today).get(key)
+    chart = dashboard.figures(today).charts.get(key)
     if chart is None:
         abort(404)
     out = io.StringIO()
