@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from nguon import services
 from nguon.auth import admin_required, login_required, staff_required
-from nguon.db import db
+from nguon.db import count_rows, db, page_rows
 from nguon.models import ApiToken, AuditEntry, User
 from nguon.schemas import (
     AuditEntrySchema,
@@ -32,19 +32,11 @@ class SelectPage(Page):
 
     @property
     def item_count(self) -> int:
-        from sqlalchemy import func
-
-        return db.session.scalar(select(func.count()).select_from(self.collection.subquery()))
+        return count_rows(self.collection)
 
     @property
     def items(self) -> list[Any]:
-        return list(
-            db.session.scalars(
-                self.collection.limit(self.page_params.page_size).offset(
-                    self.page_params.first_item
-                )
-            )
-        )
+        return page_rows(self.collection, self.page_params.page_size, self.page_params.first_item)
 
 
 @api_bp.get("/me")

@@ -185,16 +185,23 @@ class Database:
 db = Database()
 
 
+def count_rows(query: Any) -> int:
+    """How many rows a ``select`` gives (its ORDER BY dropped: counting needs none)."""
+    from sqlalchemy import func, select
+
+    return db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def page_rows(query: Any, limit: int, offset: int) -> list[Any]:
+    return list(db.session.scalars(query.limit(limit).offset(offset)))
+
+
 def paginate(query: Any, page: int, size: int) -> tuple[list[Any], int, int]:
     """(items of ``page``, total count, number of pages) for a ``select``."""
     import math
 
-    from sqlalchemy import func, select
-
-    session = db.session
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
-    items = list(session.scalars(query.limit(size).offset((max(page, 1) - 1) * size)))
-    return items, total, max(1, math.ceil(total / size))
+    total = count_rows(query)
+    return page_rows(query, size, (max(page, 1) - 1) * size), total, max(1, math.ceil(total / size))
 
 
 @contextmanager
