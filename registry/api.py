@@ -13,11 +13,12 @@ from flask import Response, request
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import or_, select
+from sqlalchemy.orm import selectinload
 
 from nguon.api import SECURITY, SelectPage
 from nguon.auth import staff_required
 from nguon.db import db
-from nguon.text import search_key
+from nguon.text import search_terms
 from registry import dashboard, services, transfer
 from registry.models import (
     AdminUnit,
@@ -118,7 +119,7 @@ def update_organisation(data: dict[str, Any], org_id: int) -> Organisation:
 def list_admin_units(args: dict[str, Any]) -> Any:
     """Administrative units; ``on`` keeps those valid that day (old records keep old names)."""
     query = select(AdminUnit)
-    for term in search_key(args["q"]).split():
+    for term in search_terms(args["q"]):
         query = query.where(AdminUnit.name_key.contains(term, autoescape=True))
     if args["level"]:
         query = query.where(AdminUnit.level == args["level"])
@@ -233,8 +234,10 @@ def upload_document(form: dict[str, Any], files: dict[str, Any], asset_id: int) 
 @api_bp.response(200, AreaSchema(many=True))
 @api_bp.paginate(SelectPage)
 def list_areas(args: dict[str, Any]) -> Any:
-    query = select(ProductionArea)
-    for term in search_key(args["q"]).split():
+    query = select(ProductionArea).options(
+        selectinload(ProductionArea.owner), selectinload(ProductionArea.certificates)
+    )
+    for term in search_terms(args["q"]):
         query = query.where(
             or_(ProductionArea.code.ilike(f"%{term}%"), ProductionArea.crop.ilike(f"%{term}%"))
         )
@@ -288,7 +291,9 @@ class AuthorisedUserQuerySchema(Schema):
 @api_bp.response(200, AuthorisedUserSchema(many=True))
 @api_bp.paginate(SelectPage)
 def list_authorised_users(args: dict[str, Any]) -> Any:
-    query = select(AuthorisedUser)
+    query = select(AuthorisedUser).options(
+        selectinload(AuthorisedUser.areas), selectinload(AuthorisedUser.organisation)
+    )
     if args["asset"]:
         query = query.where(AuthorisedUser.asset_id == args["asset"])
     if args["organisation"]:
@@ -345,8 +350,10 @@ def change_authorised_user_status(data: dict[str, Any], user_id: int) -> Authori
 @api_bp.response(200, OcopSchema(many=True))
 @api_bp.paginate(SelectPage)
 def list_ocop(args: dict[str, Any]) -> Any:
-    query = select(OcopProduct)
-    for term in search_key(args["q"]).split():
+    query = select(OcopProduct).options(
+        selectinload(OcopProduct.assets), selectinload(OcopProduct.producer)
+    )
+    for term in search_terms(args["q"]):
         query = query.where(OcopProduct.name_key.contains(term, autoescape=True))
     return query.order_by(OcopProduct.name_key, OcopProduct.id)
 

@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from nguon.auth import staff_required
 from nguon.db import db, paginate
@@ -589,7 +590,9 @@ def edit_organisation(org_id: int) -> Any:
 def areas() -> str:
     return _list_page(
         _("Production areas"),
-        select(ProductionArea).order_by(ProductionArea.code),
+        select(ProductionArea)
+        .options(selectinload(ProductionArea.owner), selectinload(ProductionArea.certificates))
+        .order_by(ProductionArea.code),
         [
             (_("Area code"), lambda a: a.code),
             (_("Crop or livestock"), lambda a: a.crop),
@@ -652,7 +655,9 @@ def new_area_certificate(area_id: int) -> Any:
 def authorised_users() -> str:
     return _list_page(
         _("Authorised users"),
-        select(AuthorisedUser).order_by(AuthorisedUser.asset_id, AuthorisedUser.user_code),
+        select(AuthorisedUser)
+        .options(selectinload(AuthorisedUser.asset), selectinload(AuthorisedUser.organisation))
+        .order_by(AuthorisedUser.asset_id, AuthorisedUser.user_code),
         [
             (_("User code"), lambda u: u.user_code),
             (_("Mark or GI"), lambda u: u.asset.name),
@@ -715,7 +720,9 @@ def edit_authorised_user(user_id: int) -> Any:
 def ocop_products() -> str:
     return _list_page(
         _("OCOP products"),
-        select(OcopProduct).order_by(OcopProduct.expiry_date),
+        select(OcopProduct)
+        .options(selectinload(OcopProduct.producer))
+        .order_by(OcopProduct.expiry_date),
         [
             (_("Product"), lambda o: o.name),
             (_("Producer"), lambda o: o.producer.name),
