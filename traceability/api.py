@@ -17,7 +17,12 @@ from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import select
 
 from nguon.api import SECURITY, SelectPage
-from nguon.auth import is_staff, login_required, require_organisation_access
+from nguon.auth import (
+    can_access_organisation,
+    is_staff,
+    login_required,
+    require_organisation_access,
+)
 from nguon.db import db
 from nguon.errors import DomainValidationError, flatten_messages
 from traceability import epcis, labels, services
@@ -47,19 +52,20 @@ def own_scope(query: Any, column: Any) -> Any:
 
 def get_product(product_id: int) -> Product:
     product = db.session.get(Product, product_id)
-    if product is None or not (is_staff() or product.producer_id == current_user.organisation_id):
+    if product is None or not can_access_organisation(product.producer_id):
         abort(404, description=f"no product {product_id}")
     return product
 
 
 def get_batch(batch_id: int) -> Batch:
     batch = db.session.get(Batch, batch_id)
-    if batch is None or not (is_staff() or batch.producer_id == current_user.organisation_id):
+    if batch is None or not can_access_organisation(batch.producer_id):
         abort(404, description=f"no batch {batch_id}")
     return batch
 
 
 def acting_organisation() -> int | None:
+    """The organisation the caller acts for (None: staff, who see and act for all)."""
     return None if is_staff() else current_user.organisation_id
 
 
@@ -297,7 +303,7 @@ def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
     except IdentifierError as exc:
         raise DomainValidationError({"gtin": str(exc)}) from None
     batch = services.batch_by_lot(gtin14, lot)
-    if batch is None or not (is_staff() or batch.producer_id == current_user.organisation_id):
+    if batch is None or not can_access_organisation(batch.producer_id):
         raise DomainValidationError({field: f"no batch {lot} of {gtin14} of yours"})
     return batch
 
@@ -307,7 +313,7 @@ def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
 
 def get_run(run_id: int) -> LabelRun:
     run = db.session.get(LabelRun, run_id)
-    if run is None or not (is_staff() or run.batch.producer_id == current_user.organisation_id):
+    if run is None or not can_access_organisation(run.batch.producer_id):
         abort(404, description=f"no label run {run_id}")
     return run
 

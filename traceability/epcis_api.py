@@ -20,6 +20,7 @@ from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
 from traceability import epcis
+from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
 bp = Blueprint("epcis", __name__, url_prefix="/epcis")
@@ -65,11 +66,6 @@ def _epcis_headers(response: Response) -> Response:
     response.headers["GS1-EPCIS-Version"] = "2.0.0"
     response.headers["GS1-CBV-Version"] = "2.0.0"
     return response
-
-
-def _own_organisation() -> int | None:
-    """The organisation whose events the caller sees and captures (None: staff, all)."""
-    return None if is_staff() else current_user.organisation_id
 
 
 def _body() -> Any:
@@ -169,7 +165,7 @@ def capture() -> Response:
     good = [e for i, e in enumerate(events or []) if i not in bad_events]
     context = epcis.extra_context(document.get("@context"))
     try:
-        result = epcis.store_events(good, context, organisation_id=_own_organisation(), job=job)
+        result = epcis.store_events(good, context, organisation_id=acting_organisation(), job=job)
     except epcis.EpcisError as exc:
         raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
     job.errors = [{"path": e.path, "message": e.message} for e in errors]
@@ -200,7 +196,7 @@ def capture_one() -> Response:
         raise epcis.EpcisError(f"type must be one of {', '.join(epcis.EVENT_TYPES)}", "/type")
     epcis.validate(event)
     context = epcis.extra_context(event.pop("@context", None))
-    result = epcis.store_events([event], context, organisation_id=_own_organisation())
+    result = epcis.store_events([event], context, organisation_id=acting_organisation())
     event_id = (result.stored or result.duplicates)[0]
     location = url_for(".get_event", event_id=event_id)
     status = 201 if result.stored else 200
@@ -236,7 +232,7 @@ def parse_query() -> tuple[epcis.EventQuery, int, str]:
         raise epcis.EpcisError("must be a whole number", "perPage") from None
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise epcis.EpcisError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
-    owner = _own_organisation()
+    owner = acting_organisation()
     kwargs["organisation_id"] = owner
     fingerprint_source = sorted(
         (k, v) for k, v in request.args.items(multi=True) if k not in PAGING_PARAMS
@@ -271,7 +267,7 @@ def query_events() -> Response:
 @login_required
 def get_event(event_id: str) -> Response:
     stored = db.session.scalar(select(EpcisEvent).where(EpcisEvent.event_id == event_id))
-    owner = _own_organisation()
+    owner = acting_organisation()
     if stored is None or (owner is not None and stored.organisation_id != owner):
         abort(404, description=f"no event {event_id}")
     document = epcis.query_document([stored])

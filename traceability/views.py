@@ -19,7 +19,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import select
 
-from nguon.auth import is_staff, login_required
+from nguon.auth import can_access_organisation, is_staff, login_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.i18n import _, _l
@@ -40,8 +40,7 @@ bp = Blueprint("traceability", __name__, url_prefix="/traceability")
 
 
 def _org_scope(model: Any) -> Any:
-    query = select(model)
-    return query if is_staff() else query.where(model.producer_id == current_user.organisation_id)
+    return api.own_scope(select(model), model.producer_id)
 
 
 def _producer_choices() -> list[tuple[int, str]]:
@@ -292,7 +291,7 @@ def import_events() -> Any:
 
 def _label_for_image(label_id: int) -> Label:
     label = db.session.get(Label, label_id)
-    if label is None or not (is_staff() or label.batch.producer_id == current_user.organisation_id):
+    if label is None or not can_access_organisation(label.batch.producer_id):
         abort(404)
     return label
 
