@@ -100,15 +100,22 @@ def clean_photo(content: bytes, field_name: str = "photos") -> CleanPhoto:
     )
 
 
+def write_once(path: Path, data: bytes) -> None:
+    """Write a content-addressed file unless it is there already; atomically, so a reader
+    never sees half a file."""
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
 def store(photo: CleanPhoto, folder: Path) -> tuple[Path, Path]:
-    """Write the photo and its thumbnail under ``folder`` by content hash (atomically)."""
+    """Write the photo and its thumbnail under ``folder`` by content hash."""
     paths = []
     for suffix, data in (("", photo.data), (".thumb", photo.thumbnail)):
         path = folder / photo.sha256[:2] / f"{photo.sha256}{suffix}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(path.name + ".part")
-            partial.write_bytes(data)
-            partial.replace(path)
+        write_once(path, data)
         paths.append(path)
     return paths[0], paths[1]

@@ -42,6 +42,7 @@ from registry.models import (
     ProductionArea,
     Target,
 )
+from registry.photos import write_once
 
 TAX_CODE = re.compile(r"^\d{10}(-\d{3})?$")
 AREA_CODE = re.compile(r"^[A-Z0-9][A-Z0-9._/-]{2,49}$")
@@ -416,12 +417,7 @@ def check_file(content: bytes, problems: Problems) -> tuple[str, str] | None:
 def keep_file(content: bytes) -> str:
     """Store ``content`` once under the instance folder by its SHA-256; return the digest."""
     digest = hashlib.sha256(content).hexdigest()
-    path = document_path(digest)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".part")
-        partial.write_bytes(content)
-        partial.replace(path)  # atomic: a reader never sees half a file
+    write_once(document_path(digest), content)
     return digest
 
 
