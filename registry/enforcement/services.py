@@ -257,20 +257,26 @@ def move_case(
         raise DomainValidationError(problems)
     for name, value in values.items():
         setattr(case, name, value)
+    _record_move(case, to_state, nfc(reason), actor)
+    db.session.flush()
+    return case
+
+
+def _record_move(case: Case, to_state: str, reason: str, actor: tuple[int | None, str]) -> None:
+    """Put ``case`` in ``to_state`` with its history entry (who, when, why); a closing
+    case gets its closing date."""
     case.transitions.append(
         CaseTransition(
             from_state=case.state,
             to_state=to_state,
             actor_id=actor[0],
             actor=actor[1],
-            reason=nfc(reason),
+            reason=reason,
         )
     )
     case.state = to_state
     if to_state == CaseState.CLOSED:
         case.closed_on = utcnow().date()
-    db.session.flush()
-    return case
 
 
 def band_in_force(band: FineBand, on: Any) -> bool:
@@ -388,25 +394,9 @@ def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> C
         raise DomainValidationError({"into": f"{into.number} is closed"})
     for report in list(duplicate.reports):
         report.case = into
-    duplicate.transitions.append(
-        CaseTransition(
-            from_state=duplicate.state,
-            to_state=CaseState.CLOSED,
-            actor_id=actor[0],
-            actor=actor[1],
-            reason=f"merged into {into.number}",
-        )
-    )
-    duplicate.state, duplicate.closed_on = CaseState.CLOSED, utcnow().date()
-    into.transitions.append(
-        CaseTransition(
-            from_state=into.state,
-            to_state=into.state,
-            actor_id=actor[0],
-            actor=actor[1],
-            reason=f"{duplicate.number} merged in",
-        )
-    )
+    # A merge closes the duplicate whatever its state (outside FLOW, on purpose).
+    _record_move(duplicate, CaseState.CLOSED, f"merged into {into.number}", actor)
+    _record_move(into, into.state, f"{duplicate.number} merged in", actor)
     db.session.flush()
     return into
 
