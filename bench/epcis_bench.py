@@ -240,7 +240,7 @@ def main() -> None:
         for label, p50, p95, p99, _ in query_rows:
             ratio = p50 / base_p50
             print(f"| {label:<40} | {p50:>7.2f} | {p95:>7.2f} | {p99:>7.2f} | {ratio:>14.1f}x |")
-        db.engine(app).dispose()
+        db.dispose(app)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from sqlalchemy import func, select  # noqa: E402
 
 from nguon import create_app  # noqa: E402
 from nguon.db import commit_boundary, db  # noqa: E402
+from tests.net import free_port, wait_for_port  # noqa: E402
 
 BIN = Path(sys.executable).parent
 LUA = """
@@ -55,12 +55,6 @@ request = function()
   return wrk.format("GET", paths[math.random(#paths)], {["Accept"] = args_accept})
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
@@ -84,12 +78,8 @@ def serve(target: str, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], in
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return process, port
-        except OSError:
-            time.sleep(0.1)
+    if wait_for_port(port, 10):
+        return process, port
     raise RuntimeError("gunicorn did not start")
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,12 +30,7 @@ from integrations.portal import PortalClient  # noqa: E402
 from integrations.worker import SyncWorker  # noqa: E402
 from nguon import create_app  # noqa: E402
 from nguon.db import commit_boundary, db  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.net import free_port  # noqa: E402
 
 
 def start_simulator(*flags: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -129,7 +123,7 @@ def deliver(kind: str, url: str, records: int) -> tuple[float, Any]:
     elapsed = time.perf_counter() - started
     delivered = requests.get(url + "/__sim/stats", timeout=5).json()
     assert delivered["records"] == records and delivered["duplicate_creations"] == 0, delivered
-    db.engine(app).dispose()
+    db.dispose(app)
     return records / elapsed, stats
 
 

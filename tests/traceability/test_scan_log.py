@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from decimal import Decimal
 from pathlib import Path
@@ -20,6 +18,7 @@ from sqlalchemy import func, select
 
 from nguon.db import commit_boundary, db
 from tests.factories import lychee_batches
+from tests.net import free_port, wait_for_port
 from traceability import scans
 from traceability.models import CloneAlarm, Label, Scan
 
@@ -155,9 +154,7 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
         org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
         (batch_id,) = lychee_batches(org.id, 1)
         labels.issue_run(db.session.get(Batch, batch_id), "item", 5, Decimal(1))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "NGUON_DATABASE_URL": own_app.config["DATABASE_URL"],
@@ -173,14 +170,7 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
         text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.2).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+        assert wait_for_port(port), "gunicorn did not start"
         served = 0
         for path in paths(own_app)["item"] * 4:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}") as response:
