@@ -124,11 +124,12 @@ def handle_http_exception(exc: HTTPException) -> Response:
         detail = exc.description or ""
         if errors and status == 422:
             detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        own = exc.get_response().headers
         headers = {}
-        if status == 405 and exc.get_response().headers.get("Allow"):
-            headers["Allow"] = exc.get_response().headers["Allow"]
-        if exc.get_response().headers.get("Retry-After"):
-            headers["Retry-After"] = exc.get_response().headers["Retry-After"]
+        if status == 405 and own.get("Allow"):
+            headers["Allow"] = own["Allow"]
+        if own.get("Retry-After"):
+            headers["Retry-After"] = own["Retry-After"]
         return problem(status, detail, errors=errors, headers=headers)
     titles = {
         400: _("The request could not be understood"),

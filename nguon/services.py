@@ -34,11 +34,17 @@ def _hash_password(password: str) -> str:
     return generate_password_hash(password, method=method)
 
 
-def check_password_rules(password: str, field: str = "password") -> None:
+def password_problem(password: str) -> str | None:
+    """What is wrong with ``password``, if anything (the one place the rule is written)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise DomainValidationError(
-            {field: f"must be at least {MIN_PASSWORD_LENGTH} characters long"}
-        )
+        return f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+    return None
+
+
+def check_password_rules(password: str, field: str = "password") -> None:
+    problem = password_problem(password)
+    if problem:
+        raise DomainValidationError({field: problem})
 
 
 def create_user(
@@ -68,8 +74,8 @@ def create_user(
         problems["organisation_id"] = "only cooperative users belong to an organisation"
     elif organisation_id is not None and db.session.get(Organisation, organisation_id) is None:
         problems["organisation_id"] = f"no organisation with id {organisation_id}"
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        problems["password"] = f"must be at least {MIN_PASSWORD_LENGTH} characters long"
+    if password is not None and (problem := password_problem(password)):
+        problems["password"] = problem
     if problems:
         raise DomainValidationError(problems)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
