@@ -127,6 +127,17 @@ def _taken(model: Any, column: Any, value: Any, own_id: int | None) -> bool:
     return db.session.scalar(query.limit(1)) is not None
 
 
+def current_provinces() -> list[Any]:
+    """(code, name) of today's provinces, by name."""
+    return list(
+        db.session.execute(
+            select(AdminUnit.code, AdminUnit.name)
+            .where(AdminUnit.level == "province", AdminUnit.valid_to.is_(None))
+            .order_by(AdminUnit.name_key)
+        ).all()
+    )
+
+
 def get_or_404(model: Any, ident: Any) -> Any:
     from flask import abort
 

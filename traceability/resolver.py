@@ -641,31 +641,24 @@ _PROVINCE_CACHE: list[tuple[str, str, float, float]] = []
 
 
 def _provinces() -> list[tuple[str, str, float, float]]:
-    """Current provinces with a point each (their first commune with coordinates)."""
+    """Current provinces with a point each (the mean of their communes' coordinates)."""
     if not _PROVINCE_CACHE:
-        rows = db.session.execute(
-            select(AdminUnit.code, AdminUnit.name)
-            .where(AdminUnit.level == "province", AdminUnit.valid_to.is_(None))
-            .order_by(AdminUnit.name_key)
-        ).all()
-        points = dict(
-            db.session.execute(
-                select(AdminUnit.parent_code, func.avg(AdminUnit.latitude).label("lat"))
-                .where(AdminUnit.latitude.isnot(None))
+        centres = {
+            code: (float(lat), float(lon))
+            for code, lat, lon in db.session.execute(
+                select(
+                    AdminUnit.parent_code,
+                    func.avg(AdminUnit.latitude),
+                    func.avg(AdminUnit.longitude),
+                )
+                .where(AdminUnit.latitude.isnot(None), AdminUnit.longitude.isnot(None))
                 .group_by(AdminUnit.parent_code)
-            ).all()
-        )
-        lons = dict(
-            db.session.execute(
-                select(AdminUnit.parent_code, func.avg(AdminUnit.longitude))
-                .where(AdminUnit.longitude.isnot(None))
-                .group_by(AdminUnit.parent_code)
-            ).all()
-        )
+            )
+        }
         _PROVINCE_CACHE.extend(
-            (code, name, float(points[code]), float(lons[code]))
-            for code, name in rows
-            if code in points
+            (code, name, *centres[code])
+            for code, name in services.registry.current_provinces()
+            if code in centres
         )
     return _PROVINCE_CACHE
 

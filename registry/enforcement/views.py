@@ -15,7 +15,7 @@ from nguon.ratelimit import limiter, public_limit
 from registry.enforcement import services
 from registry.enforcement.models import CATEGORIES
 from registry.models import AdminUnit, IPAsset, Organisation
-from registry.services import get_or_404
+from registry.services import current_provinces, get_or_404
 
 bp = Blueprint("reports", __name__)
 FIELDS = (
@@ -41,12 +41,7 @@ def _choices() -> dict[str, Any]:
         .where(IPAsset.status == "granted")
         .order_by(IPAsset.name_key)
     ).all()
-    provinces = db.session.execute(
-        select(AdminUnit.code, AdminUnit.name)
-        .where(AdminUnit.level == "province", AdminUnit.valid_to.is_(None))
-        .order_by(AdminUnit.name_key)
-    ).all()
-    return {"assets": assets, "provinces": provinces, "categories": CATEGORIES}
+    return {"assets": assets, "provinces": current_provinces(), "categories": CATEGORIES}
 
 
 @bp.route("/report", methods=["GET", "POST"])
