@@ -20,7 +20,7 @@ from nguon.db import db
 from nguon.schemas import ProblemSchema
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 CSP = "; ".join(
     [
@@ -109,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_api(app)
     _register_blueprints(app)
     _register_template_helpers(app)
+    _install_middleware(app)
     return app
 
 
@@ -189,7 +190,7 @@ def _register_request_hooks(app: Flask) -> None:
     @app.before_request
     def _request_id_and_size_cap() -> None:
         given = request.headers.get("X-Request-ID", "")
-        g.request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(16)
+        g.request_id = given if REQUEST_ID.match(given) else secrets.token_hex(16)
         # Refuse an oversized body before anything else looks at the request
         # (werkzeug would only notice once a view reads it).
         limit = app.config["MAX_CONTENT_LENGTH"]
@@ -209,6 +210,23 @@ def _register_request_hooks(app: Flask) -> None:
                 session.rollback()
         return response
 
+    @app.after_request
+    def _request_id_and_caching(response: Response) -> Response:
+        headers = response.headers
+        headers["X-Request-ID"] = g.get("request_id", "")
+        if "text/html" in response.content_type and "Cache-Control" not in headers:
+            headers["Cache-Control"] = (
+                "no-store" if auth.current_user.is_authenticated else "no-cache"
+            )
+        return response
+
+
+def _install_middleware(app: Flask) -> None:
+    """WSGI middleware, innermost first: the resolver's fast path for scans, then the
+    security headers every response carries (the fast path's and error pages' too)."""
+    from traceability import fastpath
+
+    fastpath.install(app)
     static_headers = [
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),
@@ -220,16 +238,6 @@ def _register_request_hooks(app: Flask) -> None:
     if app.config["SESSION_COOKIE_SECURE"]:
         static_headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     app.wsgi_app = SecurityHeaders(app.wsgi_app, static_headers)  # type: ignore[method-assign]
-
-    @app.after_request
-    def _request_id_and_caching(response: Response) -> Response:
-        headers = response.headers
-        headers["X-Request-ID"] = g.get("request_id", "")
-        if "text/html" in response.content_type and "Cache-Control" not in headers:
-            headers["Cache-Control"] = (
-                "no-store" if auth.current_user.is_authenticated else "no-cache"
-            )
-        return response
 
 
 class SecurityHeaders:

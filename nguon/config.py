@@ -234,6 +234,13 @@ SETTINGS: tuple[Setting, ...] = (
         "0: scans are written in the request; more: queued and written in batches that often",
     ),
     Setting(
+        "RESOLVER_FAST_PATH",
+        "RESOLVER_FAST_PATH",
+        _parse_bool,
+        True,
+        "answer scans of issued codes below Flask's request cycle (same answers, less CPU)",
+    ),
+    Setting(
         "RATELIMIT_ENABLED",
         "RATELIMIT_ENABLED",
         _parse_bool,

@@ -9,6 +9,8 @@ ends. Services only ``flush()``; the one place that commits is :func:`commit_bou
 from __future__ import annotations
 
 import datetime as dt
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,6 +96,49 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return engine
 
 
+RECYCLE_SECONDS = 300
+_INHERITED: list[Any] = []  # a forked child's copies of its parent's readers: never touched
+
+
+class _Readers:
+    """The reader's connections, per process: PostgreSQL in autocommit, each kept checked
+    out of its pool and reused (a free list: any thread takes one and gives it back)."""
+
+    def __init__(self, main: Engine) -> None:
+        self.pid = os.getpid()
+        self.engine = (
+            main
+            if main.dialect.name == "sqlite"
+            else create_engine(
+                main.url,
+                isolation_level="AUTOCOMMIT",
+                pool_recycle=RECYCLE_SECONDS,
+                pool_reset_on_return=None,  # autocommit: nothing to roll back
+            )
+        )
+        self._free: list[Any] = []
+
+    def take(self) -> Any:
+        try:
+            return self._free.pop()  # atomic: no lock needed
+        except IndexError:
+            connection = self.engine.raw_connection()
+            connection.info.setdefault("nguon.since", time.monotonic())
+            return connection
+
+    def give(self, connection: Any) -> None:
+        if time.monotonic() - connection.info["nguon.since"] > RECYCLE_SECONDS:
+            connection.close()  # back to its pool, which recycles it
+        else:
+            self._free.append(connection)
+
+    def close(self) -> None:
+        while self._free:
+            self._free.pop().close()
+        if self.engine.dialect.name != "sqlite":
+            self.engine.dispose()
+
+
 class Database:
     """The Flask extension: one engine per app, one session per app context."""
 
@@ -115,9 +160,9 @@ class Database:
     def dispose(app: Flask) -> None:
         """Close every pooled connection of ``app`` (its engine and its reader's)."""
         app.extensions["nguon.db"].dispose()
-        reader = app.extensions.pop("nguon.db.reader", None)
-        if reader is not None and reader is not app.extensions["nguon.db"]:
-            reader.dispose()
+        readers = app.extensions.pop("nguon.db.reader", None)
+        if readers is not None:
+            readers.close()
 
     def bind(self, app: Flask, connection: Connection) -> None:
         """Make ``app``'s sessions run inside ``connection`` (tests' outer transaction).
@@ -129,6 +174,10 @@ class Database:
         )
         self._bound.add(id(app))
 
+    def is_bound(self, app: Flask) -> bool:
+        """Whether ``app``'s sessions run inside a given connection (tests)."""
+        return id(app) in self._bound
+
     def unbind(self, app: Flask) -> None:
         self._factories[id(app)] = sessionmaker(bind=self.engine(app), expire_on_commit=False)
         self._bound.discard(id(app))
@@ -138,31 +187,35 @@ class Database:
         """A DB-API connection for one quick read outside the session's transaction.
 
         For the hottest read of all (the resolver's label lookup): PostgreSQL answers in
-        autocommit, one round trip with no BEGIN/COMMIT around it; SQLite's raw connection
-        reads without a transaction anyway. With ``in_session``, and always for a bound
-        app (tests), the read is the session's own."""
+        autocommit, one round trip with no BEGIN/COMMIT around it, on a connection kept
+        checked out between reads (no pool round per read); SQLite's raw connection reads
+        without a transaction anyway. With ``in_session``, and always for a bound app
+        (tests), the read is the session's own."""
         if in_session or id(app) in self._bound:
             yield self.session.connection().connection
             return
-        engine = app.extensions.get("nguon.db.reader")
-        if engine is None:
-            main = self.engine(app)
-            engine = (
-                main
-                if main.dialect.name == "sqlite"
-                else create_engine(
-                    main.url,
-                    isolation_level="AUTOCOMMIT",
-                    pool_recycle=300,
-                    pool_reset_on_return=None,  # autocommit: nothing to roll back
-                )
-            )
-            app.extensions["nguon.db.reader"] = engine
-        connection = engine.raw_connection()
+        readers = app.extensions.get("nguon.db.reader")
+        if readers is None or readers.pid != os.getpid():
+            if readers is not None:  # forked: the parent's connections are the parent's
+                _INHERITED.append(readers)
+            readers = app.extensions["nguon.db.reader"] = _Readers(self.engine(app))
+        if readers.engine is self.engine(app):  # SQLite: the pool's own connection
+            connection = readers.engine.raw_connection()
+            try:
+                yield connection
+            finally:
+                connection.close()
+            return
+        connection = readers.take()
         try:
             yield connection
-        finally:
-            connection.close()
+        except readers.engine.dialect.loaded_dbapi.Error:
+            connection.invalidate()  # broken or in doubt: the next read takes a new one
+            raise
+        except BaseException:
+            readers.give(connection)
+            raise
+        readers.give(connection)
 
     @property
     def session(self) -> Session:

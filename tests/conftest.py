@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 
 from nguon.db import commit_boundary, db, make_engine
@@ -101,13 +101,14 @@ def app(database_url: str, instance_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture(autouse=True)
-def _transaction(app: Flask) -> Iterator[None]:
-    """Run each test inside one outer transaction that is rolled back afterwards."""
+def _transaction(app: Flask) -> Iterator[Connection]:
+    """Run each test inside one outer transaction that is rolled back afterwards (the
+    connection, for a test that takes its own savepoints)."""
     connection = db.engine(app).connect()
     outer = connection.begin()
     db.bind(app, connection)
     try:
-        yield
+        yield connection
     finally:
         db.unbind(app)
         outer.rollback()

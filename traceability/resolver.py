@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import hmac
+import itertools
 import math
 import re
 import secrets
@@ -24,9 +26,11 @@ from typing import Any
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
+import psycopg
 from biip.checksums import gs1_standard_check_digit
 from flask import (
     Blueprint,
+    Flask,
     Response,
     abort,
     current_app,
@@ -38,7 +42,10 @@ from flask import (
 )
 from flask_babel import get_locale
 from markupsafe import Markup, escape
+from psycopg import pq
 from sqlalchemy import func, select
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
 
 from nguon.auth import csrf_exempt
 from nguon.db import db, utcnow
@@ -115,10 +122,14 @@ def _local_time(value: str | None) -> str:
         return value
 
 
-def _local_scan_time(value: dt.datetime) -> str:
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _local_scan_time(value: dt.datetime, zone: str) -> str:
     """A scan's time in the service's time zone, written like the journey's times."""
-    zone = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
-    return value.astimezone(zone).strftime("%d/%m/%Y %H:%M")
+    return value.astimezone(_zone(zone)).strftime("%d/%m/%Y %H:%M")
 
 
 def batch_card(batch_id: int) -> dict[str, Any] | None:
@@ -258,17 +269,22 @@ _SALT: dict[str, bytes] = {}
 
 
 def fingerprint() -> str:
+    """This request's client fingerprint (see :func:`client_fingerprint`)."""
+    return client_fingerprint(
+        current_app.config["SECRET_KEY"], request.remote_addr, request.user_agent.string
+    )
+
+
+def client_fingerprint(secret: str, address: str | None, agent: str) -> str:
     """A daily-salted hash of the client's address and agent: counts repeat visitors
     within a day without keeping who they are."""
     day = dt.date.today().isoformat()
     salt = _SALT.get(day)
     if salt is None:
-        secret = current_app.config["SECRET_KEY"].encode()
-        salt = hmac.new(secret, day.encode(), hashlib.sha256).digest()
+        salt = hmac.new(secret.encode(), day.encode(), hashlib.sha256).digest()
         _SALT.clear()
         _SALT[day] = salt
-    client = f"{request.remote_addr}|{request.user_agent.string}".encode()
-    return hmac.new(salt, client, hashlib.sha256).hexdigest()[:32]
+    return hmac.new(salt, f"{address}|{agent}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -383,7 +399,14 @@ def canonical_link(path: str) -> DigitalLink | None:
 def negotiated() -> str:
     if request.args.get("linkType") == "linkset":
         return "linkset"
-    best = request.accept_mimetypes.best_match(
+    return accept_kind(request.headers.get("Accept", ""))
+
+
+@functools.lru_cache(maxsize=256)
+def accept_kind(accept: str) -> str:
+    """What an Accept header asks for: "html", "json" or "linkset" (browsers and apps
+    send a handful of distinct headers, so the parse is kept)."""
+    best = parse_accept_header(accept or None, MIMEAccept).best_match(
         ["text/html", LINKSET, *JSON_TYPES], default="text/html"
     )
     return "linkset" if best == LINKSET else "json" if best in JSON_TYPES else "html"
@@ -425,30 +448,46 @@ LOOKUP_SQL = {
 }
 
 
-def lookup(link: DigitalLink, *, in_session: bool = False) -> LabelState | None:
+def lookup(
+    link: DigitalLink,
+    *,
+    in_session: bool = False,
+    app: Flask | None = None,
+    any_lot: bool = False,
+) -> LabelState | None:
     """The label ``link`` names, read in one statement; None when this service never issued
     it (or the lot in the link is not the code's lot). Read outside any transaction, unless
-    ``in_session``: then in the request's session, so what it just changed is seen."""
+    ``in_session``: then in the request's session, so what it just changed is seen.
+    ``any_lot``: an item code by GTIN and serial alone, for a caller that checks the lot
+    itself (one index read instead of two)."""
     if link.serial is not None:
-        key = "item" if link.lot is not None else "item_any_lot"
+        key = "item" if link.lot is not None and not any_lot else "item_any_lot"
         params: tuple[str, ...] = (link.gtin, link.serial)
-        if link.lot is not None:
-            params += (link.lot,)
+        if key == "item":
+            params += (link.lot,)  # type: ignore[assignment]
     elif link.lot is not None:
         key, params = "lot", (link.gtin, link.lot)
     else:
         return None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app is None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
     sql = LOOKUP_SQL[key]
     if db.engine(app).dialect.paramstyle == "qmark":  # sqlite3
         sql = sql.replace("%s", "?")
     with db.reader(app, in_session=in_session) as connection:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        driver = getattr(connection, "driver_connection", None) or connection
+        if (
+            isinstance(driver, psycopg.Connection)
+            and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        ):  # the reader's autocommit connection (a session's transaction reads as below)
+            row = _read_prepared(driver.pgconn, key, params)
+        else:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
     if row is None:
         return None
     return LabelState(
@@ -465,16 +504,81 @@ def lookup(link: DigitalLink, *, in_session: bool = False) -> LabelState | None:
     )
 
 
+def _read_prepared(pgconn: Any, key: str, params: tuple[str, ...]) -> Any:
+    """The lookup through libpq itself (PQexecPrepared: in C, the GIL released), for an
+    autocommit connection: about 15 µs less per scan than a psycopg cursor. The statement
+    is prepared on the connection the first time it is missing; the row comes back as
+    text. psycopg's OperationalError on failure."""
+    name = f"nguon_lookup_{key}".encode()
+    values = [value.encode() for value in params]
+    result = pgconn.exec_prepared(name, values)
+    if (
+        result.status == pq.ExecStatus.FATAL_ERROR
+        and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # not prepared here
+    ):
+        _check(pgconn, pgconn.prepare(name, _numbered(LOOKUP_SQL[key])), pq.ExecStatus.COMMAND_OK)
+        result = pgconn.exec_prepared(name, values)
+    _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
+    if result.ntuples == 0:
+        return None
+    text = [result.get_value(0, column) for column in range(10)]
+    row = [None if value is None else value.decode() for value in text]
+    return (int(row[0]), int(row[1]), *row[2:7], int(row[7]), *row[8:])  # type: ignore[arg-type]
+
+
+def _numbered(sql: str) -> bytes:
+    """%s placeholders as libpq's $1, $2..."""
+    parts = sql.split("%s")
+    return (
+        "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)).encode() + parts[-1].encode()
+    )
+
+
+def _check(pgconn: Any, result: Any, wanted: Any) -> None:
+    if result is None or result.status != wanted:
+        message = (result.error_message if result is not None else pgconn.error_message) or b""
+        raise psycopg.OperationalError(message.decode(errors="replace") or "lookup failed")
+
+
 def _aware(value: Any) -> dt.datetime | None:
-    """A timestamp as the ORM gives it: aware UTC (SQLite's raw reads are ISO text)."""
-    if value is None or (isinstance(value, dt.datetime) and value.tzinfo is not None):
-        return value
+    """A timestamp as the ORM gives it: aware UTC (raw reads give ISO text: SQLite's
+    without an offset, PostgreSQL's with one)."""
+    if value is None:
+        return None
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 SLOT = "\x00"
+
+
+def _slot(name: str) -> Markup:
+    return Markup(f"{SLOT}{name}{SLOT}")  # noqa: S704  (a fixed marker, no user text)
+
+
+def fill(parts: list[str], values: dict[str, str]) -> str:
+    """A page kept as text split at its slots, with each slot's (safe) value filled in."""
+    return "".join(values[part] if i % 2 else part for i, part in enumerate(parts))
+
+
+def page_parts(card: dict[str, Any], locale: str, *, render: bool = True) -> list[str] | None:
+    """The batch's consumer page in ``locale``, split at the slots each scan fills in;
+    rendered once per TTL and language (None if not yet rendered and not ``render``)."""
+    pages = card.setdefault("_page", {})
+    parts = pages.get(locale)
+    if parts is None and render:
+        # render_template escaped every value, so the pieces are safe HTML.
+        html = render_template(
+            "public/consumer.html",
+            card=card,
+            card_html=Markup(render_template("public/_card.html", card=card)),  # noqa: S704
+            slot=_slot,
+        )
+        parts = pages[locale] = html.split(SLOT)
+    return parts
 
 
 def consumer_page(
@@ -488,24 +592,48 @@ def consumer_page(
     """The consumer page: the batch's part rendered once per TTL and language, with the
     scan's own parts (verdict, serial, place form, report link) filled into its slots."""
     locale = str(get_locale())
-    pages = card.setdefault("_page", {})
-    parts = pages.get(locale)
-    if parts is None:
-        # Rendered with markers where each scan's own parts go; render_template escaped
-        # every value, so the pieces are safe HTML.
-        html = render_template(
-            "public/consumer.html",
-            card=card,
-            card_html=Markup(render_template("public/_card.html", card=card)),  # noqa: S704
-            slot=lambda name: Markup(f"{SLOT}{name}{SLOT}"),  # noqa: S704
-        )
-        parts = pages[locale] = html.split(SLOT)
+    return page_html(
+        current_app.config,
+        page_parts(card, locale),  # type: ignore[arg-type]
+        scan_fragment(locale, verdict, code, link, shared),  # type: ignore[arg-type]
+        share_form(locale) if ref else None,
+        link,
+        code,
+        verdict,
+        ref,
+    )
+
+
+def page_html(
+    config: Any,
+    parts: list[str],
+    scan_parts: list[str],
+    form: str | None,
+    link: DigitalLink,
+    code: Any,
+    verdict: str,
+    ref: str | None,
+) -> str:
+    """Fill a page's slots: the scan's verdict and serial, its place question (``form``,
+    with the scan's reference) and the report link."""
+    first = code.first_scan_at
+    reason = code.flag_reason if verdict == "suspicious" else code.void_reason
+    scan = fill(
+        scan_parts,
+        {
+            "count": str(code.scan_count),
+            "first": _local_scan_time(first, config["BABEL_DEFAULT_TIMEZONE"]) if first else "",
+            "place": escape(code.first_scan_place or ""),
+            "reason": escape(reason or ""),
+            "serial": escape(link.serial or ""),
+        },
+    )
     own = {
-        "scan": _scan_html(locale, link, code, verdict, shared),
-        "share": _share_form(locale, ref) if ref else "",
-        "report": quote(_public_uri(link), safe=""),
+        "scan": scan,
+        "share": form.replace(_REF, ref) if form is not None and ref else "",
+        "report": quote(link.uri(config["PUBLIC_URL"]), safe=""),
     }
-    return "".join(own[part] if i % 2 else part for i, part in enumerate(parts))
+    return fill(parts, own)
 
 
 ALPHA_KEYS = {"gtin": "01", "cpv": "22", "lot": "10", "ser": "21"}  # DL 1.x convenience names
@@ -556,24 +684,37 @@ PASSPORT_FIELDS = {
 
 
 def passport(link: DigitalLink, label: Any, verdict: str, card: dict[str, Any]) -> Response:
-    """The digital product passport (Decree 37/2026/NĐ-CP) as JSON: the batch's part
-    serialised once per TTL, this code's part (trace code, serial, verdict, count) added."""
-    dumps = current_app.json.dumps
+    """The digital product passport (Decree 37/2026/NĐ-CP) as JSON."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    body = passport_json(app, link, label, verdict, passport_static(app, card))
+    response = app.response_class(body, mimetype="application/json")
+    response.headers["Vary"] = "Accept"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def passport_static(app: Flask, card: dict[str, Any], *, render: bool = True) -> str | None:
+    """The batch's part of the passport, serialised once per TTL (None if not yet, and
+    not ``render``)."""
     static = card.get("_passport")
-    if static is None:
-        static = card["_passport"] = dumps({k: card[v] for k, v in PASSPORT_FIELDS.items()})
-    own = dumps(
+    if static is None and render:
+        static = card["_passport"] = app.json.dumps(
+            {k: card[v] for k, v in PASSPORT_FIELDS.items()}
+        )
+    return static
+
+
+def passport_json(app: Flask, link: DigitalLink, label: Any, verdict: str, static: str) -> str:
+    """This code's part of the passport (trace code, serial, verdict, count) and the batch's."""
+    own = app.json.dumps(
         {
-            "trace_code": _public_uri(link),
+            "trace_code": link.uri(app.config["PUBLIC_URL"]),
             "serial": link.serial,
             "verdict": verdict,
             "scan_count": (label.scan_count or 0) + 1,
         }
     )
-    response = current_app.response_class(f"{own[:-1]}, {static[1:]}", mimetype="application/json")
-    response.headers["Vary"] = "Accept"
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return f"{own[:-1]}, {static[1:]}"
 
 
 def linkset(link: DigitalLink, card: dict[str, Any]) -> Response:
@@ -703,40 +844,49 @@ def _scan_by_ref(ref: str) -> Scan | None:
     return scan
 
 
-_SCAN_HTML: dict[tuple[Any, ...], str] = {}
-_SERIAL = "\x01"  # where the serial goes in a cached verdict
+_SCAN_HTML: dict[tuple[Any, ...], list[str]] = {}
 
 
-def _scan_html(locale: str, link: DigitalLink, code: Any, verdict: str, shared: str | None) -> str:
-    """The verdict, serial and thank-you note of one scan. Renders are kept by what they
-    show (a first scan's verdict is the same for every code), the serial filled in."""
-    if verdict == "scanned_before":
-        first = code.first_scan_at
-        shown: tuple[Any, ...] = (
-            code.scan_count,
-            _local_scan_time(first) if first else None,
-            code.first_scan_place,
-        )
-    elif verdict == "suspicious":
-        shown = (code.flag_reason,)
-    elif verdict == "voided":
-        shown = (code.void_reason,)
-    else:
-        shown = ()
-    key = (locale, verdict, shown, shared, link.serial is not None)
-    html = _SCAN_HTML.get(key)
-    if html is None:
-        html = current_app.jinja_env.get_template("public/_scan.html").render(
-            serial=_SERIAL if link.serial is not None else None,
-            code=code,
-            verdict=verdict,
-            shared=shared,
-            first=shown[1] if verdict == "scanned_before" else None,
-        )  # straight from the environment: no context processors
-        if len(_SCAN_HTML) >= 4096:
-            _SCAN_HTML.clear()
-        _SCAN_HTML[key] = html
-    return html if link.serial is None else html.replace(_SERIAL, escape(link.serial))
+def scan_fragment(
+    locale: str,
+    verdict: str,
+    code: Any,
+    link: DigitalLink,
+    shared: str | None,
+    *,
+    render: bool = True,
+) -> list[str] | None:
+    """The verdict, serial and thank-you note of one scan, split at the slots its values
+    go in (None if not rendered yet, and not ``render``). A language's first render does
+    every shape at once (verdicts, with or without serial, first time and place), so
+    every later scan finds its shape ready."""
+    shape = (
+        verdict,
+        link.serial is not None,
+        code.first_scan_at is not None,
+        code.first_scan_place is not None,
+    )
+    parts = _SCAN_HTML.get((locale, shared, shape))
+    if parts is None and render:
+        template = current_app.jinja_env.get_template("public/_scan.html")
+        shapes = SCAN_SHAPES if shared is None else [shape]
+        for verdict_, serial, first, place in shapes:
+            html = template.render(
+                verdict=verdict_,
+                shared=shared,
+                serial=serial,
+                first=first,
+                place=place,
+                slot=_slot,
+            )  # straight from the environment: no context processors
+            _SCAN_HTML[(locale, shared, (verdict_, serial, first, place))] = html.split(SLOT)
+        parts = _SCAN_HTML[(locale, shared, shape)]
+    return parts
+
+
+SCAN_SHAPES = list(
+    itertools.product(("genuine", "scanned_before", "suspicious", "voided"), *[(False, True)] * 3)
+)
 
 
 _OPTIONS: dict[str, Markup] = {}
@@ -744,14 +894,15 @@ _FORMS: dict[str, str] = {}
 _REF = "0" * 32  # where a scan's reference goes in the place form
 
 
-def _share_form(locale: str, ref: str) -> str:
-    """The place question for the scan ``ref`` (rendered once per language)."""
+def share_form(locale: str, *, render: bool = True) -> str | None:
+    """The place question, with a stand-in for the scan's reference (rendered once per
+    language; None if not yet, and not ``render``)."""
     form = _FORMS.get(locale)
-    if form is None:
+    if form is None and render:
         form = _FORMS[locale] = render_template(
             "public/_share.html", ref=_REF, province_options=_province_options()
         )
-    return form.replace(_REF, ref)
+    return form
 
 
 def _province_options() -> Markup:

@@ -51,7 +51,10 @@ class PendingScan:
     fingerprint: str
 
 
-# PostgreSQL: a whole batch in two statements, the columns passed as arrays.
+# PostgreSQL: a whole batch in two statements, each column passed as one array literal
+# (built here in one join: psycopg adapting thousands of values one by one held the GIL
+# long enough to slow the requests beside it). The count update returns only the codes a
+# count rule may concern: live item codes past the limit, live lot codes.
 PG_INSERT = text(
     "INSERT INTO scan (ref, label_id, at, path, verdict, fingerprint) "
     "SELECT * FROM unnest(CAST(:ref AS varchar[]), CAST(:label_id AS integer[]), "
@@ -59,14 +62,31 @@ PG_INSERT = text(
     "CAST(:fingerprint AS varchar[]))"
 )
 PG_COUNT = text(
-    "UPDATE label SET scan_count = label.scan_count + v.n, last_scan_at = v.last_at, "
-    "first_scan_at = COALESCE(label.first_scan_at, v.first_at) "
+    "WITH moved AS (UPDATE label SET scan_count = label.scan_count + v.n, "
+    "last_scan_at = v.last_at, first_scan_at = COALESCE(label.first_scan_at, v.first_at) "
     "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[]), "
     "CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[])) AS v(id, n, first_at, last_at) "
     "WHERE label.id = v.id "
     "RETURNING label.id, label.kind, label.scan_count, label.batch_id, "
-    "label.flagged_at IS NULL AND label.voided_at IS NULL"
+    "label.flagged_at IS NULL AND label.voided_at IS NULL AS live) "
+    "SELECT id, kind, scan_count, batch_id FROM moved "
+    "WHERE live AND (kind <> 'item' OR scan_count > :limit)"
 )
+
+
+def array_literal(values: Sequence[Any]) -> str:
+    """A PostgreSQL array literal of ``values`` (text, numbers, timestamps or None), every
+    element quoted, so commas, braces, quotes and backslashes in text stay text."""
+    return (
+        "{"
+        + ",".join(
+            "NULL"
+            if value is None
+            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+            for value in values
+        )
+        + "}"
+    )
 
 
 def write_scans(scans: Sequence[PendingScan]) -> None:
@@ -86,20 +106,16 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
     }
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
+        columns = ("ref", "label_id", "at", "path", "verdict", "fingerprint")
         connection.execute(
             PG_INSERT,
-            {
-                "ref": [s.ref for s in scans],
-                "label_id": [s.label_id for s in scans],
-                "at": [s.at for s in scans],
-                "path": [s.path for s in scans],
-                "verdict": [s.verdict for s in scans],
-                "fingerprint": [s.fingerprint for s in scans],
-            },
+            {column: array_literal([getattr(s, column) for s in scans]) for column in columns},
         )
         if ids:
-            rows = connection.execute(PG_COUNT, counts).all()
-            _apply_count_rules([r[:4] for r in rows if r[4]])
+            literals = {key: array_literal(values) for key, values in counts.items()}
+            limit = current_app.config["CLONE_MAX_SCANS"]
+            rows = connection.execute(PG_COUNT, {**literals, "limit": limit}).all()
+            _apply_count_rules([tuple(r) for r in rows])
         return
     connection.execute(
         SCAN.insert(),

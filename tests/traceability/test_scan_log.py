@@ -86,6 +86,31 @@ def test_queued_scans_count_on_the_page_and_are_written_in_one_go(batched: Any) 
     assert passport(client, item)["scan_count"] == 3  # now read from the database
 
 
+def test_odd_paths_are_written_as_they_came(batched: Any) -> None:
+    """Whatever a scanned path holds (quotes, backslashes, commas, braces, NULL, Vietnamese),
+    the batched write stores it exactly, unknown codes without a label."""
+    import secrets
+
+    from nguon.db import utcnow
+
+    odd = [
+        '/01/08930000000019/10/L"1/21/A\\B',
+        "/01/08930000000019/10/{a,b}/21/NULL",
+        "/01/08930000000019/10/Vải thiều/21/x y",
+        "",
+    ]
+    log = batched.extensions["nguon.scans"]
+    with batched.app_context():
+        for path in odd:
+            log.record(
+                scans.PendingScan(secrets.token_hex(16), None, utcnow(), path, "unknown", "f")
+            )
+    assert log.flush() == len(odd)
+    assert [(s.path, s.label_id, s.fingerprint) for s in written(batched)] == [
+        (path, None, "f") for path in odd
+    ]
+
+
 def test_count_rules_run_when_the_batch_is_written(batched: Any) -> None:
     batched.config["CLONE_MAX_SCANS"] = 2
     client = batched.test_client()
