@@ -70,6 +70,15 @@ def check_lot(value: str, what: str = "lot") -> str:
     return value
 
 
+_UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+
+
+def encode(value: str) -> str:
+    """``value`` percent-encoded for a path segment, as ``quote(value, safe="")`` does;
+    the common case (letters and digits only: every serial we issue) costs one match."""
+    return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
+
+
 @dataclass(frozen=True)
 class DigitalLink:
     """The parts of a GS1 Digital Link URI for a trade item."""
@@ -86,11 +95,11 @@ class DigitalLink:
         parts = [f"/01/{self.gtin}"]
         for ai, value in (("22", self.cpv), ("10", self.lot), ("21", self.serial)):
             if value is not None:
-                parts.append(f"/{ai}/{quote(value, safe='')}")
+                parts.append(f"/{ai}/{encode(value)}")
         return "".join(parts)
 
     def uri(self, base_url: str) -> str:
-        query = "&".join(f"{ai}={quote(v, safe='')}" for ai, v in sorted(self.attributes.items()))
+        query = "&".join(f"{ai}={encode(v)}" for ai, v in sorted(self.attributes.items()))
         return base_url.rstrip("/") + self.path + (f"?{query}" if query else "")
 
 

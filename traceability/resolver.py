@@ -55,7 +55,13 @@ from nguon.ratelimit import limiter, public_limit
 from registry import geo
 from registry.models import AdminUnit, IPAsset, OcopProduct, ProductionArea
 from traceability import epcis, scans, services
-from traceability.gs1 import DigitalLink, IdentifierError, check_lot, digital_link_path
+from traceability.gs1 import (
+    DigitalLink,
+    IdentifierError,
+    check_lot,
+    digital_link_path,
+    encode,
+)
 from traceability.models import (
     Batch,
     Label,
@@ -389,7 +395,7 @@ def canonical_link(path: str) -> DigitalLink | None:
         serial = check_lot(unquote(serial), "serial") if serial is not None else None
     except IdentifierError:
         return None
-    if quote(lot or "", safe="") != (match.group(2) or "") or quote(serial or "", safe="") != (
+    if encode(lot or "") != (match.group(2) or "") or encode(serial or "") != (
         match.group(3) or ""
     ):
         return None  # encoded differently from the canonical form: redirect

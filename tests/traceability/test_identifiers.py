@@ -97,3 +97,18 @@ def test_epc_urns() -> None:
     assert product_key("urn:epc:id:sgtin:8930000.000001.X%2F1") == ("08930000000019", None, "X/1")
     assert product_key("urn:epc:id:sscc:8930000.0000000001") is None
     assert CHARSET_82.match("AZaz09!%")
+
+
+def test_encode_is_quote() -> None:
+    """The fast percent-encoding gives exactly what urllib's quote(safe="") gives."""
+    import random
+    import string
+    from urllib.parse import quote
+
+    from traceability.gs1 import encode
+
+    chars = string.printable + "ảệ~€"
+    rng = random.Random(5)
+    samples = ["", "ABC123", "a-b_c.d~e", "x y", "%41", "Vải"]
+    samples += ["".join(rng.choice(chars) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    assert [encode(s) for s in samples] == [quote(s, safe="") for s in samples]
