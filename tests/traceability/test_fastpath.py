@@ -188,27 +188,20 @@ def test_fast_path_counts_the_rate_limit(client: FlaskClient, app: Flask, item: 
 def test_autocommit_read_agrees_with_the_sessions(own_app: Flask) -> None:
     """The reader's own read (libpq's prepared statement on PostgreSQL) gives the same
     label states as a read in a session, timestamps included."""
-    import datetime as dt
     from decimal import Decimal
 
     from nguon.db import commit_boundary, utcnow
-    from nguon.demo import load
-    from traceability import labels, resolver, services
+    from registry.services import save_organisation
+    from tests.factories import lychee_batches
+    from traceability import labels, resolver
     from traceability.gs1 import DigitalLink
-    from traceability.models import Label, Product
+    from traceability.models import Batch, Label
 
     with own_app.app_context(), commit_boundary():
-        load(None, echo=lambda *a, **k: None)
-        product = db.session.scalar(select(Product).order_by(Product.id))
-        batch = services.save_batch(
-            {
-                "product_id": product.id,
-                "lot": "AGREE-1",
-                "quantity": Decimal(10),
-                "unit": "H87",
-                "production_date": dt.date(2026, 6, 10),
-            }
-        )
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1, lot_prefix="AGREE-")
+        batch = db.session.get(Batch, batch_id)
+        product = batch.product
         labels.issue_run(batch, "item", 3, Decimal(1))
         labels.issue_run(batch, "lot", 1, Decimal(1))
         codes = db.session.scalars(
@@ -218,12 +211,12 @@ def test_autocommit_read_agrees_with_the_sessions(own_app: Flask) -> None:
         scanned.scan_count, scanned.first_scan_at = 2, utcnow().replace(microsecond=123456)
         scanned.first_scan_place = "Thành phố Hà Nội"
         voided.voided_at, voided.void_reason = utcnow(), "nhãn rách"
-        links = [DigitalLink(product.gtin, lot="AGREE-1", serial=c.serial) for c in codes[:3]]
+        links = [DigitalLink(product.gtin, lot="AGREE-00000", serial=c.serial) for c in codes[:3]]
         links += [
-            DigitalLink(product.gtin, lot="AGREE-1"),
+            DigitalLink(product.gtin, lot="AGREE-00000"),
             DigitalLink(product.gtin, serial=fresh.serial),  # without its lot
             DigitalLink(product.gtin, lot="OTHER", serial=fresh.serial),  # not its lot
-            DigitalLink(product.gtin, lot="AGREE-1", serial="NOSUCH"),
+            DigitalLink(product.gtin, lot="AGREE-00000", serial="NOSUCH"),
         ]
     with own_app.app_context():
         own = [resolver.lookup(link, app=own_app) for link in links]
