@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -96,13 +97,17 @@ def make_engine(url: str, echo: bool = False) -> Engine:
     return engine
 
 
-RECYCLE_SECONDS = 300
+RECYCLE_SECONDS = 300  # a kept connection older than this is replaced (idle timeouts)
+READERS_PER_PROCESS = 15  # at most this many reads at once; more wait for a free one
+READER_WAIT_SECONDS = 30
 _INHERITED: list[Any] = []  # a forked child's copies of its parent's readers: never touched
+_READERS_MADE = threading.Lock()
 
 
 class _Readers:
     """The reader's connections, per process: PostgreSQL in autocommit, each kept checked
-    out of its pool and reused (a free list: any thread takes one and gives it back)."""
+    out of its pool and reused, at most ``READERS_PER_PROCESS`` of them (a thread with
+    none free waits for one to be given back)."""
 
     def __init__(self, main: Engine) -> None:
         self.pid = os.getpid()
@@ -112,29 +117,68 @@ class _Readers:
             else create_engine(
                 main.url,
                 isolation_level="AUTOCOMMIT",
+                pool_size=READERS_PER_PROCESS,
+                max_overflow=0,
                 pool_recycle=RECYCLE_SECONDS,
                 pool_reset_on_return=None,  # autocommit: nothing to roll back
+                # The label read parses timestamps as ISO text (options the URL gives kept).
+                connect_args={
+                    "options": " ".join(
+                        filter(None, [main.url.query.get("options"), "-c datestyle=ISO,YMD"])
+                    )
+                },
             )
         )
         self._free: list[Any] = []
+        self._open = 0  # connections taken from the pool (free or in use)
+        self._changed = threading.Condition()
 
     def take(self) -> Any:
+        deadline = time.monotonic() + READER_WAIT_SECONDS
+        with self._changed:
+            while True:
+                while self._free:
+                    connection = self._free.pop()
+                    if time.monotonic() - connection.info["nguon.since"] < RECYCLE_SECONDS:
+                        return connection
+                    self._open -= 1
+                    connection.close()  # back to its pool, which replaces it
+                if self._open < READERS_PER_PROCESS:
+                    self._open += 1
+                    break
+                if not self._changed.wait(deadline - time.monotonic()):
+                    raise TimeoutError(f"no reader connection free in {READER_WAIT_SECONDS} s")
         try:
-            return self._free.pop()  # atomic: no lock needed
-        except IndexError:
             connection = self.engine.raw_connection()
-            connection.info.setdefault("nguon.since", time.monotonic())
-            return connection
+        except BaseException:
+            self.drop(None)
+            raise
+        connection.info["nguon.since"] = time.monotonic()
+        return connection
 
     def give(self, connection: Any) -> None:
-        if time.monotonic() - connection.info["nguon.since"] > RECYCLE_SECONDS:
-            connection.close()  # back to its pool, which recycles it
-        else:
+        with self._changed:
             self._free.append(connection)
+            self._changed.notify()
+
+    def drop(self, connection: Any | None) -> None:
+        """A connection that failed: closed for good; a waiting thread may open another."""
+        if connection is not None:
+            connection.invalidate()
+        with self._changed:
+            self._open -= 1
+            self._changed.notify()
 
     def close(self) -> None:
-        while self._free:
-            self._free.pop().close()
+        if self.pid != os.getpid():  # a forked child: the sockets are the parent's
+            if self.engine.dialect.name != "sqlite":
+                self.engine.dispose(close=False)
+            return
+        with self._changed:
+            free, self._free = self._free, []
+            self._open -= len(free)
+        for connection in free:
+            connection.close()
         if self.engine.dialect.name != "sqlite":
             self.engine.dispose()
 
@@ -196,9 +240,12 @@ class Database:
             return
         readers = app.extensions.get("nguon.db.reader")
         if readers is None or readers.pid != os.getpid():
-            if readers is not None:  # forked: the parent's connections are the parent's
-                _INHERITED.append(readers)
-            readers = app.extensions["nguon.db.reader"] = _Readers(self.engine(app))
+            with _READERS_MADE:  # one per process, however many threads start at once
+                readers = app.extensions.get("nguon.db.reader")
+                if readers is None or readers.pid != os.getpid():
+                    if readers is not None:  # forked: the parent's connections are its own
+                        _INHERITED.append(readers)
+                    readers = app.extensions["nguon.db.reader"] = _Readers(self.engine(app))
         if readers.engine is self.engine(app):  # SQLite: the pool's own connection
             connection = readers.engine.raw_connection()
             try:
@@ -210,7 +257,7 @@ class Database:
         try:
             yield connection
         except readers.engine.dialect.loaded_dbapi.Error:
-            connection.invalidate()  # broken or in doubt: the next read takes a new one
+            readers.drop(connection)  # broken or in doubt: the next read takes a new one
             raise
         except BaseException:
             readers.give(connection)

@@ -10,7 +10,8 @@ scan log, rate-limit counters and headers.
 Anything it is not sure of goes to Flask, untouched, and gets the full treatment:
 
 - another method or path, a query other than ``?lang=``, a session or remember cookie
-  (a signed-in officer, a chosen language), an Accept asking for the linkset;
+  (a signed-in officer, a chosen language), credentials or a body, an Accept asking for
+  the linkset;
 - a code this service never issued, or a non-canonical path (Flask answers 404 or 301);
 - a batch whose page, passport or verdict wording is not rendered yet (Flask renders and
   keeps it, so the next scan of the batch takes this path);
@@ -30,9 +31,10 @@ from collections.abc import Callable, Iterable
 from contextlib import nullcontext
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g
 from flask_limiter.constants import HeaderNames
 from limits import parse_many
+from werkzeug.http import parse_cookie
 
 from nguon.app import REQUEST_ID
 from nguon.db import commit_boundary, db, utcnow
@@ -58,7 +60,7 @@ class ResolverFastPath:
             app.config["SESSION_COOKIE_NAME"],
             app.config.get("REMEMBER_COOKIE_NAME", "remember_token"),
         )
-        self._cookies = tuple(f"{name}=" for name in cookies)
+        self._cookies = set(cookies)
         self._limits: tuple[str, list[Any]] | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -80,8 +82,10 @@ class ResolverFastPath:
 
     def answer(self, environ: dict[str, Any]) -> Answer | None:
         """The answer to a scan, or None when Flask should answer."""
-        cookie = environ.get("HTTP_COOKIE", "")
-        if cookie and any(name in cookie for name in self._cookies):
+        if environ.get("HTTP_AUTHORIZATION") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
+            return None  # credentials to check, or a body: Flask's rules apply
+        cookie = environ.get("HTTP_COOKIE")
+        if cookie and any(name in self._cookies for name in parse_cookie(cookie)):
             return None
         query = environ.get("QUERY_STRING", "")
         config = self.app.config
@@ -98,7 +102,11 @@ class ResolverFastPath:
         log_ = self.app.extensions["nguon.scans"]
         # The app context only where the session is needed: a test's bound connection, or
         # a scan written in the request.
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if REQUEST_ID.match(given) else secrets.token_hex(16)
         with self.app.app_context() if bound or not log_.batched else nullcontext():
+            if not log_.batched:
+                g.request_id = request_id  # what the write audits (a flag, a case) is traced
             # An item code by GTIN and serial (unique), its lot checked against the
             # batch's kept card; a lot that differs goes to Flask's exact read.
             label = resolver.lookup(link, app=self.app, any_lot=True)
@@ -155,13 +163,12 @@ class ResolverFastPath:
             else:
                 with commit_boundary():
                     log_.record(scan)
-        given = environ.get("HTTP_X_REQUEST_ID", "")
         headers = [
             ("Content-Type", content_type),
             ("Content-Length", str(len(data))),
             ("Cache-Control", "no-store"),
             ("Vary", "Accept, Cookie"),  # a cookie sends the request to Flask, as it does
-            ("X-Request-ID", given if REQUEST_ID.match(given) else secrets.token_hex(16)),
+            ("X-Request-ID", request_id),
             *limit_headers,
         ]
         self.answered += 1

@@ -480,20 +480,14 @@ def lookup(
     sql = LOOKUP_SQL[key]
     if db.engine(app).dialect.paramstyle == "qmark":  # sqlite3
         sql = sql.replace("%s", "?")
-    with db.reader(app, in_session=in_session) as connection:
-        driver = getattr(connection, "driver_connection", None) or connection
-        if (
-            isinstance(driver, psycopg.Connection)
-            and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
-        ):  # the reader's autocommit connection (a session's transaction reads as below)
-            row = _read_prepared(driver.pgconn, key, params)
-        else:
-            cursor = connection.cursor()
-            try:
-                cursor.execute(sql, params)
-                row = cursor.fetchone()
-            finally:
-                cursor.close()
+    try:
+        row = _read(app, in_session, key, sql, params)
+    except psycopg.OperationalError:
+        if in_session:
+            raise
+        # A kept connection the server or the network closed while it was idle: the
+        # reader dropped it; once more on another.
+        row = _read(app, in_session, key, sql, params)
     if row is None:
         return None
     return LabelState(
@@ -510,25 +504,48 @@ def lookup(
     )
 
 
-def _read_prepared(pgconn: Any, key: str, params: tuple[str, ...]) -> Any:
-    """The lookup through libpq itself (PQexecPrepared: in C, the GIL released), for an
-    autocommit connection: about 15 µs less per scan than a psycopg cursor. The statement
-    is prepared on the connection the first time it is missing; the row comes back as
-    text. psycopg's OperationalError on failure."""
+def _read(app: Flask, in_session: bool, key: str, sql: str, params: tuple[str, ...]) -> Any:
+    """One label row, by ``LOOKUP_SQL[key]``, or None."""
+    with db.reader(app, in_session=in_session) as connection:
+        driver = getattr(connection, "driver_connection", None) or connection
+        if (
+            isinstance(driver, psycopg.Connection)
+            and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE
+        ):  # no transaction open on it: the reader's autocommit connection, or a session's
+            # that has not begun yet (either way the read sees what is committed)
+            return _read_prepared(driver.pgconn, driver.info.encoding, key, params)
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+
+# Prepared statements this connection lacks (26000), or whose result type a migration
+# changed (0A000, "cached plan must not change result type"): prepared afresh.
+REPREPARE = {b"26000", b"0A000"}
+
+
+def _read_prepared(pgconn: Any, encoding: str, key: str, params: tuple[str, ...]) -> Any:
+    """The lookup through libpq itself (PQexecPrepared: in C, the GIL released), outside
+    any transaction: about 15 µs less per scan than a psycopg cursor. The statement is
+    prepared on the connection when it is missing; the row comes back as text (ISO dates:
+    the reader's connections ask for them). psycopg's OperationalError on failure."""
     name = f"nguon_lookup_{key}".encode()
-    values = [value.encode() for value in params]
+    values = [value.encode(encoding) for value in params]
     result = pgconn.exec_prepared(name, values)
-    if (
-        result.status == pq.ExecStatus.FATAL_ERROR
-        and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000"  # not prepared here
+    if result.status == pq.ExecStatus.FATAL_ERROR and (
+        result.error_field(pq.DiagnosticField.SQLSTATE) in REPREPARE
     ):
+        pgconn.exec_(b"DEALLOCATE " + name)  # fails harmlessly when there is none
         _check(pgconn, pgconn.prepare(name, _numbered(LOOKUP_SQL[key])), pq.ExecStatus.COMMAND_OK)
         result = pgconn.exec_prepared(name, values)
     _check(pgconn, result, pq.ExecStatus.TUPLES_OK)
     if result.ntuples == 0:
         return None
     text = [result.get_value(0, column) for column in range(10)]
-    row = [None if value is None else value.decode() for value in text]
+    row = [None if value is None else value.decode(encoding) for value in text]
     return (int(row[0]), int(row[1]), *row[2:7], int(row[7]), *row[8:])  # type: ignore[arg-type]
 
 
@@ -869,8 +886,8 @@ def scan_fragment(
     shape = (
         verdict,
         link.serial is not None,
-        code.first_scan_at is not None,
-        code.first_scan_place is not None,
+        bool(code.first_scan_at),
+        bool(code.first_scan_place),
     )
     parts = _SCAN_HTML.get((locale, shared, shape))
     if parts is None and render:

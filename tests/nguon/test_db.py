@@ -1,12 +1,15 @@
-"""The reader: quick reads outside the session, on a connection kept between reads."""
+"""The reader: quick reads outside the session, on connections kept between reads."""
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from nguon import db as db_module
 from nguon.db import db
 
 
@@ -20,14 +23,33 @@ def read(app: Any, sql: str) -> Any:
             cursor.close()
 
 
+def postgres_only(app: Any) -> Any:
+    url = db.engine(app).url
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("SQLite's reader is the pool's own connection, one per read")
+    return url
+
+
+def backend_gone(admin: Any, pid: int) -> bool:
+    """Whether PostgreSQL's backend ``pid`` has exited (it takes a moment)."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with admin.connect() as connection:
+            left = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": pid}
+            ).scalar()
+        if not left:
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def test_reader_reads_outside_the_session(own_app: Any) -> None:
     assert read(own_app, "SELECT 1") == 1
 
 
 def test_reader_keeps_its_connection_and_replaces_a_broken_one(own_app: Any) -> None:
-    url = db.engine(own_app).url
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("SQLite's reader is the pool's own connection, one per read")
+    url = postgres_only(own_app)
     first = read(own_app, "SELECT pg_backend_pid()")
     assert read(own_app, "SELECT pg_backend_pid()") == first  # the same connection, kept
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
@@ -38,9 +60,66 @@ def test_reader_keeps_its_connection_and_replaces_a_broken_one(own_app: Any) -> 
     replaced = read(own_app, "SELECT pg_backend_pid()")
     assert replaced != first
     db.dispose(own_app)  # closes the kept connection too
-    with admin.connect() as connection:
-        left = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"), {"pid": replaced}
-        ).scalar()
-    admin.dispose()
-    assert left == 0
+    try:
+        assert backend_gone(admin, replaced)
+    finally:
+        admin.dispose()
+
+
+def test_more_readers_than_connections_wait_their_turn(
+    own_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    postgres_only(own_app)
+    monkeypatch.setattr(db_module, "READERS_PER_PROCESS", 2)
+    pids: list[int] = []
+    errors: list[BaseException] = []
+
+    def sleepy_read() -> None:
+        try:
+            with db.reader(own_app) as connection:
+                cursor = connection.cursor()
+                cursor.execute("SELECT pg_backend_pid(), pg_sleep(0.2)")
+                pids.append(cursor.fetchone()[0])
+                cursor.close()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sleepy_read) for _ in range(6)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert errors == [] and len(pids) == 6
+    assert len(set(pids)) == 2  # two connections, shared in turn
+    assert time.monotonic() - started < 10  # nobody waited for a pool timeout
+
+
+def test_label_read_survives_a_connection_closed_while_idle(own_app: Any) -> None:
+    """A kept connection the server closed (idle timeout, restart): the next scan's
+    read is answered on another connection, not refused."""
+    url = postgres_only(own_app)
+    from nguon.db import commit_boundary
+    from registry.services import save_organisation
+    from tests.factories import lychee_batches
+    from traceability import labels, resolver
+    from traceability.gs1 import DigitalLink
+    from traceability.models import Batch
+
+    with own_app.app_context(), commit_boundary():
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1)
+        batch = db.session.get(Batch, batch_id)
+        labels.issue_run(batch, "lot")
+        link = DigitalLink(batch.product.gtin, lot=batch.lot)
+    with own_app.app_context():
+        found = resolver.lookup(link, app=own_app)
+        kept = read(own_app, "SELECT pg_backend_pid()")
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": kept})
+        try:
+            assert backend_gone(admin, kept)
+        finally:
+            admin.dispose()
+        assert resolver.lookup(link, app=own_app) == found

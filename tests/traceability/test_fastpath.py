@@ -150,7 +150,7 @@ def test_left_to_flask(
     assert fast_path(app).answered == before
 
 
-def test_unknown_codes_and_signed_in_visitors_go_to_flask(
+def test_unknown_codes_signed_in_visitors_and_credentials_go_to_flask(
     client: FlaskClient,
     item: dict,  # noqa: F811
     app: Flask,
@@ -162,6 +162,8 @@ def test_unknown_codes_and_signed_in_visitors_go_to_flask(
     assert client.get("/01/08930000000019/10/LN2026-001/21/AAAAAAAAAA").status_code == 404
     officer = logged_in("officer")  # a session cookie: Flask reads it
     assert officer.get(path).status_code == 200
+    refused = client.get(path, headers={"Authorization": "Bearer ngn_not-a-token"})
+    assert refused.status_code == 401  # credentials are Flask's to check
     assert fast_path(app).answered == before
 
 
@@ -228,3 +230,32 @@ def test_autocommit_read_agrees_with_the_sessions(own_app: Flask) -> None:
     ]  # fmt: skip
     assert own[0].first_scan_at.microsecond == 123456 and own[0].first_scan_at.tzinfo
     assert own[1].voided_at is not None and own[1].void_reason == "nhãn rách"
+
+
+def test_label_read_after_a_migration_changed_a_column(own_app: Flask) -> None:
+    """A migration that changes a column's type invalidates the kept prepared statement
+    (PostgreSQL: "cached plan must not change result type"): it is prepared again."""
+    from sqlalchemy import text
+
+    from nguon.db import commit_boundary
+    from registry.services import save_organisation
+    from tests.factories import lychee_batches
+    from traceability import labels, resolver
+    from traceability.gs1 import DigitalLink
+    from traceability.models import Batch
+
+    with own_app.app_context(), commit_boundary():
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1)
+        batch = db.session.get(Batch, batch_id)
+        labels.issue_run(batch, "lot")
+        link = DigitalLink(batch.product.gtin, lot=batch.lot)
+    with own_app.app_context():
+        found = resolver.lookup(link, app=own_app)
+        assert found is not None
+        if db.engine(own_app).dialect.name == "postgresql":
+            with db.engine(own_app).begin() as connection:
+                connection.execute(
+                    text("ALTER TABLE label ALTER COLUMN first_scan_place TYPE varchar(300)")
+                )
+        assert resolver.lookup(link, app=own_app) == found
