@@ -222,8 +222,9 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _install_middleware(app: Flask) -> None:
-    """WSGI middleware, innermost first: the resolver's fast path for scans, then the
-    security headers every response carries (the fast path's and error pages' too)."""
+    """WSGI middleware, innermost first: the resolver's fast path for scans, the security
+    headers every response carries (the fast path's and error pages' too), and the
+    trusted proxies' forwarded headers."""
     from traceability import fastpath
 
     fastpath.install(app)
@@ -238,6 +239,13 @@ def _install_middleware(app: Flask) -> None:
     if app.config["SESSION_COOKIE_SECURE"]:
         static_headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     app.wsgi_app = SecurityHeaders(app.wsgi_app, static_headers)  # type: ignore[method-assign]
+    hops = app.config["PROXY_HOPS"]
+    if hops:  # outermost: the client's own address for the rate limits and fingerprints
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 class SecurityHeaders:

@@ -234,6 +234,13 @@ SETTINGS: tuple[Setting, ...] = (
         "0: scans are written in the request; more: queued and written in batches that often",
     ),
     Setting(
+        "PROXY_HOPS",
+        "PROXY_HOPS",
+        _int_parser(0, 5),
+        0,
+        "reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted",
+    ),
+    Setting(
         "RESOLVER_FAST_PATH",
         "RESOLVER_FAST_PATH",
         _parse_bool,

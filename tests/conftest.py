@@ -239,6 +239,9 @@ def own_app(database_url: str, tmp_path: Path) -> Iterator[Any]:
         ensure_postgres_database(url, fresh=False)
     command.upgrade(alembic_config(url), "head")
     app = make_test_app(url, tmp_path / "instance")
+    from traceability import resolver
+
+    resolver.clear_caches()  # kept per process: another database's batches share their ids
     yield app
     db.dispose(app)
     if url.startswith("postgresql"):

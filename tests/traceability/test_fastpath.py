@@ -3,6 +3,7 @@ Flask whatever it is not sure of."""
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ VARIABLE_HEADERS = {"Date", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry
 def fast_path(app: Flask) -> ResolverFastPath:
     wsgi = app.wsgi_app
     while not isinstance(wsgi, ResolverFastPath):
-        wsgi = wsgi.wsgi_app
+        wsgi = getattr(wsgi, "wsgi_app", None) or wsgi.app  # ProxyFix keeps it as .app
     return wsgi
 
 
@@ -259,3 +260,54 @@ def test_label_read_after_a_migration_changed_a_column(own_app: Flask) -> None:
                     text("ALTER TABLE label ALTER COLUMN first_scan_place TYPE varchar(300)")
                 )
         assert resolver.lookup(link, app=own_app) == found
+
+
+def test_behind_a_trusted_proxy_each_consumer_is_their_own_client(
+    own_app: Flask, tmp_path: Any
+) -> None:
+    """NGUON_PROXY_HOPS=1: the rate limit and the scan fingerprint follow the address the
+    proxy forwards, on the fast path too; without it a forwarded address is ignored."""
+    from nguon.db import commit_boundary
+    from registry.services import save_organisation
+    from tests.conftest import make_test_app
+    from tests.factories import lychee_batches
+    from traceability import labels, resolver
+    from traceability.gs1 import DigitalLink
+    from traceability.models import Batch
+
+    with own_app.app_context(), commit_boundary():
+        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
+        (batch_id,) = lychee_batches(org.id, 1)
+        batch = db.session.get(Batch, batch_id)
+        labels.issue_run(batch, "lot")
+        path = DigitalLink(batch.product.gtin, lot=batch.lot).path
+    proxied = make_test_app(own_app.config["DATABASE_URL"], tmp_path / "proxied", PROXY_HOPS=1)
+    try:
+        client = proxied.test_client()
+        client.get(path, headers=JSON)  # Flask renders the passport
+        before = fast_path(proxied).answered
+
+        def remaining(address: str) -> int:
+            response = client.get(path, headers={**JSON, "X-Forwarded-For": address})
+            assert response.status_code == 200
+            return int(response.headers["X-RateLimit-Remaining"])
+
+        first_a, second_a = remaining("203.0.113.9"), remaining("203.0.113.9")
+        first_b = remaining("198.51.100.7")
+        assert second_a == first_a - 1 and first_b == first_a  # a count per consumer
+        assert fast_path(proxied).answered == before + 3
+        with proxied.app_context():
+            last = db.session.scalar(select(Scan).order_by(Scan.id.desc()))
+            agent = "Werkzeug/" + importlib.metadata.version("werkzeug")
+            assert last.fingerprint == resolver.client_fingerprint(
+                proxied.config["SECRET_KEY"], "198.51.100.7", agent
+            )
+        direct = own_app.test_client()  # no trusted proxy: the header is only a claim
+        direct.get(path, headers={**JSON, "X-Forwarded-For": "192.0.2.1"})
+        with own_app.app_context():
+            last = db.session.scalar(select(Scan).order_by(Scan.id.desc()))
+            assert last.fingerprint == resolver.client_fingerprint(
+                own_app.config["SECRET_KEY"], "127.0.0.1", agent
+            )
+    finally:
+        db.dispose(proxied)
