@@ -22,9 +22,8 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app
 from sqlalchemy import bindparam, func, select, text, update
@@ -39,8 +38,7 @@ QUEUE_LIMIT = 100_000  # queued scans beyond this are written in the request ins
 CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class PendingScan:
+class PendingScan(NamedTuple):
     """A scan as the request saw it, before it is written."""
 
     ref: str

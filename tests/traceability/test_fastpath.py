@@ -311,3 +311,25 @@ def test_behind_a_trusted_proxy_each_consumer_is_their_own_client(
             )
     finally:
         db.dispose(proxied)
+
+
+@pytest.mark.parametrize("serial", ['AB"C\\\\D', None, "Vải"], ids=["escaped", "lot", "unicode"])
+def test_passport_members_are_written_as_the_json_provider_writes_them(
+    app: Flask, serial: str | None
+) -> None:
+    from traceability import resolver
+    from traceability.gs1 import DigitalLink
+    from traceability.resolver import LabelState
+
+    link = DigitalLink("08930000000019", lot="L/1", serial=serial)
+    label = LabelState(1, 1, "item", None, None, None, None, 4, None, None)
+    static = app.json.dumps({"gtin": "08930000000019", "lot": "L/1"})
+    own = {
+        "trace_code": link.uri(app.config["PUBLIC_URL"]),
+        "serial": serial,
+        "verdict": "scanned_before",
+        "scan_count": 5,
+    }
+    expected = app.json.dumps({**own, "zz": 0})[: -len(', "zz": 0}')]  # sorted, as Flask writes
+    body = resolver.passport_json(app, link, label, "scanned_before", static)
+    assert body == f"{expected}, {static[1:]}"

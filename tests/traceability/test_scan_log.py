@@ -185,6 +185,7 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
         "NGUON_DATABASE_URL": own_app.config["DATABASE_URL"],
         "NGUON_INSTANCE_PATH": own_app.instance_path,
         "NGUON_SCAN_FLUSH_SECONDS": "60",  # nothing is written before the stop
+        "XDG_RUNTIME_DIR": str(tmp_path),  # gunicorn 27's control socket: not a shared one
     }
     env.pop("NGUON_TEST_DATABASE_URL", None)
     process = subprocess.Popen(  # noqa: S603 - gunicorn from this venv, fixed arguments
@@ -207,8 +208,8 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
         _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     rows = written(own_app)
-    assert len(rows) == 20
+    assert len(rows) == 20, err  # gunicorn's log says why, if not
     with own_app.app_context():
         counts = db.session.scalars(select(Label.scan_count)).all()
-        assert sorted(counts) == [4] * 5
+        assert sorted(counts) == [4] * 5, err
         assert db.session.scalar(select(func.count(Scan.id)).where(Scan.ref.is_(None))) == 0
