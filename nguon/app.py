@@ -222,12 +222,11 @@ def _register_request_hooks(app: Flask) -> None:
 
 
 def _install_middleware(app: Flask) -> None:
-    """WSGI middleware, innermost first: the resolver's fast path for scans, the security
-    headers every response carries (the fast path's and error pages' too), and the
-    trusted proxies' forwarded headers."""
+    """WSGI middleware, innermost first: the security headers every response carries
+    (error pages' too), the resolver's fast path for scans (which sends them itself), and
+    the trusted proxies' forwarded headers."""
     from traceability import fastpath
 
-    fastpath.install(app)
     static_headers = [
         ("Content-Security-Policy", CSP),
         ("X-Content-Type-Options", "nosniff"),
@@ -239,6 +238,7 @@ def _install_middleware(app: Flask) -> None:
     if app.config["SESSION_COOKIE_SECURE"]:
         static_headers.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
     app.wsgi_app = SecurityHeaders(app.wsgi_app, static_headers)  # type: ignore[method-assign]
+    fastpath.install(app, static_headers)  # outside: it sends the same headers itself
     hops = app.config["PROXY_HOPS"]
     if hops:  # outermost: the client's own address for the rate limits and fingerprints
         from werkzeug.middleware.proxy_fix import ProxyFix

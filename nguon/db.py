@@ -134,20 +134,23 @@ class _Readers:
         self._changed = threading.Condition()
 
     def take(self) -> Any:
+        connection = self._fresh_free()  # the common case: no lock
+        if connection is not None:
+            return connection
         deadline = time.monotonic() + READER_WAIT_SECONDS
         with self._changed:
             while True:
-                while self._free:
-                    connection = self._free.pop()
-                    if time.monotonic() - connection.info["nguon.since"] < RECYCLE_SECONDS:
-                        return connection
-                    self._open -= 1
-                    connection.close()  # back to its pool, which replaces it
+                connection = self._fresh_free()
+                if connection is not None:
+                    return connection
                 if self._open < READERS_PER_PROCESS:
                     self._open += 1
                     break
-                if not self._changed.wait(deadline - time.monotonic()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise TimeoutError(f"no reader connection free in {READER_WAIT_SECONDS} s")
+                # Connections are given back without a lock, so look again shortly.
+                self._changed.wait(min(0.05, remaining))
         try:
             connection = self.engine.raw_connection()
         except BaseException:
@@ -156,10 +159,21 @@ class _Readers:
         connection.info["nguon.since"] = time.monotonic()
         return connection
 
+    def _fresh_free(self) -> Any | None:
+        """A free connection young enough to use; older ones go back to their pool."""
+        while True:
+            try:
+                connection = self._free.pop()  # atomic
+            except IndexError:
+                return None
+            if time.monotonic() - connection.info["nguon.since"] < RECYCLE_SECONDS:
+                return connection
+            connection.close()  # back to its pool, which replaces it
+            with self._changed:
+                self._open -= 1
+
     def give(self, connection: Any) -> None:
-        with self._changed:
-            self._free.append(connection)
-            self._changed.notify()
+        self._free.append(connection)  # atomic
 
     def drop(self, connection: Any | None) -> None:
         """A connection that failed: closed for good; a waiting thread may open another."""

@@ -23,11 +23,10 @@ answers.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from typing import Any
 
@@ -52,9 +51,15 @@ Answer = tuple[str, list[tuple[str, str]], bytes]
 class ResolverFastPath:
     """WSGI middleware answering scans of issued codes without Flask's request cycle."""
 
-    def __init__(self, app: Flask, wsgi_app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        wsgi_app: Callable[..., Iterable[bytes]],
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.app = app
         self.wsgi_app = wsgi_app
+        self._headers = list(headers)  # sent with every answer (the app's security headers)
         self.answered = 0  # scans this process answered here (tests and diagnostics)
         cookies = (
             app.config["SESSION_COOKIE_NAME"],
@@ -117,7 +122,7 @@ class ResolverFastPath:
                 return None
             queued = log_.queued(label.id)
             if queued:  # this process's scans of the code still waiting to be written
-                label = dataclasses.replace(label, scan_count=label.scan_count + queued)
+                label = label._replace(scan_count=label.scan_count + queued)
             verdict = resolver.verdict_of(label)
             if wanted == "json":
                 static = resolver.passport_static(self.app, card, render=False)
@@ -170,6 +175,7 @@ class ResolverFastPath:
             ("Vary", "Accept, Cookie"),  # a cookie sends the request to Flask, as it does
             ("X-Request-ID", request_id),
             *limit_headers,
+            *self._headers,
         ]
         self.answered += 1
         return "200 OK", headers, data
@@ -203,6 +209,7 @@ class ResolverFastPath:
         ]
 
 
-def install(app: Flask) -> None:
-    """Put the fast path in front of the Flask app (inside the app's other middleware)."""
-    app.wsgi_app = ResolverFastPath(app, app.wsgi_app)  # type: ignore[method-assign]
+def install(app: Flask, headers: Sequence[tuple[str, str]] = ()) -> None:
+    """Put the fast path in front of the app's WSGI callable; ``headers`` go with each of
+    its answers."""
+    app.wsgi_app = ResolverFastPath(app, app.wsgi_app, headers)  # type: ignore[method-assign]

@@ -9,7 +9,6 @@ written in batches).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -22,8 +21,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote
 from zoneinfo import ZoneInfo
 
@@ -365,7 +363,7 @@ def resolve(rest: str) -> Any:
         return not_issued(_("This code was not issued by Nguồn."))
     queued = log.queued(label.id)
     if queued:  # this process's scans of the code still waiting to be written
-        label = dataclasses.replace(label, scan_count=label.scan_count + queued)
+        label = label._replace(scan_count=label.scan_count + queued)
     verdict = verdict_of(label)
     log.record(scans.PendingScan(ref, label.id, now, path, verdict, fingerprint()))
     card = batch_card(label.batch_id)
@@ -416,8 +414,7 @@ def accept_kind(accept: str) -> str:
     return "linkset" if best == LINKSET else "json" if best in JSON_TYPES else "html"
 
 
-@dataclass(frozen=True, slots=True)
-class LabelState:
+class LabelState(NamedTuple):
     """What the verdict needs to know of a label, as read before this scan."""
 
     id: int
@@ -520,6 +517,7 @@ def _read(app: Flask, in_session: bool, key: str, sql: str, params: tuple[str, .
             cursor.close()
 
 
+STATEMENT_NAMES = {key: f"nguon_lookup_{key}".encode() for key in LOOKUP_SQL}
 # Prepared statements this connection lacks (26000), or whose result type a migration
 # changed (0A000, "cached plan must not change result type"): prepared afresh.
 REPREPARE = {b"26000", b"0A000"}
@@ -530,7 +528,7 @@ def _read_prepared(pgconn: Any, encoding: str, key: str, params: tuple[str, ...]
     any transaction: about 15 µs less per scan than a psycopg cursor. The statement is
     prepared on the connection when it is missing; the row comes back as text (ISO dates:
     the reader's connections ask for them). psycopg's OperationalError on failure."""
-    name = f"nguon_lookup_{key}".encode()
+    name = STATEMENT_NAMES[key]
     values = [value.encode(encoding) for value in params]
     result = pgconn.exec_prepared(name, values)
     if result.status == pq.ExecStatus.FATAL_ERROR and (
