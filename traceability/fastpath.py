@@ -120,10 +120,7 @@ class ResolverFastPath:
             card = resolver.cards.get(label.batch_id)
             if card is None or (link.lot is not None and card["lot"] != link.lot):
                 return None
-            queued = log_.queued(label.id)
-            if queued:  # this process's scans of the code still waiting to be written
-                label = label._replace(scan_count=label.scan_count + queued)
-            verdict = resolver.verdict_of(label)
+            label, verdict = resolver.as_now(label, log_)
             if wanted == "json":
                 static = resolver.passport_static(self.app, card, render=False)
                 if static is None:

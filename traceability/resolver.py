@@ -258,6 +258,15 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
 # --- lookup and verdict -----------------------------------------------------------------------
 
 
+def as_now(label: LabelState, log: scans.ScanLog) -> tuple[LabelState, str]:
+    """The label with this process's scans still waiting to be written counted in, and
+    its verdict."""
+    queued = log.queued(label.id)
+    if queued:
+        label = label._replace(scan_count=label.scan_count + queued)
+    return label, verdict_of(label)
+
+
 def verdict_of(label: Any) -> str:
     if label is None:
         return "unknown"
@@ -361,10 +370,7 @@ def resolve(rest: str) -> Any:
         log.record(scans.PendingScan(ref, None, now, path, "unknown", fingerprint()))
         g.commit_despite_error = True  # the 404 still records the attempt
         return not_issued(_("This code was not issued by Nguồn."))
-    queued = log.queued(label.id)
-    if queued:  # this process's scans of the code still waiting to be written
-        label = label._replace(scan_count=label.scan_count + queued)
-    verdict = verdict_of(label)
+    label, verdict = as_now(label, log)
     log.record(scans.PendingScan(ref, label.id, now, path, verdict, fingerprint()))
     card = batch_card(label.batch_id)
     if wanted == "json":
@@ -449,6 +455,9 @@ LOOKUP_SQL = {
 }
 
 
+LOOKUP_SQL_QMARK = {key: sql.replace("%s", "?") for key, sql in LOOKUP_SQL.items()}
+
+
 def lookup(
     link: DigitalLink,
     *,
@@ -472,17 +481,14 @@ def lookup(
         return None
     if app is None:
         app = current_app._get_current_object()  # type: ignore[attr-defined]
-    sql = LOOKUP_SQL[key]
-    if db.engine(app).dialect.paramstyle == "qmark":  # sqlite3
-        sql = sql.replace("%s", "?")
     try:
-        row = _read(app, in_session, key, sql, params)
+        row = _read(app, in_session, key, params)
     except psycopg.OperationalError:
         if in_session:
             raise
         # A kept connection the server or the network closed while it was idle: the
         # reader dropped it; once more on another.
-        row = _read(app, in_session, key, sql, params)
+        row = _read(app, in_session, key, params)
     if row is None:
         return None
     return LabelState(
@@ -499,7 +505,7 @@ def lookup(
     )
 
 
-def _read(app: Flask, in_session: bool, key: str, sql: str, params: tuple[str, ...]) -> Any:
+def _read(app: Flask, in_session: bool, key: str, params: tuple[str, ...]) -> Any:
     """One label row, by ``LOOKUP_SQL[key]``, or None."""
     with db.reader(app, in_session=in_session) as connection:
         driver = getattr(connection, "driver_connection", None) or connection
@@ -509,9 +515,10 @@ def _read(app: Flask, in_session: bool, key: str, sql: str, params: tuple[str, .
         ):  # no transaction open on it: the reader's autocommit connection, or a session's
             # that has not begun yet (either way the read sees what is committed)
             return _read_prepared(driver.pgconn, driver.info.encoding, key, params)
+        qmark = db.engine(app).dialect.paramstyle == "qmark"  # sqlite3
         cursor = connection.cursor()
         try:
-            cursor.execute(sql, params)
+            cursor.execute((LOOKUP_SQL_QMARK if qmark else LOOKUP_SQL)[key], params)
             return cursor.fetchone()
         finally:
             cursor.close()
