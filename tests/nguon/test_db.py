@@ -99,19 +99,10 @@ def test_label_read_survives_a_connection_closed_while_idle(own_app: Any) -> Non
     """A kept connection the server closed (idle timeout, restart): the next scan's
     read is answered on another connection, not refused."""
     url = postgres_only(own_app)
-    from nguon.db import commit_boundary
-    from registry.services import save_organisation
-    from tests.factories import lychee_batches
-    from traceability import labels, resolver
-    from traceability.gs1 import DigitalLink
-    from traceability.models import Batch
+    from tests.factories import lot_code
+    from traceability import resolver
 
-    with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1)
-        batch = db.session.get(Batch, batch_id)
-        labels.issue_run(batch, "lot")
-        link = DigitalLink(batch.product.gtin, lot=batch.lot)
+    link = lot_code(own_app)
     with own_app.app_context():
         found = resolver.lookup(link, app=own_app)
         kept = read(own_app, "SELECT pg_backend_pid()")

@@ -191,22 +191,16 @@ def test_fast_path_counts_the_rate_limit(client: FlaskClient, app: Flask, item: 
 def test_autocommit_read_agrees_with_the_sessions(own_app: Flask) -> None:
     """The reader's own read (libpq's prepared statement on PostgreSQL) gives the same
     label states as a read in a session, timestamps included."""
-    from decimal import Decimal
-
     from nguon.db import commit_boundary, utcnow
-    from registry.services import save_organisation
-    from tests.factories import lychee_batches
-    from traceability import labels, resolver
+    from tests.factories import issued_batch
+    from traceability import resolver
     from traceability.gs1 import DigitalLink
     from traceability.models import Batch, Label
 
+    batch_id = issued_batch(own_app, items=3, lot=True, lot_prefix="AGREE-")
     with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1, lot_prefix="AGREE-")
         batch = db.session.get(Batch, batch_id)
         product = batch.product
-        labels.issue_run(batch, "item", 3, Decimal(1))
-        labels.issue_run(batch, "lot", 1, Decimal(1))
         codes = db.session.scalars(
             select(Label).where(Label.batch_id == batch.id).order_by(Label.id)
         ).all()
@@ -238,19 +232,10 @@ def test_label_read_after_a_migration_changed_a_column(own_app: Flask) -> None:
     (PostgreSQL: "cached plan must not change result type"): it is prepared again."""
     from sqlalchemy import text
 
-    from nguon.db import commit_boundary
-    from registry.services import save_organisation
-    from tests.factories import lychee_batches
-    from traceability import labels, resolver
-    from traceability.gs1 import DigitalLink
-    from traceability.models import Batch
+    from tests.factories import lot_code
+    from traceability import resolver
 
-    with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1)
-        batch = db.session.get(Batch, batch_id)
-        labels.issue_run(batch, "lot")
-        link = DigitalLink(batch.product.gtin, lot=batch.lot)
+    link = lot_code(own_app)
     with own_app.app_context():
         found = resolver.lookup(link, app=own_app)
         assert found is not None
@@ -267,20 +252,11 @@ def test_behind_a_trusted_proxy_each_consumer_is_their_own_client(
 ) -> None:
     """NGUON_PROXY_HOPS=1: the rate limit and the scan fingerprint follow the address the
     proxy forwards, on the fast path too; without it a forwarded address is ignored."""
-    from nguon.db import commit_boundary
-    from registry.services import save_organisation
     from tests.conftest import make_test_app
-    from tests.factories import lychee_batches
-    from traceability import labels, resolver
-    from traceability.gs1 import DigitalLink
-    from traceability.models import Batch
+    from tests.factories import lot_code
+    from traceability import resolver
 
-    with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1)
-        batch = db.session.get(Batch, batch_id)
-        labels.issue_run(batch, "lot")
-        path = DigitalLink(batch.product.gtin, lot=batch.lot).path
+    path = lot_code(own_app).path
     proxied = make_test_app(own_app.config["DATABASE_URL"], tmp_path / "proxied", PROXY_HOPS=1)
     try:
         client = proxied.test_client()

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from nguon.db import commit_boundary, db
-from tests.factories import lychee_batches
+from tests.factories import issued_batch
 from tests.net import free_port, wait_for_port
 from traceability import scans
 from traceability.models import CloneAlarm, Label, Scan
@@ -26,17 +25,8 @@ from traceability.models import CloneAlarm, Label, Scan
 @pytest.fixture
 def batched(own_app: Any) -> Any:
     """``own_app`` with scans queued for a minute (only explicit flushes write them)."""
-    from registry.services import save_organisation
-    from traceability import labels
-    from traceability.models import Batch
-
     own_app.config["SCAN_FLUSH_SECONDS"] = 60.0
-    with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1)
-        batch = db.session.get(Batch, batch_id)
-        labels.issue_run(batch, "item", 3, Decimal(1))
-        labels.issue_run(batch, "lot")
+    issued_batch(own_app, items=3, lot=True)
     yield own_app
     log = own_app.extensions["nguon.scans"]
     log.close()  # the writer thread stops with the test
@@ -171,14 +161,7 @@ def test_a_place_can_be_shared_for_a_scan_still_queued(batched: Any) -> None:
 
 def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
     """SIGTERM to gunicorn: its workers write their queued scans before they exit."""
-    from registry.services import save_organisation
-    from traceability import labels
-    from traceability.models import Batch
-
-    with own_app.app_context(), commit_boundary():
-        org = save_organisation({"name": "HTX Phượng Sơn", "kind": "cooperative"})
-        (batch_id,) = lychee_batches(org.id, 1)
-        labels.issue_run(db.session.get(Batch, batch_id), "item", 5, Decimal(1))
+    issued_batch(own_app, items=5)
     port = free_port()
     env = {
         **os.environ,
