@@ -105,10 +105,10 @@ class ResolverFastPath:
             return None
         bound = db.is_bound(self.app)
         log_ = self.app.extensions["nguon.scans"]
-        # The app context only where the session is needed: a test's bound connection, or
-        # a scan written in the request.
         given = environ.get("HTTP_X_REQUEST_ID", "")
         request_id = given if REQUEST_ID.match(given) else secrets.token_hex(16)
+        # The app context only where the session is needed: a test's bound connection, or
+        # a scan written in the request.
         with self.app.app_context() if bound or not log_.batched else nullcontext():
             if not log_.batched:
                 g.request_id = request_id  # what the write audits (a flag, a case) is traced

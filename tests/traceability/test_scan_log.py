@@ -189,6 +189,7 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=60)
+        print(err)  # pytest shows it when the test fails
     assert process.returncode == 0, err
     rows = written(own_app)
     assert len(rows) == 20, err  # gunicorn's log says why, if not
