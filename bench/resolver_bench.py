@@ -10,7 +10,9 @@
   limit wrk never reaches: its counting is what is measured), and the page once more
   with each scan written in its own request (the default) for comparison.
   Each route runs --rounds times, interleaved with the hello route, and the table shows
-  the median round (these machines are shared: a single run can be off by half).
+  the median round. "vs hello" is the median, over the rounds, of the route's requests/s
+  divided by hello's in the same round: these machines are shared, their speed drifts
+  by a third within minutes, and a route is compared with the hello run just before it.
 - Issuing: 10,000 serialised labels (rows + PDF sheets) against the time zxing-cpp takes
   merely to encode the same URIs.
 
@@ -30,6 +32,7 @@ import random
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -207,7 +210,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--codes", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -282,15 +285,26 @@ def main() -> None:
                     rounds[name].append(figures)
                     if route_paths is not None:
                         served[0] += figures["requests"]
-            rows.append((size, {name: median_round(r) for name, r in rounds.items()}))
+            hello_rounds = rounds["hello (baseline)"]
+            rows.append(
+                (
+                    size,
+                    {
+                        name: {**median_round(r), **paired_shares(r, hello_rounds)}
+                        for name, r in rounds.items()
+                    },
+                )
+            )
         print(f"\n## Serving (gunicorn 2 sync workers, wrk -c 32, median of {args.rounds} rounds)")
-        print("| codes issued | route | req/s | vs hello | p50 ms | p99 ms | non-2xx |")
-        print("|---|---|---|---|---|---|---|")
+        print("| codes issued | route | req/s | vs hello | range | p50 ms | p99 ms | non-2xx |")
+        print("|---|---|---|---|---|---|---|---|")
         for size, figures_by_route in rows:
-            base = figures_by_route["hello (baseline)"]
             for name, figures in figures_by_route.items():
-                share = figures["rps"] / base["rps"]
-                print(f"| {size:,} | {name} | {figures['rps']:,.0f} | {share:.0%} | ", end="")
+                print(
+                    f"| {size:,} | {name} | {figures['rps']:,.0f} | {figures['share']:.0%} | ",
+                    end="",
+                )
+                print(f"{figures['low']:.0%}–{figures['high']:.0%} | ", end="")
                 print(f"{figures['p50']:.2f} | {figures['p99']:.2f} | {figures['non2xx']} |")
         small = rows[0][1]["consumer page + scan log"]
         large = rows[-1][1]["consumer page + scan log"]
@@ -312,6 +326,14 @@ def main() -> None:
 def median_round(results: list[dict[str, float]]) -> dict[str, float]:
     """The round with the median requests/s (its latencies belong to the same round)."""
     return sorted(results, key=lambda r: r["rps"])[len(results) // 2]
+
+
+def paired_shares(
+    results: list[dict[str, float]], hello: list[dict[str, float]]
+) -> dict[str, float]:
+    """Requests/s divided by hello's in the same round: the median, lowest and highest."""
+    shares = [r["rps"] / h["rps"] for r, h in zip(results, hello, strict=True)]
+    return {"share": statistics.median(shares), "low": min(shares), "high": max(shares)}
 
 
 if __name__ == "__main__":

@@ -305,7 +305,7 @@ def load_settings(environ: Mapping[str, str]) -> dict[str, Any]:
     """
     known = {PREFIX + s.env for s in SETTINGS}
     # Variables read by other tools rather than by the app itself.
-    known |= {"NGUON_TEST_DATABASE_URL", "NGUON_INSTANCE_PATH"}
+    known |= {"NGUON_TEST_DATABASE_URL", "NGUON_BENCH_DATABASE_URL", "NGUON_INSTANCE_PATH"}
     unknown = sorted(name for name in environ if name.startswith(PREFIX) and name not in known)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})")

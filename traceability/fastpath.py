@@ -136,7 +136,7 @@ class ResolverFastPath:
             limit_headers = self._rate_limit(environ)
             if limit_headers is None:
                 return None
-            ref, now = secrets.token_hex(16), utcnow()
+            ref, now = scans.new_ref(), utcnow()
             scan = scans.PendingScan(
                 ref,
                 label.id,

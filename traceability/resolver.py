@@ -17,7 +17,6 @@ import itertools
 import json
 import math
 import re
-import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -365,7 +364,7 @@ def resolve(rest: str) -> Any:
             return not_issued(_("This code was not issued by Nguồn."))
         return linkset(link, batch_card(label.batch_id))
     log = scans.scan_log()
-    path, ref, now = request.path[:300], secrets.token_hex(16), utcnow()
+    path, ref, now = request.path[:300], scans.new_ref(), utcnow()
     if label is None:
         log.record(scans.PendingScan(ref, None, now, path, "unknown", fingerprint()))
         g.commit_despite_error = True  # the 404 still records the attempt

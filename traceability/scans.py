@@ -18,6 +18,7 @@ import atexit
 import datetime as dt
 import logging
 import os
+import secrets
 import threading
 import time
 from collections import Counter
@@ -70,6 +71,14 @@ PG_COUNT = text(
     "SELECT id, kind, scan_count, batch_id FROM moved "
     "WHERE live AND (kind <> 'item' OR scan_count > :limit)"
 )
+
+
+def new_ref() -> str:
+    """A new scan's reference, as 32 hex digits: 48 bits of Unix milliseconds, then 80
+    random bits (the layout of a UUIDv7). Unguessable (it is the consumer's key to add a
+    place to their own scan), and each new one sorts after the earlier ones, so the unique
+    index on it grows at its right edge rather than touching a random page per scan."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
 def array_literal(values: Sequence[Any]) -> str:

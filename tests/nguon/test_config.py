@@ -40,6 +40,12 @@ def test_unknown_nguon_variable_is_refused() -> None:
         load_settings({"NGUON_PUBLICURL": "https://x.vn"})
 
 
+@pytest.mark.parametrize("name", ["NGUON_TEST_DATABASE_URL", "NGUON_BENCH_DATABASE_URL"])
+def test_variables_of_the_tests_and_benchmarks_are_not_refused(name: str) -> None:
+    """The suite and bench/ read these; an app started beside them must not refuse them."""
+    assert load_settings({name: "postgresql+psycopg://postgres@127.0.0.1/x"}) is not None
+
+
 def test_good_values_are_parsed() -> None:
     values = load_settings(
         {

@@ -5,9 +5,11 @@ rules, a failed write retried, and the queue written when gunicorn stops."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -197,3 +199,16 @@ def test_gunicorn_stop_writes_the_queue(own_app: Any, tmp_path: Path) -> None:
         counts = db.session.scalars(select(Label.scan_count)).all()
         assert sorted(counts) == [4] * 5, err
         assert db.session.scalar(select(func.count(Scan.id)).where(Scan.ref.is_(None))) == 0
+
+
+def test_scan_refs_are_unguessable_and_sort_in_the_order_they_were_made() -> None:
+    """Time first (so the unique index grows at its end), 80 random bits after it."""
+    before = time.time_ns() // 1_000_000
+    refs = [scans.new_ref() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    assert all(re.fullmatch(r"[0-9a-f]{32}", ref) for ref in refs)
+    assert len(set(refs)) == len(refs)
+    assert all(before <= int(ref[:12], 16) <= after for ref in refs)
+    assert [ref[:12] for ref in refs] == sorted(ref[:12] for ref in refs)
+    # The random part differs in each: no two share even their first 40 random bits.
+    assert len({ref[12:22] for ref in refs}) == len(refs)
