@@ -81,7 +81,6 @@ def test_queued_scans_count_on_the_page_and_are_written_in_one_go(batched: Any) 
 def test_odd_paths_are_written_as_they_came(batched: Any) -> None:
     """Whatever a scanned path holds (quotes, backslashes, commas, braces, NULL, Vietnamese),
     the batched write stores it exactly, unknown codes without a label."""
-    import secrets
 
     from nguon.db import utcnow
 
@@ -94,9 +93,7 @@ def test_odd_paths_are_written_as_they_came(batched: Any) -> None:
     log = batched.extensions["nguon.scans"]
     with batched.app_context():
         for path in odd:
-            log.record(
-                scans.PendingScan(secrets.token_hex(16), None, utcnow(), path, "unknown", "f")
-            )
+            log.record(scans.PendingScan(scans.new_ref(), None, utcnow(), path, "unknown", "f"))
     assert log.flush() == len(odd)
     assert [(s.path, s.label_id, s.fingerprint) for s in written(batched)] == [
         (path, None, "f") for path in odd
