@@ -10,19 +10,20 @@
   limit wrk never reaches: its counting is what is measured), and the page once more
   with each scan written in its own request (the default) for comparison.
   Each route runs --rounds times, interleaved with the hello route, and the table shows
-  the median round. "vs hello" is the median, over the rounds, of the route's requests/s
-  divided by hello's in the same round: these machines are shared, their speed drifts
-  by a third within minutes, and a route is compared with the hello run just before it.
-  Every round's figures follow the table. Before each size is measured, the tables
-  issuing wrote are vacuumed, analysed and checkpointed (see settle()).
+  each figure's median over the rounds; every round's figures follow it. "vs hello" is
+  the median over the rounds of the route's requests/s divided by hello's in the same
+  round: these machines are shared and their speed drifts by a third within minutes.
+  Before each size is measured, the tables issuing wrote are vacuumed, analysed and
+  checkpointed (see settle()).
 - Issuing: 10,000 serialised labels (rows + PDF sheets) against the time zxing-cpp takes
   merely to encode the same URIs.
 
     .venv/bin/python bench/resolver_bench.py [--codes 1000000] [--seconds 10]
 
-Needs wrk (Debian package `wrk`) and a PostgreSQL server (NGUON_BENCH_DATABASE_URL or
-127.0.0.1:5432). Targets (issue 5): page >= 50 % and passport >= 60 % of hello's
-requests/s with p99 <= 50 ms; p50 at 1M codes <= 1.2 x p50 at 10k; issuing <= 4 x encoding.
+Needs wrk (Debian package `wrk`) and a PostgreSQL server (NGUON_BENCH_DATABASE_URL, else
+the local server's Unix socket, else 127.0.0.1:5432). Targets (issue 5): page >= 50 % and
+passport >= 60 % of hello's requests/s with p99 <= 50 ms; p50 at 1M codes <= 1.2 x p50 at
+10k; issuing <= 4 x encoding.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import zxingcpp  # noqa: E402
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import func, make_url, select  # noqa: E402
 
 from nguon import create_app  # noqa: E402
 from nguon.db import commit_boundary, db  # noqa: E402
@@ -117,11 +118,18 @@ def _ms(match: Any) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+SOCKET = Path("/var/run/postgresql/.s.PGSQL.5432")
+
+
 def database_url() -> str:
-    url = os.environ.get(
-        "NGUON_BENCH_DATABASE_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/nguon_bench_resolver",
+    # The local server's Unix socket when there is one, as the README advises for a
+    # database on the app's own host; else TCP on 127.0.0.1.
+    default = (
+        "postgresql+psycopg://postgres@/nguon_bench_resolver?host=/var/run/postgresql"
+        if SOCKET.exists()
+        else "postgresql+psycopg://postgres@127.0.0.1:5432/nguon_bench_resolver"
     )
+    url = os.environ.get("NGUON_BENCH_DATABASE_URL", default)
     from tests.conftest import ensure_postgres_database
 
     ensure_postgres_database(url, fresh=True)
@@ -290,9 +298,11 @@ def main() -> None:
                     "text/html",
                 ),
             }
-            # Warm both apps (templates, caches, prepared statements) before measuring.
-            for warm in list(routes.values())[1:]:
-                served[0] += wrk(*warm, 2)["requests"]
+            # Warm every server (templates, caches, prepared statements) before measuring.
+            for warm in routes.values():
+                figures = wrk(*warm, 2)
+                if warm[1] is not None:
+                    served[0] += figures["requests"]
             rounds: dict[str, list[dict[str, float]]] = {name: [] for name in routes}
             for _ in range(args.rounds):
                 for name, (route_port, route_paths, accept) in routes.items():
@@ -306,12 +316,13 @@ def main() -> None:
                 (
                     size,
                     {
-                        name: {**median_round(r), **paired_shares(r, hello_rounds)}
+                        name: {**medians(r), **paired_shares(r, hello_rounds)}
                         for name, r in rounds.items()
                     },
                 )
             )
         print(f"\n## Serving (gunicorn 2 sync workers, wrk -c 32, median of {args.rounds} rounds)")
+        print(f"database: {make_url(url).render_as_string(hide_password=True)}\n")
         print("| codes issued | route | req/s | vs hello | range | p50 ms | p99 ms | non-2xx |")
         print("|---|---|---|---|---|---|---|---|")
         for size, figures_by_route in rows:
@@ -346,9 +357,11 @@ def main() -> None:
     print(f"\nresolver answers read by wrk: {served[0]:,}; scans written: {written:,}")
 
 
-def median_round(results: list[dict[str, float]]) -> dict[str, float]:
-    """The round with the median requests/s (its latencies belong to the same round)."""
-    return sorted(results, key=lambda r: r["rps"])[len(results) // 2]
+def medians(results: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the rounds (the table under it shows every round); the
+    non-2xx answers of all rounds added up, so that none is hidden."""
+    figures = {key: statistics.median(r[key] for r in results) for key in results[0]}
+    return {**figures, "non2xx": sum(r["non2xx"] for r in results)}
 
 
 def paired_shares(
