@@ -125,7 +125,7 @@ def database_url() -> str:
     # The local server's Unix socket when there is one, as the README advises for a
     # database on the app's own host; else TCP on 127.0.0.1.
     default = (
-        "postgresql+psycopg://postgres@/nguon_bench_resolver?host=/var/run/postgresql"
+        f"postgresql+psycopg://postgres@/nguon_bench_resolver?host={SOCKET.parent}"
         if SOCKET.exists()
         else "postgresql+psycopg://postgres@127.0.0.1:5432/nguon_bench_resolver"
     )
@@ -194,11 +194,9 @@ def settle(app: Any) -> None:
     """Vacuum, analyse and checkpoint what issuing just wrote, as autovacuum would soon
     after a label run: otherwise that debt is paid inside the 5-second rounds, on the same
     two cores, and one round's p99 shows autovacuum rather than the resolver."""
-    with app.app_context():
-        engine = db.engine(app)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE label, scan")
-            connection.exec_driver_sql("CHECKPOINT")
+    with db.engine(app).connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql("VACUUM ANALYZE label, scan")
+        connection.exec_driver_sql("CHECKPOINT")
 
 
 def bench_issuing(app: Any, batch_id: int) -> list[tuple[str, float]]:

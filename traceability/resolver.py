@@ -682,10 +682,6 @@ def _query() -> str:
     return f"?{request.query_string.decode()}" if request.query_string else ""
 
 
-def _public_uri(link: DigitalLink) -> str:
-    return link.uri(current_app.config["PUBLIC_URL"])
-
-
 def not_issued(detail: str) -> Any:
     if negotiated() != "html":
         return problem(404, detail, title="Not issued here")
@@ -745,8 +741,8 @@ def passport_json(app: Flask, link: DigitalLink, label: Any, verdict: str, stati
 
 def linkset(link: DigitalLink, card: dict[str, Any]) -> Response:
     """An RFC 9264 linkset with GS1 link types."""
-    uri = _public_uri(link)
     base = current_app.config["PUBLIC_URL"]
+    uri = link.uri(base)
     links: dict[str, Any] = {
         "anchor": uri,
         "https://gs1.org/voc/defaultLink": [{"href": uri, "title": card["product"]["name"]}],
