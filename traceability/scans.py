@@ -22,7 +22,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -50,27 +50,29 @@ class PendingScan(NamedTuple):
     fingerprint: str
 
 
-# PostgreSQL: a whole batch in two statements, each column passed as one array literal
-# (built here in one join: psycopg adapting thousands of values one by one held the GIL
-# long enough to slow the requests beside it). The count update returns only the codes a
-# count rule may concern: live item codes past the limit, live lot codes.
-PG_INSERT = text(
-    "INSERT INTO scan (ref, label_id, at, path, verdict, fingerprint) "
-    "SELECT * FROM unnest(CAST(:ref AS varchar[]), CAST(:label_id AS integer[]), "
-    "CAST(:at AS timestamptz[]), CAST(:path AS varchar[]), CAST(:verdict AS varchar[]), "
-    "CAST(:fingerprint AS varchar[]))"
-)
+# PostgreSQL: the scans go in by one binary COPY (psycopg writes the rows in C: no
+# statement text to build or parse, no timestamps to print and read back), and the
+# counters move in one statement, each column one array literal of integers (times as
+# microseconds since the epoch): psycopg adapting thousands of values one by one held the
+# GIL long enough to slow the requests beside it. The count update returns only the codes
+# a count rule may concern: live item codes past the limit, live lot codes.
+PG_COPY = f"COPY scan ({', '.join(PendingScan._fields)}) FROM STDIN (FORMAT BINARY)"
+PG_COPY_TYPES = ("varchar", "int4", "timestamptz", "varchar", "varchar", "varchar")  # the fields'
 PG_COUNT = text(
     "WITH moved AS (UPDATE label SET scan_count = label.scan_count + v.n, "
-    "last_scan_at = v.last_at, first_scan_at = COALESCE(label.first_scan_at, v.first_at) "
+    "last_scan_at = TIMESTAMPTZ 'epoch' + v.last_us * INTERVAL '1 microsecond', "
+    "first_scan_at = COALESCE(label.first_scan_at, "
+    "TIMESTAMPTZ 'epoch' + v.first_us * INTERVAL '1 microsecond') "
     "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[]), "
-    "CAST(:firsts AS timestamptz[]), CAST(:lasts AS timestamptz[])) AS v(id, n, first_at, last_at) "
+    "CAST(:firsts AS bigint[]), CAST(:lasts AS bigint[])) AS v(id, n, first_us, last_us) "
     "WHERE label.id = v.id "
     "RETURNING label.id, label.kind, label.scan_count, label.batch_id, "
     "label.flagged_at IS NULL AND label.voided_at IS NULL AS live) "
     "SELECT id, kind, scan_count, batch_id FROM moved "
     "WHERE live AND (kind <> 'item' OR scan_count > :limit)"
 )
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MICROSECOND = dt.timedelta(microseconds=1)
 
 
 def new_ref() -> str:
@@ -81,63 +83,45 @@ def new_ref() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"
 
 
-def array_literal(values: Sequence[Any]) -> str:
-    """A PostgreSQL array literal of ``values`` (text, numbers, timestamps or None), every
-    element quoted, so commas, braces, quotes and backslashes in text stay text."""
-    return (
-        "{"
-        + ",".join(
-            "NULL"
-            if value is None
-            else '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-            for value in values
-        )
-        + "}"
-    )
-
-
 def write_scans(scans: Sequence[PendingScan]) -> None:
     """Write ``scans`` in the current session's transaction and apply the count rules."""
     if not scans:
         return
-    per_label: dict[int, list[dt.datetime]] = {}
+    # Per label: how many scans, the first and the last.
+    per_label: dict[int, list[Any]] = {}
     for scan in scans:
-        if scan.label_id is not None:
-            per_label.setdefault(scan.label_id, []).append(scan.at)
+        if scan.label_id is None:
+            continue
+        seen = per_label.get(scan.label_id)
+        if seen is None:
+            per_label[scan.label_id] = [1, scan.at, scan.at]
+        else:
+            seen[0] += 1
+            if scan.at < seen[1]:
+                seen[1] = scan.at
+            if scan.at > seen[2]:
+                seen[2] = scan.at
     ids = sorted(per_label)
-    counts = {
-        "ids": ids,
-        "ns": [len(per_label[i]) for i in ids],
-        "firsts": [min(per_label[i]) for i in ids],
-        "lasts": [max(per_label[i]) for i in ids],
-    }
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
-        columns = ("ref", "label_id", "at", "path", "verdict", "fingerprint")
-        connection.execute(
-            PG_INSERT,
-            {column: array_literal([getattr(s, column) for s in scans]) for column in columns},
-        )
+        driver = connection.connection.driver_connection
+        with driver.cursor() as cursor, cursor.copy(PG_COPY) as copy:
+            copy.set_types(PG_COPY_TYPES)
+            for scan in scans:
+                copy.write_row(scan)
         if ids:
-            literals = {key: array_literal(values) for key, values in counts.items()}
+            counts = [per_label[i] for i in ids]
+            literals = {
+                "ids": _int_array(ids),
+                "ns": _int_array(c[0] for c in counts),
+                "firsts": _int_array((c[1] - EPOCH) // MICROSECOND for c in counts),
+                "lasts": _int_array((c[2] - EPOCH) // MICROSECOND for c in counts),
+            }
             limit = current_app.config["CLONE_MAX_SCANS"]
             rows = connection.execute(PG_COUNT, {**literals, "limit": limit}).all()
             _apply_count_rules([tuple(r) for r in rows])
         return
-    connection.execute(
-        SCAN.insert(),
-        [
-            {
-                "ref": s.ref,
-                "label_id": s.label_id,
-                "at": s.at,
-                "path": s.path,
-                "verdict": s.verdict,
-                "fingerprint": s.fingerprint,
-            }
-            for s in scans
-        ],
-    )
+    connection.execute(SCAN.insert(), [s._asdict() for s in scans])
     if not ids:
         return
     connection.execute(
@@ -150,7 +134,7 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
         ),
         [
             {"b_id": i, "b_n": n, "b_first": first, "b_last": last}
-            for i, n, first, last in zip(*counts.values(), strict=True)
+            for i, (n, first, last) in zip(ids, (per_label[i] for i in ids), strict=True)
         ],
     )
     for start in range(0, len(ids), CHUNK):
@@ -162,6 +146,11 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             )
         ).all()
         _apply_count_rules([tuple(r) for r in rows])
+
+
+def _int_array(values: Iterable[int]) -> str:
+    """A PostgreSQL array literal of integers."""
+    return "{" + ",".join(map(str, values)) + "}"
 
 
 def _apply_count_rules(rows: Sequence[tuple[Any, ...]]) -> None:
