@@ -57,7 +57,8 @@ class PendingScan(NamedTuple):
 # GIL long enough to slow the requests beside it. The count update returns only the codes
 # a count rule may concern: live item codes past the limit, live lot codes.
 PG_COPY = f"COPY scan ({', '.join(PendingScan._fields)}) FROM STDIN (FORMAT BINARY)"
-PG_COPY_TYPES = ("varchar", "int4", "timestamptz", "varchar", "varchar", "varchar")  # the fields'
+# PendingScan's fields, typed for the binary format.
+PG_COPY_TYPES = ("varchar", "int4", "timestamptz", "varchar", "varchar", "varchar")
 PG_COUNT = text(
     "WITH moved AS (UPDATE label SET scan_count = label.scan_count + v.n, "
     "last_scan_at = TIMESTAMPTZ 'epoch' + v.last_us * INTERVAL '1 microsecond', "
@@ -97,11 +98,9 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             per_label[scan.label_id] = [1, scan.at, scan.at]
         else:
             seen[0] += 1
-            if scan.at < seen[1]:
-                seen[1] = scan.at
-            if scan.at > seen[2]:
-                seen[2] = scan.at
+            seen[1], seen[2] = min(seen[1], scan.at), max(seen[2], scan.at)
     ids = sorted(per_label)
+    counts = [(label_id, *per_label[label_id]) for label_id in ids]
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":
         driver = connection.connection.driver_connection
@@ -110,12 +109,12 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             for scan in scans:
                 copy.write_row(scan)
         if ids:
-            counts = [per_label[i] for i in ids]
+            _, ns, firsts, lasts = zip(*counts, strict=True)
             literals = {
                 "ids": _int_array(ids),
-                "ns": _int_array(c[0] for c in counts),
-                "firsts": _int_array((c[1] - EPOCH) // MICROSECOND for c in counts),
-                "lasts": _int_array((c[2] - EPOCH) // MICROSECOND for c in counts),
+                "ns": _int_array(ns),
+                "firsts": _int_array((at - EPOCH) // MICROSECOND for at in firsts),
+                "lasts": _int_array((at - EPOCH) // MICROSECOND for at in lasts),
             }
             limit = current_app.config["CLONE_MAX_SCANS"]
             rows = connection.execute(PG_COUNT, {**literals, "limit": limit}).all()
@@ -132,10 +131,7 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             last_scan_at=bindparam("b_last"),
             first_scan_at=func.coalesce(LABEL.c.first_scan_at, bindparam("b_first")),
         ),
-        [
-            {"b_id": i, "b_n": n, "b_first": first, "b_last": last}
-            for i, (n, first, last) in zip(ids, (per_label[i] for i in ids), strict=True)
-        ],
+        [{"b_id": i, "b_n": n, "b_first": first, "b_last": last} for i, n, first, last in counts],
     )
     for start in range(0, len(ids), CHUNK):
         rows = connection.execute(
