@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 from integrations.models import PRIORITY, OutboxRow, OutboxState
 from nguon.db import db, utcnow
 from registry.models import Organisation
-from traceability import epcis
+from traceability import corrections, epcis
 from traceability.models import Batch, LabelRun, Location, Product
 
 
@@ -130,3 +130,17 @@ def install() -> None:
     if not event.contains(Session, "after_flush", _after_flush):
         event.listen(Session, "after_flush", _after_flush)
     epcis.events_stored.connect(_events_stored, weak=False)
+    corrections.record_sent.connect(_was_sent, weak=False)
+
+
+def _was_sent(_sender: Any, kind: str, record_id: str, **_: Any) -> bool:
+    """Whether a record has gone to the portal (a later change is then a correction)."""
+    return bool(
+        db.session.scalar(
+            select(func.count(OutboxRow.id)).where(
+                OutboxRow.kind == kind,
+                OutboxRow.record_id == record_id,
+                OutboxRow.state.in_((OutboxState.SENT, OutboxState.DONE)),
+            )
+        )
+    )

@@ -141,14 +141,28 @@ def handle_http_exception(exc: HTTPException) -> Response:
         429: _("Too many attempts; please wait and try again"),
     }
     title = titles.get(status, _("Something went wrong"))
-    return _page(status, title, exc.description if status < 500 else "")
+    # The page says it in the visitor's language; descriptions given to abort() are
+    # for the API (English, technical) and are not shown here.
+    details = {
+        400: _("Please go back and check what was sent."),
+        403: _("Your account cannot open this page. Sign in with another account if you have one."),
+        404: _("The address may be mistyped, or the page was removed."),
+        405: _("Please go back and use the page's own buttons."),
+        413: _("Please send a smaller file."),
+        429: _("Please wait a moment before trying again."),
+    }
+    return _page(status, title, details.get(status, ""))
 
 
 def handle_domain_error(exc: DomainValidationError) -> Response:
     errors = [{"field": f, "message": m} for f, msgs in exc.errors.items() for m in msgs]
     if _wants_problem():
         return problem(exc.status, exc.detail, errors=errors)
-    return _page(exc.status, _("The data is not valid"), exc.detail)
+    return _page(
+        exc.status,
+        _("The data is not valid"),
+        "; ".join(str(m) for ms in exc.errors.values() for m in ms),
+    )
 
 
 def handle_unexpected(exc: Exception) -> Response:

@@ -27,6 +27,15 @@ LABELS = {
         "cooperative": _l("cooperative member"),
     },
     "action": {"insert": _l("created"), "update": _l("changed"), "delete": _l("deleted")},
+    # UN/ECE Recommendation 20 codes, as stored, in words.
+    "unit": {
+        "KGM": _l("kg"),
+        "TNE": _l("tonnes"),
+        "H87": _l("pieces"),
+        "LTR": _l("litres"),
+        "XBX": _l("boxes"),
+        "XCT": _l("cartons"),
+    },
 }
 
 
@@ -36,7 +45,8 @@ def label(kind: str, value: str) -> str:
 
 
 def get_locale() -> str:
-    """The visitor's choice (``?lang=`` or the session), else the configured default."""
+    """The visitor's choice (``?lang=`` or the session), else the configured default
+    (pages) or Accept-Language (the API)."""
     from flask import current_app
 
     asked = request.args.get("lang") if request else None
@@ -45,6 +55,9 @@ def get_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
+    if request and request.path.startswith(("/api/", "/epcis/")):
+        # Programs get the language they ask for (Accept-Language), English by default.
+        return request.accept_languages.best_match(LANGUAGES) or "en"
     return current_app.config["BABEL_DEFAULT_LOCALE"]
 
 
@@ -57,3 +70,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES
     app.jinja_env.globals["label"] = label
     app.jinja_env.globals["get_locale"] = lambda: str(flask_babel.get_locale() or "vi")
+    from nguon import formatting
+
+    formatting.install(app, babel)

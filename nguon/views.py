@@ -6,7 +6,18 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
@@ -34,7 +45,14 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 @main_bp.get("/")
-def home() -> str:
+def home() -> Any:
+    # A cooperative member starts the day on its own page (batches, labels, scans).
+    if (
+        current_user.is_authenticated
+        and current_user.organisation_id is not None
+        and "traceability.home" in current_app.view_functions
+    ):
+        return redirect(url_for("traceability.home"))
     return render_template("main/home.html")
 
 

@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError
 from werkzeug.datastructures import MultiDict
 
 from nguon.errors import DomainValidationError, flatten_messages
+from nguon.formatting import parse_decimal_text, parse_local_datetime
 from nguon.i18n import LABELS
 
 
@@ -59,6 +60,12 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
             data[field.name] = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
         elif raw == "":
             data[field.name] = None
+        elif field.kind == "number":
+            # "5,5", "1.234,5" and "5.5" as people type them; anything else goes on to
+            # the schema, which names the field.
+            data[field.name] = parse_decimal_text(raw) or raw
+        elif field.kind == "date" and (day := parse_local_datetime(raw)) is not None:
+            data[field.name] = day.date().isoformat()  # "20/06/2026" as well as the picker's
         elif field.kind == "json":
             try:
                 data[field.name] = json.loads(raw)

@@ -6,11 +6,10 @@ admins see all.
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from flask import Response, abort, current_app, request
+from flask_babel import force_locale
 from flask_login import current_user
 from flask_smorest import Blueprint
 from marshmallow import Schema, ValidationError, fields
@@ -25,9 +24,14 @@ from nguon.auth import (
 )
 from nguon.db import db
 from nguon.errors import DomainValidationError, flatten_messages
-from traceability import epcis, labels, services
+from nguon.formatting import parse_decimal_text, parse_local_datetime
+from nguon.i18n import _, label
+from registry.models import IPAsset, ProductionArea
+from traceability import epcis, labels, services, tabular
+from traceability.gs1 import IdentifierError, parse_gtin
 from traceability.models import Batch, Label, LabelRun, Product
 from traceability.schemas import (
+    UNITS,
     BatchSchema,
     GuidedEventSchema,
     LabelCodeSchema,
@@ -232,51 +236,56 @@ class EventImportQuerySchema(Schema):
 @api_bp.arguments(EventImportQuerySchema, location="query")
 @api_bp.doc(security=SECURITY)
 def import_events(args: dict[str, Any]) -> Any:
-    """Record many guided events from CSV (columns: step, gtin, lot, event_time, quantity,
-    location, source, destination, output_gtin, output_lot). Every row is checked; with any
-    bad row, or on a dry run, nothing is kept."""
+    """Record many guided events from CSV or .xlsx (columns: step, gtin, lot, event_time,
+    quantity, location, source, destination, output_gtin, output_lot). Every row is
+    checked; with any bad row, or on a dry run, nothing is kept."""
     upload = request.files.get("file")
-    text = (upload.read() if upload else request.get_data()).decode("utf-8-sig")
-    report = import_event_rows(text, dry_run=args["dry_run"])
+    payload = upload.read() if upload else request.get_data()
+    rows = tabular.read_rows(upload.filename or "" if upload else "", payload)
+    report = import_event_rows(rows, dry_run=args["dry_run"])
     return report, (200 if not report["rows_with_errors"] else 422)
 
 
-def import_event_rows(text: str, *, dry_run: bool) -> dict[str, Any]:
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [
-        c for c in ("step", "gtin", "lot", "event_time") if c not in (reader.fieldnames or [])
-    ]
+def _check_columns(
+    rows: list[dict[str, str]], required: tuple[str, ...], known: tuple[str, ...]
+) -> None:
+    header = tabular.header_of(rows)
+    missing = [c for c in required if c not in header]
     if missing:
-        raise DomainValidationError({"file": f"missing CSV columns: {', '.join(missing)}"})
-    unknown = [c for c in reader.fieldnames or [] if c not in EVENT_CSV_COLUMNS]
+        raise DomainValidationError(
+            {"file": _("missing columns: %(names)s", names=", ".join(missing))}
+        )
+    unknown = [c for c in header if c not in known]
     if unknown:
-        raise DomainValidationError({"file": f"unknown CSV columns: {', '.join(unknown)}"})
+        raise DomainValidationError(
+            {"file": _("unknown columns: %(names)s", names=", ".join(unknown))}
+        )
+
+
+def import_rows(rows: list[dict[str, str]], record: Any, *, dry_run: bool) -> dict[str, Any]:
+    """Check and keep each row with ``record(row)`` (in a savepoint); with any bad row,
+    or on a dry run, nothing is kept. Errors are reported per data row (the first row
+    after the header is 1), with the row's lot, and field."""
     errors: list[dict[str, Any]] = []
     recorded = 0
     outer = db.session.begin_nested()
-    for number, row in enumerate(reader, start=1):
+    for number, row in enumerate(rows, start=1):
         row = {k: v for k, v in row.items() if v not in (None, "")}
+        named = row.get("lot", "")
         savepoint = db.session.begin_nested()
         try:
-            batch = _csv_batch(row.get("gtin", ""), row.get("lot", ""), "lot")
-            if row.get("output_lot"):
-                row["output_batch_id"] = _csv_batch(
-                    row.get("output_gtin", row.get("gtin", "")), row["output_lot"], "output_lot"
-                ).id
-            data = GuidedEventSchema().load(
-                {k: v for k, v in row.items() if k in GuidedEventSchema().fields}
-            )
-            record_guided_event(batch, data)
+            record(row)
         except ValidationError as exc:
             savepoint.rollback()
-            errors.append({"row": number, "errors": flatten_messages(exc.messages)})
+            errors.append({"row": number, "lot": named, "errors": flatten_messages(exc.messages)})
         except DomainValidationError as exc:
             savepoint.rollback()
             errors.append(
                 {
                     "row": number,
+                    "lot": named,
                     "errors": [
-                        {"field": f, "message": m} for f, ms in exc.errors.items() for m in ms
+                        {"field": f, "message": str(m)} for f, ms in exc.errors.items() for m in ms
                     ],
                 }
             )
@@ -295,16 +304,150 @@ def import_event_rows(text: str, *, dry_run: bool) -> dict[str, Any]:
     }
 
 
-def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
-    from traceability.gs1 import IdentifierError, parse_gtin
+def import_event_rows(rows: list[dict[str, str]], *, dry_run: bool) -> dict[str, Any]:
+    _check_columns(rows, ("step", "gtin", "lot", "event_time"), EVENT_CSV_COLUMNS)
 
+    def record(row: dict[str, str]) -> None:
+        batch = _csv_batch(row.get("gtin", ""), row.get("lot", ""), "lot")
+        if row.get("output_lot"):
+            row["output_batch_id"] = _csv_batch(
+                row.get("output_gtin", row.get("gtin", "")), row["output_lot"], "output_lot"
+            ).id
+        when = row.get("event_time", "")
+        moment = parse_local_datetime(when)
+        if moment is not None:  # "20/06/2026 06:30" as typed in a spreadsheet: local time
+            row["event_time"] = moment.isoformat()
+        if row.get("quantity"):
+            row["quantity"] = parse_decimal_text(row["quantity"]) or row["quantity"]
+        data = GuidedEventSchema().load(
+            {k: v for k, v in row.items() if k in GuidedEventSchema().fields}
+        )
+        record_guided_event(batch, data)
+
+    return import_rows(rows, record, dry_run=dry_run)
+
+
+BATCH_COLUMNS = ("gtin", "lot", "quantity", "unit", "production_date", "expiry_date", "areas",
+                 "claims", "notes")  # fmt: skip
+
+
+def import_batch_rows(rows: list[dict[str, str]], *, dry_run: bool) -> dict[str, Any]:
+    """Register batches from rows: gtin, lot, quantity, unit (kg, tấn, … or KGM…),
+    production_date, expiry_date, areas (codes, ";"), claims (certificate numbers of marks
+    and GIs, "OCOP", or a GAP scheme, ";"), notes. Each is checked as the form checks it."""
+    _check_columns(rows, ("gtin", "lot", "quantity", "production_date"), BATCH_COLUMNS)
+
+    def record(row: dict[str, str]) -> None:
+        problems = services.Problems()
+        try:
+            gtin = parse_gtin(row.get("gtin", ""))
+        except IdentifierError as exc:
+            raise DomainValidationError({"gtin": str(exc)}) from None
+        product = db.session.scalar(select(Product).where(Product.gtin == gtin))
+        if product is None or not can_access_organisation(product.producer_id):
+            raise DomainValidationError({"gtin": _("no product %(gtin)s of yours", gtin=gtin)})
+        quantity = parse_decimal_text(row.get("quantity", ""))
+        if quantity is None:
+            problems.add("quantity", _("a number such as 5,5"))
+        unit = unit_code(row.get("unit", "") or "KGM")
+        if unit is None:
+            problems.add("unit", _("one of: %(units)s", units=", ".join(unit_words())))
+        dates = {}
+        for key in ("production_date", "expiry_date"):
+            if row.get(key):
+                moment = parse_local_datetime(row[key])
+                if moment is None:
+                    problems.add(key, _("a date such as 20/06/2026"))
+                else:
+                    dates[key] = moment.date()
+        area_ids = []
+        for code in filter(None, (c.strip() for c in row.get("areas", "").split(";"))):
+            area = db.session.scalar(select(ProductionArea).where(ProductionArea.code == code))
+            if area is None or area.owner_id != product.producer_id:
+                problems.add("areas", _("no production area %(code)s of yours", code=code))
+            else:
+                area_ids.append(area.id)
+        claims = []
+        for word in filter(None, (c.strip() for c in row.get("claims", "").split(";"))):
+            claim = claim_request(word, product)
+            if claim is None:
+                problems.add(
+                    "claims", _("no mark, GI, OCOP rating or GAP scheme %(name)s", name=word)
+                )
+            else:
+                claims.append(claim)
+        problems.raise_if_any()
+        data = BatchSchema().load(
+            {
+                "product_id": product.id,
+                "lot": row.get("lot", ""),
+                "quantity": quantity,
+                "unit": unit,
+                "production_date": str(dates["production_date"])
+                if "production_date" in dates
+                else None,
+                "expiry_date": str(dates["expiry_date"]) if "expiry_date" in dates else None,
+                "notes": row.get("notes", ""),
+                "area_ids": area_ids,
+                "claims": claims,
+            }
+        )
+        services.save_batch(data, acting_organisation_id=acting_organisation())
+
+    return import_rows(rows, record, dry_run=dry_run)
+
+
+def unit_words() -> list[str]:
+    return [str(label("unit", code)) for code in UNITS]
+
+
+def unit_code(text: str) -> str | None:
+    """A unit as written (its code, or its word in either language)."""
+    wanted = text.strip()
+    if wanted.upper() in UNITS:
+        return wanted.upper()
+    for code in UNITS:
+        words = {str(label("unit", code)).lower()}
+        for language in ("vi", "en"):
+            with force_locale(language):
+                words.add(str(label("unit", code)).lower())
+        if wanted.lower() in words:
+            return code
+    return None
+
+
+def claim_request(word: str, product: Product) -> dict[str, Any] | None:
+    """A claim named in a spreadsheet: a mark's or GI's certificate number (or exact
+    name), "OCOP" (the product's rating), or vietgap / globalgap / organic."""
+    lowered = word.lower().replace(".", "").replace(" ", "")
+    if lowered in ("vietgap", "globalgap", "organic"):
+        return {"kind": "gap", "scheme": lowered}
+    if lowered == "ocop":
+        return (
+            {"kind": "ocop", "ocop_product_id": product.ocop_product_id}
+            if product.ocop_product_id
+            else None
+        )
+    asset = db.session.scalar(
+        select(IPAsset)
+        .where((IPAsset.certificate_number == word) | (IPAsset.name == word))
+        .limit(1)
+    )
+    if asset is None or asset.kind == "mark":
+        return None
+    return {"kind": asset.kind, "asset_id": asset.id}
+
+
+def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
     try:
         gtin14 = parse_gtin(gtin)
     except IdentifierError as exc:
         raise DomainValidationError({"gtin": str(exc)}) from None
     batch = services.batch_by_lot(gtin14, lot)
     if batch is None or not can_access_organisation(batch.producer_id):
-        raise DomainValidationError({field: f"no batch {lot} of {gtin14} of yours"})
+        raise DomainValidationError(
+            {field: _("no batch %(lot)s of %(gtin)s of yours", lot=lot, gtin=gtin14)}
+        )
     return batch
 
 

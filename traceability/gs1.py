@@ -17,6 +17,8 @@ from biip.gln import Gln
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gtin import Gtin
 
+from nguon.i18n import _
+
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1).
 CHARSET_82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
 MAX_LOT_LENGTH = 20
@@ -31,15 +33,23 @@ def _explain(exc: ParseError, what: str, value: str) -> IdentifierError:
     text = str(exc)
     found = _CHECK_DIGIT.search(text)
     if found:
-        return IdentifierError(f"{what} {value}: check digit should be {found[1]} (got {found[2]})")
-    return IdentifierError(f"{what} {value!r}: {text}")
+        return IdentifierError(
+            _(
+                "%(what)s %(value)s: check digit should be %(expected)s (got %(got)s)",
+                what=what,
+                value=value,
+                expected=found[1],
+                got=found[2],
+            )
+        )
+    return IdentifierError(_("%(what)s %(value)r: %(reason)s", what=what, value=value, reason=text))
 
 
 def parse_gtin(value: str) -> str:
     """A GTIN-8/12/13/14 as its canonical 14 digits; IdentifierError says what is wrong."""
     value = value.strip()
     if not value.isdigit() or len(value) not in (8, 12, 13, 14):
-        raise IdentifierError(f"GTIN {value!r}: must be 8, 12, 13 or 14 digits")
+        raise IdentifierError(_("GTIN %(value)r: must be 8, 12, 13 or 14 digits", value=value))
     try:
         return Gtin.parse(value).as_gtin_14()
     except ParseError as exc:
@@ -49,7 +59,7 @@ def parse_gtin(value: str) -> str:
 def parse_gln(value: str) -> str:
     value = value.strip()
     if not value.isdigit() or len(value) != 13:
-        raise IdentifierError(f"GLN {value!r}: must be 13 digits")
+        raise IdentifierError(_("GLN %(value)r: must be 13 digits", value=value))
     try:
         return Gln.parse(value).value
     except ParseError as exc:
@@ -59,13 +69,25 @@ def parse_gln(value: str) -> str:
 def check_lot(value: str, what: str = "lot") -> str:
     """A lot or serial: 1–20 characters of GS1's 82-character set."""
     if not value:
-        raise IdentifierError(f"{what}: must not be empty")
+        raise IdentifierError(_("%(what)s: must not be empty", what=what))
     if len(value) > MAX_LOT_LENGTH:
-        raise IdentifierError(f"{what} {value!r}: at most {MAX_LOT_LENGTH} characters")
+        raise IdentifierError(
+            _(
+                "%(what)s %(value)r: at most %(max)d characters",
+                what=what,
+                value=value,
+                max=MAX_LOT_LENGTH,
+            )
+        )
     if not CHARSET_82.match(value):
         bad = sorted({ch for ch in value if not CHARSET_82.match(ch)})
         raise IdentifierError(
-            f"{what} {value!r}: characters not in the GS1 set: {' '.join(map(repr, bad))}"
+            _(
+                "%(what)s %(value)r: characters not in the GS1 set: %(bad)s",
+                what=what,
+                value=value,
+                bad=" ".join(map(repr, bad)),
+            )
         )
     return value
 

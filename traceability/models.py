@@ -163,6 +163,41 @@ class Location(Audited, Base):
         return f"urn:nguon:location:{self.id}"
 
 
+class Partner(Audited, Base):
+    """A trading partner a cooperative entered by name and tax code (not in the registry),
+    kept to be chosen again. In events it is ``urn:nguon:party:<tax code>``."""
+
+    __tablename__ = "partner"
+    __table_args__ = (UniqueConstraint("organisation_id", "tax_code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    tax_code: Mapped[str] = mapped_column(String(14))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    @property
+    def identifier(self) -> str:
+        return f"urn:nguon:party:{self.tax_code}"
+
+
+class Correction(Audited, Base):
+    """A change to a product or batch made after its labels were printed or its record
+    was sent: what changed, why and who did it (the record is sent again)."""
+
+    __tablename__ = "correction"
+    __table_args__ = (Index(None, "record_table", "record_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_table: Mapped[str] = mapped_column(String(30))
+    record_id: Mapped[int]
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
 class EpcisEvent(Base):
     """One EPCIS 2.0 event, kept as received (``document``), with indexed columns for
     the query interface. Not audited: events are append-only by nature."""

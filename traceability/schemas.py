@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from registry.schemas import OrganisationRefSchema
+from traceability.evidence import describe
 from traceability.models import ClaimKind
 
 UNITS = ["KGM", "TNE", "H87", "LTR", "XBX", "XCT"]  # kg, t, piece, litre, box, carton
@@ -49,8 +50,14 @@ class ClaimSchema(Schema):
     ocop_product_id = fields.Integer(allow_none=True)
     scheme = fields.String(allow_none=True)
     status = fields.String()
-    evidence = fields.List(fields.Dict())
+    evidence = fields.Method(
+        "dump_evidence",
+        metadata={"description": "each condition checked: condition, ok, facts, detail (in words)"},
+    )
     checked_at = fields.DateTime()
+
+    def dump_evidence(self, claim):  # type: ignore[no-untyped-def]
+        return [{**entry, "detail": describe(entry)} for entry in claim.evidence]
 
 
 class BatchSchema(Schema):

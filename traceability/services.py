@@ -20,6 +20,7 @@ from sqlalchemy import extract, select
 
 from nguon.db import db
 from nguon.errors import DomainValidationError
+from nguon.i18n import _
 from nguon.text import nfc, search_key
 from registry import geo
 from registry import services as registry
@@ -30,6 +31,7 @@ from registry.models import (
     Organisation,
     ProductionArea,
 )
+from traceability import evidence
 from traceability.gs1 import IdentifierError, check_lot, parse_gtin
 from traceability.models import Batch, Claim, ClaimKind, ClaimStatus, EpcisEvent, EventEpc, Product
 
@@ -68,29 +70,29 @@ def save_product(data: Mapping[str, Any], product: Product | None = None) -> Pro
                 select(Product.id).where(Product.gtin == gtin, Product.id != (product.id or 0))
             )
             if taken:
-                problems.add("gtin", f"GTIN {gtin} is already registered")
+                problems.add("gtin", _("GTIN %(gtin)s is already registered", gtin=gtin))
             product.gtin = gtin
     elif product.gtin is None:
-        problems.add("gtin", "is required")
+        problems.add("gtin", _("is required"))
     for key in PRODUCT_FIELDS:
         if key in data:
             value = data[key]
             setattr(product, key, nfc(value) if isinstance(value, str) else value)
     if not product.name:
-        problems.add("name", "is required")
+        problems.add("name", _("is required"))
     if product.producer_id is None or db.session.get(Organisation, product.producer_id) is None:
-        problems.add("producer_id", "must be an existing organisation")
+        problems.add("producer_id", _("must be an existing organisation"))
     product.standards = [nfc(s) for s in product.standards or [] if s and nfc(s)]
     if product.ocop_product_id is not None:
         ocop = db.session.get(OcopProduct, product.ocop_product_id)
         if ocop is None:
-            problems.add("ocop_product_id", "no such OCOP rating")
+            problems.add("ocop_product_id", _("no such OCOP rating"))
         elif ocop.producer_id != product.producer_id:
-            problems.add("ocop_product_id", "this OCOP rating belongs to another producer")
+            problems.add("ocop_product_id", _("this OCOP rating belongs to another producer"))
     if "asset_ids" in data:
         assets = [db.session.get(IPAsset, i) for i in data["asset_ids"]]
         if any(a is None for a in assets):
-            problems.add("asset_ids", "every linked mark or GI must exist")
+            problems.add("asset_ids", _("every linked mark or GI must exist"))
         else:
             product.assets = assets  # type: ignore[assignment]
     problems.raise_if_any()
@@ -110,9 +112,9 @@ def set_product_image(product: Product, content: bytes) -> None:
     if media is None and content[:4] == b"RIFF" and content[8:12] == b"WEBP":
         media = "image/webp"
     if media is None:
-        raise DomainValidationError({"image": "must be a PNG, JPEG or WebP image"})
+        raise DomainValidationError({"image": _("must be a PNG, JPEG or WebP image")})
     if len(content) > IMAGE_MAX_BYTES:
-        raise DomainValidationError({"image": "must be at most 5 MiB"})
+        raise DomainValidationError({"image": _("must be at most 5 MiB")})
     digest = hashlib.sha256(content).hexdigest()
     path = Path(current_app.instance_path) / "images" / digest[:2] / digest
     if not path.exists():
@@ -128,7 +130,8 @@ def set_product_image(product: Product, content: bytes) -> None:
 
 @dataclass
 class ClaimCheck:
-    """The outcome of one claim: each condition checked, in order, with its detail."""
+    """The outcome of one claim: each condition checked, in order, with its facts (told in
+    words by :mod:`traceability.evidence` in the reader's language)."""
 
     kind: str
     label: str
@@ -137,8 +140,8 @@ class ClaimCheck:
     scheme: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
-    def condition(self, name: str, ok: bool, detail: str) -> bool:
-        self.evidence.append({"condition": name, "ok": ok, "detail": detail})
+    def condition(self, name: str, ok: bool, **facts: Any) -> bool:
+        self.evidence.append({"condition": name, "ok": ok, "facts": facts})
         return ok
 
     @property
@@ -148,7 +151,7 @@ class ClaimCheck:
     @property
     def failure(self) -> str | None:
         failed = next((e for e in self.evidence if not e["ok"]), None)
-        return f"{self.label}: {failed['detail']}" if failed else None
+        return evidence.refusal(self.label, failed) if failed else None
 
 
 def _in_kg(quantity: Decimal, unit: str) -> Decimal | None:
@@ -156,17 +159,22 @@ def _in_kg(quantity: Decimal, unit: str) -> Decimal | None:
     return None if factor is None else Decimal(quantity) * factor
 
 
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def _kg(value: Decimal) -> str:
+    return str(Decimal(value).quantize(Decimal(1)))
+
+
 def check_asset_claim(batch: Batch, asset: IPAsset, check: ClaimCheck) -> None:
     """GI / collective / certification mark: the registry must back it on the batch's day."""
     day = batch.production_date
     producer = db.session.get(Organisation, batch.producer_id)
     if not check.condition(
-        "asset_kind",
-        asset.kind == check.kind,
-        f"{asset.name} is a {asset.kind}, not a {check.kind}"
-        if asset.kind != check.kind
-        else f"{asset.name} is a {asset.kind}",
-    ):
+        "asset_kind", asset.kind == check.kind, asset=asset.name, kind=asset.kind,
+        expected=check.kind,
+    ):  # fmt: skip
         return
     in_force = (
         asset.status == AssetStatus.GRANTED
@@ -174,40 +182,31 @@ def check_asset_claim(batch: Batch, asset: IPAsset, check: ClaimCheck) -> None:
         and (asset.expiry_date is None or day <= asset.expiry_date)
     )
     if not check.condition(
-        "asset_in_force",
-        in_force,
-        f"{asset.name} is protected on {day}"
-        if in_force
-        else f"{asset.name} is not in force on {day} (status {asset.status}"
-        f"{', expiry ' + str(asset.expiry_date) if asset.expiry_date else ''})",
-    ):
+        "asset_in_force", in_force, asset=asset.name, day=_iso(day), status=asset.status,
+        expiry=None if in_force else _iso(asset.expiry_date),
+    ):  # fmt: skip
         return
     user = registry.active_authorisation(batch.producer_id, asset.id, day)
-    name = producer.name if producer else f"organisation {batch.producer_id}"
+    name = producer.name if producer else str(batch.producer_id)
     if not check.condition(
         "authorised_user",
         user is not None,
-        f"{name} is authorised user {user.user_code} (decision {user.decision_number})"
-        if user
-        else f"{name} is not an active authorised user of {asset.name} on {day}",
+        producer=name,
+        asset=asset.name,
+        day=_iso(day),
+        user_code=user.user_code if user else None,
+        decision=user.decision_number if user else None,
     ):
         return
-    if not check.condition(
-        "areas_declared",
-        bool(batch.areas),
-        "the batch names its production areas"
-        if batch.areas
-        else "the batch names no production area to check against the zone",
-    ):
+    if not check.condition("areas_declared", bool(batch.areas)):
         return
     if asset.area:
         outside = [a.code for a in batch.areas if not geo.inside(a.geometry, asset.area)]
         check.condition(
             "areas_inside_zone",
             not outside,
-            f"areas {', '.join(a.code for a in batch.areas)} lie inside the zone of {asset.name}"
-            if not outside
-            else f"areas {', '.join(outside)} lie outside the zone of {asset.name}",
+            areas=outside or [a.code for a in batch.areas],
+            asset=asset.name,
         )
     _check_yield(batch, check)
     if user.yearly_ceiling is not None:
@@ -216,22 +215,10 @@ def check_asset_claim(batch: Batch, asset: IPAsset, check: ClaimCheck) -> None:
 
 def _check_yield(batch: Batch, check: ClaimCheck) -> None:
     kg = _in_kg(batch.quantity, batch.unit)
-    if not check.condition(
-        "quantity_unit",
-        kg is not None,
-        f"quantity in {batch.unit}"
-        if kg is not None
-        else f"a quantity in {batch.unit} cannot be compared with yields in kg",
-    ):
+    if not check.condition("quantity_unit", kg is not None, unit=batch.unit):
         return
     missing = [a.code for a in batch.areas if a.expected_yield_kg_per_ha is None]
-    if not check.condition(
-        "yield_known",
-        not missing,
-        "every area has an expected yield"
-        if not missing
-        else f"areas {', '.join(missing)} have no expected yield per hectare",
-    ):
+    if not check.condition("yield_known", not missing, areas=missing):
         return
     capacity = sum(
         (Decimal(a.hectares) * Decimal(a.expected_yield_kg_per_ha) for a in batch.areas), Decimal(0)
@@ -241,10 +228,10 @@ def _check_yield(batch: Batch, check: ClaimCheck) -> None:
     check.condition(
         "quantity_within_yield",
         kg <= allowed,
-        f"{kg:.0f} kg ≤ {allowed:.0f} kg (areas' {capacity:.0f} kg + {tolerance:.0%})"
-        if kg <= allowed
-        else f"{kg:.0f} kg is more than the areas can yield: {capacity:.0f} kg "
-        f"(hectares × expected yield) + {tolerance:.0%} tolerance = {allowed:.0f} kg",
+        kg=_kg(kg),
+        capacity=_kg(capacity),
+        allowed=_kg(allowed),
+        tolerance=str(tolerance),
     )
 
 
@@ -267,10 +254,10 @@ def _check_ceiling(batch: Batch, asset: IPAsset, user: Any, check: ClaimCheck) -
     check.condition(
         "within_yearly_ceiling",
         total <= ceiling,
-        f"{total:.0f} kg in {year} ≤ yearly ceiling {ceiling:.0f} kg"
-        if total <= ceiling
-        else f"{year}'s batches would total {total:.0f} kg, over the yearly ceiling of "
-        f"{ceiling:.0f} kg ({used:.0f} kg already claimed)",
+        year=str(year),
+        total=_kg(total),
+        ceiling=_kg(ceiling),
+        used=_kg(used),
     )
 
 
@@ -282,29 +269,18 @@ def check_ocop_claim(batch: Batch, ocop: OcopProduct, check: ClaimCheck) -> None
         or product.gtin in (ocop.gtins or [])
         or any(parse_gtin_safe(g) == product.gtin for g in ocop.gtins or [])
     )
-    if not check.condition(
-        "ocop_product",
-        same_product,
-        f"the product is the one rated ({ocop.name})"
-        if same_product
-        else f"the product is not the one rated {ocop.stars}★ ({ocop.name})",
-    ):
+    if not check.condition("ocop_product", same_product, name=ocop.name, stars=ocop.stars):
         return
-    check.condition(
-        "ocop_producer",
-        ocop.producer_id == batch.producer_id,
-        "the rating is the producer's"
-        if ocop.producer_id == batch.producer_id
-        else "the OCOP rating belongs to another producer",
-    )
+    check.condition("ocop_producer", ocop.producer_id == batch.producer_id)
     valid = registry.ocop_is_valid(ocop, day)
     check.condition(
         "ocop_valid",
         valid,
-        f"{ocop.stars}★ valid from {ocop.decision_date} to {ocop.expiry_date}"
-        if valid
-        else f"the OCOP rating is not valid on {day} ({ocop.status}, "
-        f"{ocop.decision_date} – {ocop.expiry_date})",
+        stars=ocop.stars,
+        day=_iso(day),
+        status=ocop.status,
+        from_date=_iso(ocop.decision_date),
+        to_date=_iso(ocop.expiry_date),
     )
 
 
@@ -317,22 +293,18 @@ def parse_gtin_safe(value: str) -> str | None:
 
 def check_gap_claim(batch: Batch, scheme: str, check: ClaimCheck) -> None:
     day = batch.production_date
-    if not check.condition(
-        "areas_declared",
-        bool(batch.areas),
-        "the batch names its production areas"
-        if batch.areas
-        else "the batch names no production area",
-    ):
+    if not check.condition("areas_declared", bool(batch.areas)):
         return
     for area in batch.areas:
         cert = registry.valid_certificate(area, scheme, day)
         check.condition(
             f"certificate:{area.code}",
             cert is not None,
-            f"area {area.code}: {scheme} {cert.number} valid to {cert.valid_to}"
-            if cert
-            else f"area {area.code} has no {scheme} certificate valid on {day}",
+            area=area.code,
+            scheme=scheme,
+            number=cert.number if cert else None,
+            valid_to=_iso(cert.valid_to) if cert else None,
+            day=_iso(day),
         )
 
 
@@ -346,37 +318,29 @@ def evaluate_claim(batch: Batch, request: Mapping[str, Any]) -> ClaimCheck:
         asset = db.session.get(IPAsset, request.get("asset_id") or 0)
         check = ClaimCheck(
             kind,
-            asset.name if asset else f"asset {request.get('asset_id')}",
+            evidence.claim_title(kind, asset.name if asset else None),
             asset_id=asset.id if asset else None,
         )
-        if check.condition(
-            "asset_exists",
-            asset is not None,
-            "the asset is registered" if asset else "no such mark or GI in the registry",
-        ):
+        if check.condition("asset_exists", asset is not None):
             check_asset_claim(batch, asset, check)
         return check
     if kind == ClaimKind.OCOP:
         ocop = db.session.get(OcopProduct, request.get("ocop_product_id") or 0)
         check = ClaimCheck(
             kind,
-            f"OCOP {ocop.name} {ocop.stars}★" if ocop else "OCOP",
+            evidence.claim_title(kind, ocop.name if ocop else None, ocop.stars if ocop else None),
             ocop_product_id=ocop.id if ocop else None,
         )
-        if check.condition(
-            "ocop_exists",
-            ocop is not None,
-            "the rating is registered" if ocop else "no such OCOP rating",
-        ):
+        if check.condition("ocop_exists", ocop is not None):
             check_ocop_claim(batch, ocop, check)
         return check
     if kind == ClaimKind.GAP:
         scheme = request.get("scheme") or "vietgap"
-        check = ClaimCheck(kind, scheme, scheme=scheme)
+        check = ClaimCheck(kind, evidence.claim_title(kind, scheme), scheme=scheme)
         check_gap_claim(batch, scheme, check)
         return check
     check = ClaimCheck(str(kind), str(kind))
-    check.condition("kind", False, f"unknown claim kind {kind!r}")
+    check.condition("kind", False, kind=repr(kind))
     return check
 
 
@@ -393,9 +357,11 @@ def save_batch(data: Mapping[str, Any], *, acting_organisation_id: int | None = 
     problems = Problems()
     product = db.session.get(Product, data.get("product_id") or 0)
     if product is None:
-        raise DomainValidationError({"product_id": "must be an existing product"})
+        raise DomainValidationError({"product_id": _("must be an existing product")})
     if acting_organisation_id is not None and product.producer_id != acting_organisation_id:
-        raise DomainValidationError({"product_id": "this product belongs to another organisation"})
+        raise DomainValidationError(
+            {"product_id": _("this product belongs to another organisation")}
+        )
     batch = Batch(
         product_id=product.id, producer_id=product.producer_id, unit="KGM", best_before=False
     )
@@ -410,18 +376,18 @@ def save_batch(data: Mapping[str, Any], *, acting_organisation_id: int | None = 
     if batch.lot and db.session.scalar(
         select(Batch.id).where(Batch.product_id == product.id, Batch.lot == batch.lot)
     ):
-        problems.add("lot", f"lot {batch.lot} of this product is already registered")
+        problems.add("lot", _("lot %(lot)s of this product is already registered", lot=batch.lot))
     if batch.quantity is None or Decimal(batch.quantity) <= 0:
-        problems.add("quantity", "must be more than 0")
+        problems.add("quantity", _("must be more than 0"))
     if batch.production_date is None:
-        problems.add("production_date", "is required")
+        problems.add("production_date", _("is required"))
     elif batch.expiry_date is not None and batch.expiry_date < batch.production_date:
-        problems.add("expiry_date", "cannot be before the production date")
+        problems.add("expiry_date", _("cannot be before the production date"))
     areas = [db.session.get(ProductionArea, i) for i in data.get("area_ids", [])]
     if any(a is None for a in areas):
-        problems.add("area_ids", "every production area must exist")
+        problems.add("area_ids", _("every production area must exist"))
     elif any(a.owner_id != batch.producer_id for a in areas):
-        problems.add("area_ids", "the areas must belong to the producer")
+        problems.add("area_ids", _("the areas must belong to the producer"))
     problems.raise_if_any()
     batch.areas = areas  # type: ignore[assignment]
     checks = [evaluate_claim(batch, request) for request in data.get("claims", [])]
@@ -553,7 +519,9 @@ GUIDED_STEPS = {
 def guided_event(step: str, batch: Batch, data: Mapping[str, Any]) -> dict[str, Any]:
     """An EPCIS event for a guided form, filled from the batch, its areas and locations."""
     if step not in GUIDED_STEPS:
-        raise DomainValidationError({"step": f"must be one of {', '.join(GUIDED_STEPS)}"})
+        raise DomainValidationError(
+            {"step": _("must be one of %(steps)s", steps=", ".join(GUIDED_STEPS))}
+        )
     event_type, biz_step, disposition, action = GUIDED_STEPS[step]
     when: dt.datetime = data["event_time"]
     offset = when.strftime("%z")
@@ -581,7 +549,7 @@ def guided_event(step: str, batch: Batch, data: Mapping[str, Any]) -> dict[str, 
     if step == "process":
         output = data.get("output_batch")
         if output is None:
-            raise DomainValidationError({"output_batch_id": "processing needs the lot it makes"})
+            raise DomainValidationError({"output_batch_id": _("processing needs the lot it makes")})
         event["inputQuantityList"] = [element]
         event["outputQuantityList"] = [
             {"epcClass": lot_class(output), "quantity": float(output.quantity), "uom": output.unit}

@@ -1,14 +1,17 @@
-"""Cooperative pages: products, batches with their claims' evidence, lineage, events."""
+"""Cooperative pages: the home page, products and batches (with their claims' evidence,
+labels, journey and corrections), steps recorded through forms, Excel in and out."""
 
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -17,26 +20,45 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from nguon.auth import can_access_organisation, is_staff, login_required
+from nguon.auth import is_staff, login_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
-from nguon.i18n import _, _l
-from registry.forms import FormField, load, parse_form
-from registry.models import IPAsset, OcopProduct, Organisation, ProductionArea
-from registry.views import form_page
-from traceability import api, epcis, labels, services
-from traceability.models import Batch, CloneAlarm, Label, Product, Scan
-from traceability.schemas import (
-    UNITS,
-    BatchSchema,
-    GuidedEventSchema,
-    LabelRunSchema,
-    ProductSchema,
+from nguon.formatting import local_now, time_zone
+from nguon.i18n import _, _l, label
+from registry import geo
+from registry.forms import FormField, load, parse_form, values_of
+from registry.models import (
+    AreaCertificate,
+    AuthorisedUser,
+    IPAsset,
+    OcopProduct,
+    Organisation,
+    ProductionArea,
 )
+from traceability import (
+    api,
+    corrections,
+    epcis,
+    event_forms,
+    evidence,
+    labels,
+    places,
+    services,
+    tabular,
+)
+from traceability.label_views import bp as labels_bp
+from traceability.models import Batch, CloneAlarm, Label, LabelRun, Product, Scan
+from traceability.schemas import UNITS, BatchSchema, ProductSchema
 
 bp = Blueprint("traceability", __name__, url_prefix="/traceability")
+bp.register_blueprint(labels_bp)
+
+
+@bp.app_template_global()
+def describe_evidence(entry: dict[str, Any]) -> str:
+    return evidence.describe(entry)
 
 
 def _org_scope(model: Any) -> Any:
@@ -50,13 +72,25 @@ def _producer_choices() -> list[tuple[int, str]]:
     return [(r.id, r.name) for r in db.session.execute(query)]
 
 
+def asset_title(name: str, kind: str, number: str | None) -> str:
+    """A mark or GI as a list shows it: name, kind and certificate number, so two with one
+    name ("Vải thiều Lục Ngạn", the GI and a mark) are told apart."""
+    kind_word = label("asset_kind", kind)
+    return f"{name} — {kind_word} {_('no.')} {number}" if number else f"{name} — {kind_word}"
+
+
 def _asset_choices() -> list[tuple[int, str]]:
     rows = db.session.execute(
-        select(IPAsset.id, IPAsset.name)
+        select(IPAsset.id, IPAsset.name, IPAsset.kind, IPAsset.certificate_number)
         .where(IPAsset.status == "granted")
-        .order_by(IPAsset.name_key)
+        .order_by(IPAsset.name_key, IPAsset.kind)
     )
-    return [(r.id, r.name) for r in rows]
+    return [(r.id, asset_title(r.name, r.kind, r.certificate_number)) for r in rows]
+
+
+def _claimable_asset_choices() -> list[tuple[int, str]]:
+    """Marks and GIs a batch may claim (a plain mark is not a claim the registry checks)."""
+    return [c for c in _asset_choices() if db.session.get(IPAsset, c[0]).kind != "mark"]
 
 
 def _ocop_choices() -> list[tuple[Any, str]]:
@@ -77,7 +111,14 @@ def _area_choices() -> list[tuple[int, str]]:
     query = select(ProductionArea).order_by(ProductionArea.code)
     if not is_staff():
         query = query.where(ProductionArea.owner_id == current_user.organisation_id)
-    return [(a.id, f"{a.code} — {a.crop} ({a.hectares} ha)") for a in db.session.scalars(query)]
+    return [
+        (a.id, f"{a.code} — {a.name or a.crop} ({a.hectares.normalize():f} ha)")
+        for a in db.session.scalars(query)
+    ]
+
+
+def _unit_choices() -> list[tuple[str, str]]:
+    return [(u, label("unit", u)) for u in UNITS]
 
 
 PRODUCT_FORM = [
@@ -104,12 +145,14 @@ BATCH_FORM = [
     FormField(
         "lot", _l("Lot number"), required=True, help=_l("up to 20 letters, digits and - . / _")
     ),
-    FormField("quantity", _l("Quantity"), "number", required=True),
-    FormField("unit", _l("Unit"), "select", lambda: [(u, u) for u in UNITS]),
+    FormField("quantity", _l("Quantity"), "number", required=True, help=_l("e.g. 1.250,5")),
+    FormField("unit", _l("Unit"), "select", _unit_choices),
     FormField("production_date", _l("Production or harvest date"), "date", required=True),
     FormField("expiry_date", _l("Expiry date"), "date"),
     FormField("area_ids", _l("Production areas"), "multiselect", _area_choices),
-    FormField("claim_asset_ids", _l("Claim marks and GIs"), "multiselect", _asset_choices),
+    FormField(
+        "claim_asset_ids", _l("Claim marks and GIs"), "multiselect", _claimable_asset_choices
+    ),
     FormField("claim_ocop_id", _l("Claim an OCOP rating"), "select", _ocop_choices),
     FormField(
         "claim_gap",
@@ -124,63 +167,270 @@ BATCH_FORM = [
     ),
     FormField("notes", _l("Notes"), "textarea"),
 ]
+BATCH_EDIT_FORM = [
+    f
+    for f in BATCH_FORM
+    if f.name in ("quantity", "unit", "production_date", "expiry_date", "area_ids", "notes")
+]
+REASON_FIELD = FormField(
+    "reason",
+    _l("Reason for the correction"),
+    "textarea",
+    help=_l("needed once labels are printed or the record was sent to the portal"),
+)
+
+
+# --- home ---------------------------------------------------------------------------------
+
+EXPIRY_WINDOW_DAYS = 90
 
 
 @bp.get("/")
 @login_required
 def home() -> Any:
-    return redirect(url_for(".batches"))
+    """A cooperative's working day: batches awaiting labels, recent and suspicious scans,
+    certificates and authorisations expiring, and where its records are with the portal."""
+    org = current_user.organisation_id
+    if org is None:
+        return redirect(url_for(".batches"))
+    labelled = select(LabelRun.batch_id).where(LabelRun.voided_at.is_(None))
+    awaiting = db.session.scalars(
+        select(Batch)
+        .where(Batch.producer_id == org, Batch.id.not_in(labelled))
+        .order_by(Batch.production_date.desc())
+        .limit(10)
+    ).all()
+    scans = db.session.execute(
+        _scan_query().where(Batch.producer_id == org).order_by(Scan.id.desc()).limit(8)
+    ).all()
+    suspicious = db.session.execute(
+        select(Label, Batch)
+        .join(Batch, Batch.id == Label.batch_id)
+        .where(Batch.producer_id == org, Label.flagged_at.isnot(None))
+        .order_by(Label.flagged_at.desc())
+        .limit(8)
+    ).all()
+    today = local_now().date()
+    horizon = today + dt.timedelta(days=EXPIRY_WINDOW_DAYS)
+    certificates = db.session.execute(
+        select(AreaCertificate, ProductionArea)
+        .join(ProductionArea, ProductionArea.id == AreaCertificate.area_id)
+        .where(ProductionArea.owner_id == org, AreaCertificate.valid_to <= horizon)
+        .order_by(AreaCertificate.valid_to)
+    ).all()
+    authorisations = db.session.scalars(
+        select(AuthorisedUser)
+        .where(
+            AuthorisedUser.organisation_id == org,
+            AuthorisedUser.valid_to.isnot(None),
+            AuthorisedUser.valid_to <= horizon,
+        )
+        .order_by(AuthorisedUser.valid_to)
+    ).all()
+    recent = db.session.scalars(
+        select(Batch).where(Batch.producer_id == org).order_by(Batch.id.desc()).limit(8)
+    ).all()
+    return render_template(
+        "traceability/home.html",
+        awaiting=awaiting,
+        scans=scans,
+        suspicious=suspicious,
+        certificates=certificates,
+        authorisations=authorisations,
+        recent=recent,
+        today=today,
+    )
+
+
+# --- products -----------------------------------------------------------------------------
 
 
 @bp.get("/products")
 @login_required
 def products() -> str:
-    page = max(1, request.args.get("page", 1, type=int))
+    page = max(1, min(request.args.get("page", 1, type=int), 10**6))
     items, total, pages = paginate(_org_scope(Product).order_by(Product.id.desc()), page, 25)
     return render_template(
-        "traceability/products.html", products=items, total=total, page=page, pages=pages
+        "traceability/products.html",
+        products=items,
+        total=total,
+        page=page,
+        pages=pages,
+        asset_title=asset_title,
     )
+
+
+def _save_image(product: Product) -> None:
+    upload = request.files.get("image")
+    if upload is not None and upload.filename:
+        services.set_product_image(product, upload.read(services.IMAGE_MAX_BYTES + 1))
+
+
+def _product_form(title: str, product: Product | None) -> Any:
+    fields = PRODUCT_FORM
+    values = (
+        values_of(product, fields)
+        if product
+        else {"producer_id": current_user.organisation_id or ""}
+    )
+    if product is not None:
+        values["asset_ids"] = [a.id for a in product.assets]
+    published = product is not None and corrections.product_is_published(product)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values = {
+            f.name: request.form.getlist(f.name)
+            if f.kind == "multiselect"
+            else request.form.get(f.name, "")
+            for f in fields
+        }
+        values["reason"] = request.form.get("reason", "")
+        try:
+            data = load(
+                ProductSchema(partial=product is not None),
+                parse_form(fields, request.form),
+                partial=product is not None,
+            )
+            if (
+                not is_staff()
+                and data.get("producer_id", current_user.organisation_id)
+                != current_user.organisation_id
+            ):
+                raise DomainValidationError(
+                    {"producer_id": _("you can only register your own products")}
+                )
+            if product is None:
+                saved = services.save_product(data)
+            else:
+                data.setdefault("asset_ids", [])
+                saved = corrections.update_product(
+                    product, data, request.form.get("reason", ""), current_user.id
+                )
+            _save_image(saved)
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for(".products"))
+    return render_template(
+        "traceability/product_form.html",
+        title=title,
+        fields=fields,
+        values=values,
+        errors=errors,
+        product=product,
+        published=published,
+        reason_field=REASON_FIELD,
+        history=corrections.corrections_of("product", product.id) if product else [],
+    ), status
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
 @login_required
 def new_product() -> Any:
-    def save(data: dict[str, Any]) -> Product:
-        if not is_staff() and data.get("producer_id") != current_user.organisation_id:
-            raise DomainValidationError({"producer_id": "you can only register your own products"})
-        return services.save_product(data)
+    return _product_form(_("New product"), None)
 
-    return form_page(
-        _("New product"),
-        PRODUCT_FORM,
-        ProductSchema(),
-        save,
-        lambda p: url_for(".products"),
-        initial={"producer_id": current_user.organisation_id or ""},
+
+@bp.route("/products/<int:product_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_product(product_id: int) -> Any:
+    product = api.get_product(product_id)
+    return _product_form(_("Edit product"), product)
+
+
+@bp.get("/products.xlsx")
+@login_required
+def products_xlsx() -> Response:
+    items = db.session.scalars(_org_scope(Product).order_by(Product.id)).all()
+    columns = [
+        ("gtin", "GTIN"),
+        ("name", _("Name")),
+        ("brand", _("Brand")),
+        ("producer", _("Producer")),
+        ("assets", _("Marks and GIs")),
+        ("standards", _("Standards applied")),
+        ("safety_warnings", _("Safety warnings")),
+    ]
+    rows = (
+        [
+            p.gtin,
+            p.name,
+            p.brand,
+            p.producer.name,
+            [asset_title(a.name, a.kind, a.certificate_number) for a in p.assets],
+            p.standards,
+            p.safety_warnings,
+        ]
+        for p in items
     )
+    return _download(tabular.xlsx(columns, rows, _("Products")), "products.xlsx")
+
+
+def _download(body: bytes | str, filename: str) -> Response:
+    mime = tabular.XLSX_MIME if filename.endswith(".xlsx") else "text/csv; charset=utf-8"
+    response = Response(body, mimetype=mime)
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
 
 
 @bp.get("/images/<sha256>")
 def image(sha256: str) -> Response:
-    product = db.session.scalar(select(Product).where(Product.image_sha256 == sha256))
+    if len(sha256) != 64 or not all(c in "0123456789abcdef" for c in sha256):
+        abort(404)
+    product = db.session.scalar(select(Product).where(Product.image_sha256 == sha256).limit(1))
     if product is None:
         abort(404)
-    from pathlib import Path
-
-    from flask import current_app
-
     path = Path(current_app.instance_path) / "images" / sha256[:2] / sha256
     return send_file(path, mimetype=product.image_type, max_age=31536000, etag=sha256)
+
+
+# --- batches ------------------------------------------------------------------------------
 
 
 @bp.get("/batches")
 @login_required
 def batches() -> str:
-    page = max(1, request.args.get("page", 1, type=int))
+    page = max(1, min(request.args.get("page", 1, type=int), 10**6))
     items, total, pages = paginate(_org_scope(Batch).order_by(Batch.id.desc()), page, 25)
     return render_template(
         "traceability/batches.html", batches=items, total=total, page=page, pages=pages
     )
+
+
+@bp.get("/batches.xlsx")
+@login_required
+def batches_xlsx() -> Response:
+    items = db.session.scalars(_org_scope(Batch).order_by(Batch.id)).all()
+    columns = [
+        ("gtin", "GTIN"),
+        ("lot", _("Lot number")),
+        ("product", _("Product")),
+        ("quantity", _("Quantity")),
+        ("unit", _("Unit")),
+        ("production_date", _("Production or harvest date")),
+        ("expiry_date", _("Expiry date")),
+        ("areas", _("Production areas")),
+        ("claims", _("Claims")),
+    ]
+    rows = (
+        [
+            b.product.gtin,
+            b.lot,
+            b.product.name,
+            b.quantity,
+            label("unit", b.unit),
+            b.production_date,
+            b.expiry_date,
+            [a.code for a in b.areas],
+            [
+                label("claim_kind", c.kind) + (f": {c.asset.name}" if c.asset else "")
+                for c in b.claims
+            ],
+        ]
+        for b in items
+    )
+    return _download(tabular.xlsx(columns, rows, _("Batches")), "batches.xlsx")
 
 
 def _batch_data(form_data: dict[str, Any]) -> dict[str, Any]:
@@ -191,11 +441,20 @@ def _batch_data(form_data: dict[str, Any]) -> dict[str, Any]:
     ]
     ocop = form_data.pop("claim_ocop_id", None)
     if ocop:
-        claims.append({"kind": "ocop", "ocop_product_id": int(ocop)})
+        claims.append({"kind": "ocop", "ocop_product_id": ocop})
     gap = form_data.pop("claim_gap", None)
     if gap:
         claims.append({"kind": "gap", "scheme": gap})
     return {**form_data, "claims": claims}
+
+
+def _form_values(fields: list[FormField]) -> dict[str, Any]:
+    return {
+        f.name: request.form.getlist(f.name)
+        if f.kind == "multiselect"
+        else request.form.get(f.name, "")
+        for f in fields
+    }
 
 
 @bp.route("/batches/new", methods=["GET", "POST"])
@@ -205,12 +464,7 @@ def new_batch() -> Any:
     errors: dict[str, list[str]] = {}
     status = 200
     if request.method == "POST":
-        values = {
-            f.name: request.form.getlist(f.name)
-            if f.kind == "multiselect"
-            else request.form.get(f.name, "")
-            for f in BATCH_FORM
-        }
+        values = _form_values(BATCH_FORM)
         try:
             data = _batch_data(parse_form(BATCH_FORM, request.form))
             batch = services.save_batch(
@@ -226,188 +480,202 @@ def new_batch() -> Any:
     ), status
 
 
+@bp.route("/batches/<int:batch_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_batch(batch_id: int) -> Any:
+    item = api.get_batch(batch_id)
+    values = values_of(item, BATCH_EDIT_FORM)
+    errors: dict[str, list[str]] = {}
+    status = 200
+    if request.method == "POST":
+        values = {**_form_values(BATCH_EDIT_FORM), "reason": request.form.get("reason", "")}
+        try:
+            data = load(
+                BatchSchema(partial=True), parse_form(BATCH_EDIT_FORM, request.form), partial=True
+            )
+            data.setdefault("area_ids", [])
+            data.setdefault("expiry_date", None)
+            data.setdefault("notes", "")
+            corrections.update_batch(item, data, request.form.get("reason", ""), current_user.id)
+        except DomainValidationError as exc:
+            errors, status = exc.errors, 422
+        else:
+            flash(_("Saved."), "success")
+            return redirect(url_for(".batch", batch_id=item.id))
+    return render_template(
+        "traceability/batch_edit.html",
+        batch=item,
+        fields=BATCH_EDIT_FORM,
+        values=values,
+        errors=errors,
+        published=corrections.batch_is_published(item),
+        reason_field=REASON_FIELD,
+    ), status
+
+
+def _journey(batch: Batch) -> list[dict[str, Any]]:
+    """The batch's events as the page tells them: step, local time, place, parties."""
+    steps = []
+    for stored in services.batch_events(batch):
+        document = epcis.event_document(stored)
+        if document.get("type") == "TransformationEvent":
+            name = label("step", "process")
+        elif document.get("bizStep"):
+            name = label("biz_step", document["bizStep"])
+        else:
+            name = document.get("type", "")
+        place = (document.get("bizLocation") or document.get("readPoint") or {}).get("id")
+        quantities = document.get("quantityList") or document.get("inputQuantityList") or []
+        steps.append(
+            {
+                "name": name,
+                "time": stored.event_time,
+                "place": places.describe(place),
+                "parties": places.parties(document),
+                "quantity": quantities[0].get("quantity") if quantities else None,
+                "unit": quantities[0].get("uom") if quantities else None,
+            }
+        )
+    return steps
+
+
 @bp.route("/batches/<int:batch_id>", methods=["GET", "POST"])
 @login_required
 def batch(batch_id: int) -> Any:
     item = api.get_batch(batch_id)
     errors: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    values = event_forms.initial_values()
     status = 200
     if request.method == "POST":
+        values = event_forms.values_of(request.form)
         try:
-            data = load(
-                GuidedEventSchema(),
-                {k: v for k, v in request.form.items() if v and k != "csrf_token"},
-            )
-            api.record_guided_event(item, data)
+            data = event_forms.read(item, request.form)
+            warnings = event_forms.warnings(item, data)
+            if warnings and not request.form.get("confirm"):
+                status = 422  # nothing recorded until the person confirms
+            else:
+                api.record_guided_event(item, data)
         except DomainValidationError as exc:
             errors, status = exc.errors, 422
         else:
-            flash(_("Event recorded."), "success")
-            return redirect(url_for(".batch", batch_id=item.id))
-    events = services.batch_events(item)
+            if status == 200:
+                flash(_("Event recorded."), "success")
+                return redirect(url_for(".batch", batch_id=item.id))
     others = [
         b
         for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
         if b.id != item.id
     ]
+    runs = db.session.scalars(
+        select(LabelRun).where(LabelRun.batch_id == item.id).order_by(LabelRun.id.desc())
+    ).all()
+    counts = dict(
+        db.session.execute(
+            select(Label.run_id, func.count(Label.id))
+            .where(Label.batch_id == item.id, Label.voided_at.isnot(None))
+            .group_by(Label.run_id)
+        ).all()
+    )
     return render_template(
         "traceability/batch.html",
         batch=item,
-        events=[epcis.event_document(e) for e in events],
+        journey=_journey(item),
         upstream=services.lineage(item, "up"),
         downstream=services.lineage(item, "down"),
         errors=errors,
+        warnings=warnings,
+        values=values,
         others=others,
-        now=dt.datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M"),
+        runs=runs,
+        voided_counts=counts,
+        place_choices=places.place_choices(item.producer_id),
+        partner_choices=places.partner_choices(item.producer_id),
+        steps=event_forms.STEPS,
+        time_zone=str(time_zone()),
+        history=corrections.corrections_of("batch", item.id),
+        presets=labels.PRESETS,
+    ), status
+
+
+# --- imports ------------------------------------------------------------------------------
+
+
+def _import_page(kind: str) -> Any:
+    report = None
+    status = 200
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash(_("Choose a CSV or Excel (.xlsx) file."), "error")
+            return redirect(request.path)
+        try:
+            rows = tabular.read_rows(upload.filename, upload.read())
+            run = api.import_event_rows if kind == "events" else api.import_batch_rows
+            report = run(rows, dry_run=bool(request.form.get("dry_run")))
+        except DomainValidationError as exc:
+            flash("; ".join(m for ms in exc.errors.values() for m in ms), "error")
+            status = 422
+        else:
+            status = 422 if report["rows_with_errors"] else 200
+    columns = api.EVENT_CSV_COLUMNS if kind == "events" else api.BATCH_COLUMNS
+    return render_template(
+        "traceability/import.html", kind=kind, report=report, columns=columns
     ), status
 
 
 @bp.route("/events/import", methods=["GET", "POST"])
 @login_required
 def import_events() -> Any:
-    report = None
-    status = 200
-    if request.method == "POST":
-        upload = request.files.get("file")
-        if upload is None or not upload.filename:
-            flash(_("Choose a CSV file."), "error")
-            return redirect(url_for(".import_events"))
-        try:
-            report = api.import_event_rows(
-                upload.read().decode("utf-8-sig"), dry_run=bool(request.form.get("dry_run"))
-            )
-        except DomainValidationError as exc:
-            flash(exc.detail, "error")
-            status = 422
-        else:
-            status = 422 if report["rows_with_errors"] else 200
-    return render_template(
-        "traceability/import_events.html", report=report, columns=api.EVENT_CSV_COLUMNS
-    ), status
+    return _import_page("events")
 
 
-# --- labels -----------------------------------------------------------------------------------
-
-
-def _label_for_image(label_id: int) -> Label:
-    label = db.session.get(Label, label_id)
-    if label is None or not can_access_organisation(label.batch.producer_id):
-        abort(404)
-    return label
-
-
-def _immutable(body: bytes | str, mimetype: str, tag: str) -> Response:
-    """Label images never change for a given code: cache them for a year, with an ETag."""
-    response = Response(body, mimetype=mimetype)
-    response.set_etag(tag)
-    response.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response.make_conditional(request)
-
-
-@bp.get("/labels/<int:label_id>.png")
+@bp.route("/batches/import", methods=["GET", "POST"])
 @login_required
-def label_png(label_id: int) -> Response:
-    label = _label_for_image(label_id)
-    uri = label.uri
-    return _immutable(
-        labels.png(uri, module_px=request.args.get("px", 8, type=int) or 8),
-        "image/png",
-        labels.etag(uri + "png"),
+def import_batches() -> Any:
+    return _import_page("batches")
+
+
+@bp.get("/import-template-<any(events, batches):kind>.xlsx")
+@login_required
+def import_template(kind: str) -> Response:
+    """An empty workbook with the import's columns and one example row."""
+    if kind == "events":
+        columns = [(c, c) for c in api.EVENT_CSV_COLUMNS]
+        example = ["harvest", "8930000000019", "LN2026-001", "20/06/2026 06:30", "1000,5"]
+    else:
+        columns = [(c, c) for c in api.BATCH_COLUMNS]
+        example = ["8930000000019", "LN2026-002", "1000", "kg", "20/06/2026", "", "", "", ""]
+    return _download(tabular.xlsx(columns, [example], kind), f"nguon-{kind}.xlsx")
+
+
+# --- scans and alarms -----------------------------------------------------------------------
+
+
+def _scan_query() -> Any:
+    return (
+        select(Scan, Label, Batch)
+        .join(Label, Label.id == Scan.label_id)
+        .join(Batch, Batch.id == Label.batch_id)
     )
-
-
-@bp.get("/labels/<int:label_id>.svg")
-@login_required
-def label_svg(label_id: int) -> Response:
-    label = _label_for_image(label_id)
-    uri = label.uri
-    return _immutable(labels.svg(uri), "image/svg+xml", labels.etag(uri + "svg"))
-
-
-def layout_from(args: Any) -> labels.SheetLayout:
-    try:
-        return labels.SheetLayout(
-            rows=int(args.get("rows", 8)),
-            columns=int(args.get("columns", 4)),
-            margin_top=float(args.get("margin_top", 10)),
-            margin_left=float(args.get("margin_left", 8)),
-            margin_right=float(args.get("margin_right", 8)),
-            margin_bottom=float(args.get("margin_bottom", 10)),
-            gap=float(args.get("gap", 2)),
-        )
-    except ValueError:
-        raise DomainValidationError({"rows": "rows, columns and margins must be numbers"}) from None
-
-
-@bp.get("/label-runs/<int:run_id>/sheet.pdf")
-@login_required
-def label_sheet(run_id: int) -> Response:
-    """Printable A4 sheets of the run's valid codes (rows × columns, margins in mm)."""
-    run = api.get_run(run_id)
-    layout = layout_from(request.args)
-    pdf = labels.sheet_pdf(labels.label_texts(run), layout)
-    response = Response(pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = (
-        f'inline; filename="labels-{run.batch.lot}-{run.id}.pdf"'
-    )
-    return response
-
-
-@bp.post("/batches/<int:batch_id>/label-runs")
-@login_required
-def issue_labels_page(batch_id: int) -> Any:
-    batch = api.get_batch(batch_id)
-    try:
-        data = load(
-            LabelRunSchema(), {k: v for k, v in request.form.items() if v and k != "csrf_token"}
-        )
-        run = labels.issue_run(
-            batch, data["kind"], data["count"], data["item_quantity"], created_by_id=current_user.id
-        )
-    except DomainValidationError as exc:
-        flash(exc.detail, "error")
-        return redirect(url_for(".batch", batch_id=batch.id)), 303
-    flash(_("Issued %(n)d code(s).", n=run.count), "success")
-    return redirect(url_for(".batch", batch_id=batch.id))
-
-
-@bp.post("/label-runs/<int:run_id>/void")
-@login_required
-def void_run_page(run_id: int) -> Any:
-    run = api.get_run(run_id)
-    serials = [
-        s.strip() for s in request.form.get("serials", "").replace(",", " ").split() if s.strip()
-    ]
-    try:
-        count = labels.void_labels(run, request.form.get("reason", ""), serials or None)
-    except DomainValidationError as exc:
-        flash(exc.detail, "error")
-        return redirect(url_for(".batch", batch_id=run.batch_id)), 303
-    flash(_("Voided %(n)d code(s).", n=count), "success")
-    return redirect(url_for(".batch", batch_id=run.batch_id))
 
 
 @bp.get("/scans")
 @login_required
 def scans() -> str:
-    """Scans of my codes (all codes for officers): a table and a map of shared places."""
-    query = (
-        select(Scan, Label)
-        .join(Label, Label.id == Scan.label_id)
-        .join(Batch, Batch.id == Label.batch_id)
-    )
+    """Scans of my codes (all codes for officers): product, lot and code, and a map of the
+    places consumers shared (only when there are any)."""
+    query = _scan_query()
     if not is_staff():
         query = query.where(Batch.producer_id == current_user.organisation_id)
     rows = db.session.execute(query.order_by(Scan.id.desc()).limit(500)).all()
-    from registry import geo
-
     points = [
         geo.Layer(
             {"type": "Point", "coordinates": [s.longitude, s.latitude]},
             "scan-flagged" if lb.flagged_at else "scan",
             s.place or "",
         )
-        for s, lb in rows
+        for s, lb, _b in rows
         if s.latitude is not None
     ]
     outline = geo.Layer(geo.square(106.0, 16.0, 7.5), "country", "")  # keeps Vietnam in frame
