@@ -7,7 +7,7 @@ committed as a binary) gives the Vietnamese every page shows by default.
 from __future__ import annotations
 
 import flask_babel
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import Babel, gettext, lazy_gettext, ngettext
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
@@ -49,13 +49,15 @@ def get_locale() -> str:
     (pages) or Accept-Language (the API)."""
     from flask import current_app
 
-    asked = request.args.get("lang") if request else None
+    if not has_request_context():  # a CLI command or a worker: the default
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
+    asked = request.args.get("lang")
     if asked in LANGUAGES:
         return asked
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return chosen
-    if request and request.path.startswith(("/api/", "/epcis/")):
+    if request.path.startswith(("/api/", "/epcis/")):
         # Programs get the language they ask for (Accept-Language), English by default.
         return request.accept_languages.best_match(LANGUAGES) or "en"
     return current_app.config["BABEL_DEFAULT_LOCALE"]

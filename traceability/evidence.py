@@ -63,7 +63,7 @@ SENTENCES: dict[tuple[str, bool], Any] = {
     ("ocop_producer", False): _l("the OCOP rating belongs to another producer"),
     ("ocop_valid", True): _l("%(stars)s★ valid from %(from_date)s to %(to_date)s"),
     ("ocop_valid", False): _l(
-        "the OCOP rating is not valid on %(day)s (%(status)s, %(from_date)s – %(to_date)s)"
+        "the OCOP rating is not valid on %(day)s (%(ocop_status)s, %(from_date)s – %(to_date)s)"
     ),
     ("certificate", True): _l("area %(area)s: %(scheme)s %(number)s valid to %(valid_to)s"),
     ("certificate", False): _l("area %(area)s has no %(scheme)s certificate valid on %(day)s"),
@@ -74,6 +74,7 @@ DATES = {"day", "expiry", "from_date", "to_date", "valid_to"}
 NUMBERS = {"kg", "allowed", "capacity", "total", "ceiling", "used"}
 LABELLED = {
     "kind": "asset_kind",
+    "ocop_status": "ocop_status",
     "expected": "asset_kind",
     "status": "asset_status",
     "unit": "unit",

@@ -140,8 +140,8 @@ class ClaimCheck:
     scheme: str | None = None
     evidence: list[dict[str, Any]] = field(default_factory=list)
 
-    def condition(self, name: str, ok: bool, **facts: Any) -> bool:
-        self.evidence.append({"condition": name, "ok": ok, "facts": facts})
+    def condition(self, key: str, ok: bool, /, **facts: Any) -> bool:
+        self.evidence.append({"condition": key, "ok": ok, "facts": facts})
         return ok
 
     @property
@@ -278,7 +278,7 @@ def check_ocop_claim(batch: Batch, ocop: OcopProduct, check: ClaimCheck) -> None
         valid,
         stars=ocop.stars,
         day=_iso(day),
-        status=ocop.status,
+        ocop_status=ocop.status,
         from_date=_iso(ocop.decision_date),
         to_date=_iso(ocop.expiry_date),
     )

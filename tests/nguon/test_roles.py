@@ -58,7 +58,7 @@ def test_anonymous_page_visitor_is_sent_to_login(client: FlaskClient) -> None:
 
 def test_navigation_depends_on_role(logged_in: Callable[..., FlaskClient]) -> None:
     """Officers see the audit log in the navigation; cooperative users do not."""
-    coop = logged_in("cooperative").get("/").get_data(as_text=True)
+    coop = logged_in("cooperative").get("/", follow_redirects=True).get_data(as_text=True)
     assert "/audit/" not in coop
     assert "/account/tokens" in coop
 

@@ -93,7 +93,7 @@ def test_suspended_user_claim_refused(
     message = refused(post_batch(client, coop_headers, trace))
     assert message == (
         "Vải thiều Lục Ngạn: HTX Vải thiều Phượng Sơn is not an active authorised "
-        "user of Vải thiều Lục Ngạn on 2026-06-10"
+        "user of Vải thiều Lục Ngạn on 10/06/2026"
     )
 
 
@@ -103,7 +103,7 @@ def test_date_outside_the_authorisation_is_refused(
     message = refused(
         post_batch(client, coop_headers, trace, production_date="2023-06-10", expiry_date=None)
     )
-    assert "is not an active authorised user of Vải thiều Lục Ngạn on 2023-06-10" in message
+    assert "is not an active authorised user of Vải thiều Lục Ngạn on 10/06/2023" in message
 
 
 def test_area_outside_the_zone_is_refused(
@@ -122,12 +122,12 @@ def test_quantity_over_what_the_areas_yield(
 ) -> None:
     message = refused(post_batch(client, coop_headers, trace, quantity="110001"))
     assert message == (
-        "Vải thiều Lục Ngạn: 110001 kg is more than the areas can yield: 100000 kg "
-        "(hectares × expected yield) + 10% tolerance = 110000 kg"
+        "Vải thiều Lục Ngạn: 110,001 kg is more than the areas can yield: 100,000 kg "
+        "(hectares × expected yield) + 10% tolerance = 110,000 kg"
     )
     assert post_batch(client, coop_headers, trace, quantity="110").status_code == 201
     tonnes = post_batch(client, coop_headers, trace, lot="LN2026-002", quantity="111", unit="TNE")
-    assert "111000 kg is more than the areas can yield" in refused(tonnes)
+    assert "111,000 kg is more than the areas can yield" in refused(tonnes)
 
 
 def test_season_total_within_the_yearly_ceiling(
@@ -144,8 +144,8 @@ def test_season_total_within_the_yearly_ceiling(
         expiry_date=None,
     )
     assert refused(second) == (
-        "Vải thiều Lục Ngạn: 2026's batches would total 160000 kg, over the "
-        "yearly ceiling of 150000 kg (90000 kg already claimed)"
+        "Vải thiều Lục Ngạn: the batches of 2026 would total 160,000 kg, over the "
+        "yearly ceiling of 150,000 kg (90,000 kg already claimed)"
     )
     next_year = post_batch(
         client,
@@ -163,7 +163,7 @@ def test_wrong_kind_and_unknown_asset(client: FlaskClient, coop_headers: dict, t
     wrong = post_batch(
         client, coop_headers, trace, claims=[{"kind": "collective_mark", "asset_id": trace["gi"]}]
     )
-    assert "is a geographical_indication, not a collective_mark" in refused(wrong)
+    assert "is a geographical indication, not a collective mark" in refused(wrong)
     unknown = post_batch(
         client,
         coop_headers,
@@ -190,7 +190,7 @@ def test_gap_claim_needs_a_valid_certificate(
     )
     assert (
         refused(late)
-        == "vietgap: area VN-BG-LN-0001 has no vietgap certificate valid on 2027-06-10"
+        == "VietGAP: area VN-BG-LN-0001 has no VietGAP certificate valid on 10/06/2027"
     )
     organic = post_batch(
         client, coop_headers, trace, lot="LN2026-010", claims=[{"kind": "gap", "scheme": "organic"}]
@@ -230,7 +230,7 @@ def test_ocop_claim_must_be_valid_on_the_day(
         expiry_date=None,
         claims=claim,
     )
-    assert refused(early).endswith("is not valid on 2024-04-01 (active, 2024-05-01 – 2027-05-01)")
+    assert refused(early).endswith("is not valid on 01/04/2024 (valid, 01/05/2024 – 01/05/2027)")
 
 
 def test_batch_rules(client: FlaskClient, coop_headers: dict, trace: dict) -> None:
@@ -289,7 +289,7 @@ def test_claims_are_checked_on_the_batch_date_not_today(trace: dict, app: Any) -
         )
         batch.areas = []
         check = services.evaluate_claim(batch, {"kind": "gap", "scheme": "vietgap"})
-        assert check.failure == "vietgap: the batch names no production area"
+        assert check.failure == "VietGAP: the batch names no production area"
         db.session.rollback()
 
 
@@ -305,5 +305,5 @@ def test_an_expired_mark_backs_nothing(
             claims=[{"kind": "certification_mark", "asset_id": trace["mark"]}],
         )
     )
-    expected = "Chè Yên Thế: Chè Yên Thế is not in force on 2026-06-10"
-    assert message == f"{expected} (status granted, expiry 2025-06-01)"
+    expected = "Chè Yên Thế: Chè Yên Thế is not in force on 10/06/2026"
+    assert message == f"{expected} (status: granted, expiry 01/06/2025)"

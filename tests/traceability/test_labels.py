@@ -124,14 +124,12 @@ def test_a_run_of_250_codes_decodes_exactly(
         for slot in range(32):
             if len(found) == 250:
                 break
-            row, column = divmod(slot, sheet.columns)
-            left = sheet.margin_left + column * (sheet.cell_width + sheet.gap)
-            top = sheet.margin_top + row * (sheet.cell_height + sheet.gap)
+            left, top, width, height = sheet.cell_box(slot)
             box = (
                 int(left * scale),
                 int(top * scale),
-                int((left + sheet.cell_width) * scale),
-                int((top + sheet.cell_height) * scale),
+                int((left + width) * scale),
+                int((top + height) * scale),
             )
             found += decode(image.crop(box))
     assert found == uris
@@ -142,7 +140,7 @@ def test_run_limits_batch_quantity_and_yearly_ceiling(
 ) -> None:
     too_many = issue(client, coop_headers, batch_id, kind="item", count=5001, item_quantity="10")
     assert (
-        "exceeds the batch: 50000.000 KGM of 50000.000 are still unlabelled"
+        "exceeds the batch: 50,000 kg of 50,000 are still unlabelled"
         in errors_of(too_many)["count"]
     )
     assert (
@@ -152,7 +150,7 @@ def test_run_limits_batch_quantity_and_yearly_ceiling(
         == 201
     )
     rest = issue(client, coop_headers, batch_id, kind="item", count=1001, item_quantity="10")
-    assert "10000.000 KGM of 50000.000 are still unlabelled" in errors_of(rest)["count"]
+    assert "10,000 kg of 50,000 are still unlabelled" in errors_of(rest)["count"]
 
     # The officer lowers the authorisation's yearly ceiling to 45 t: labels must stay within it.
     officer = bearer("officer")
@@ -164,8 +162,8 @@ def test_run_limits_batch_quantity_and_yearly_ceiling(
     assert lowered.status_code == 200, lowered.json
     over = issue(client, coop_headers, batch_id, kind="item", count=1000, item_quantity="10")
     assert errors_of(over)["count"] == (
-        "labels for Vải thiều Lục Ngạn would reach 50000 kg in 2026; the "
-        "authorisation's yearly ceiling leaves 5000 kg"
+        "labels for Vải thiều Lục Ngạn would reach 50,000 kg in 2026; the "
+        "authorisation's yearly ceiling leaves 5,000 kg"
     )
     assert (
         issue(
