@@ -17,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from nguon.auth import new_token_string
 from nguon.db import db, utcnow
 from nguon.errors import ConflictError, DomainValidationError
+from nguon.i18n import _
 from nguon.models import ROLE_VALUES, ApiToken, Role, User
 from nguon.text import nfc
 
@@ -79,7 +80,7 @@ def create_user(
     if problems:
         raise DomainValidationError(problems)
     if db.session.scalar(select(User.id).where(User.email == email)) is not None:
-        raise ConflictError({"email": f"a user with email {email} already exists"})
+        raise ConflictError({"email": _("a user with email %(email)s already exists", email=email)})
     user = User(
         email=email,
         role=role,
@@ -176,7 +177,7 @@ def create_token(user: User, name: str) -> IssuedToken:
         )
     )
     if taken:
-        raise ConflictError({"name": f"an active token named {name!r} already exists"})
+        raise ConflictError({"name": _("an active token named %(name)r already exists", name=name)})
     raw, key_id, secret_hash = new_token_string()
     token = ApiToken(user=user, name=name, key_id=key_id, secret_hash=secret_hash)
     db.session.add(token)

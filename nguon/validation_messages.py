@@ -18,7 +18,7 @@ from marshmallow import fields as ma_fields
 from marshmallow import schema as ma_schema
 from marshmallow import validate as ma_validate
 
-from nguon.i18n import _l, ngettext
+from nguon.i18n import LABELS, _l, ngettext
 
 MARSHMALLOW = (
     _l("Not a valid boolean."),
@@ -114,6 +114,14 @@ def _wtforms_catalogue() -> None:  # never called: the msgids, for extraction
     _l("Not a valid float value.")
 
 
+def _stored_value(value: str) -> str:
+    """A stored value (a unit code, an enum key) as the interface names it, if it does."""
+    for labels in LABELS.values():
+        if value in labels:
+            return str(labels[value])
+    return value
+
+
 def _translate(text: str) -> str:
     return flask_babel.get_translations().ugettext(text) if has_request_context() else text
 
@@ -130,6 +138,11 @@ class CatalogueMessage(str):
         return made
 
     def _words(self, values: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(values.get("choices"), str):  # stored codes (KGM, fake_code) in words
+            values = {
+                **values,
+                "choices": ", ".join(map(_stored_value, values["choices"].split(", "))),
+            }
         return {
             key: str(value)
             if isinstance(value, CatalogueMessage)

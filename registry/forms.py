@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 
 from nguon.errors import DomainValidationError, flatten_messages
 from nguon.formatting import parse_decimal_text, parse_local_datetime
-from nguon.i18n import LABELS
+from nguon.i18n import LABELS, _
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
             try:
                 data[field.name] = json.loads(raw)
             except json.JSONDecodeError as exc:
-                data[field.name] = {"_invalid_json": str(exc)}
+                data[field.name] = {"_invalid_json": [exc.lineno, exc.colno]}
         else:
             data[field.name] = raw
     return data
@@ -81,7 +81,16 @@ def load(schema: Schema, data: dict[str, Any], *, partial: bool = False) -> dict
     cleaned = {k: v for k, v in data.items() if v is not None or partial}
     for key, value in list(cleaned.items()):
         if isinstance(value, dict) and "_invalid_json" in value:
-            raise DomainValidationError({key: f"not valid JSON ({value['_invalid_json']})"})
+            line, column = value["_invalid_json"]
+            raise DomainValidationError(
+                {
+                    key: _(
+                        "not valid JSON (line %(line)d, column %(column)d)",
+                        line=line,
+                        column=column,
+                    )
+                }
+            )
     try:
         return schema.load(cleaned, partial=partial)
     except ValidationError as exc:

@@ -172,6 +172,36 @@ REGISTRY_LABELS = {
 
 
 REGISTRY_LABELS["case_state"] = REGISTRY_LABELS["report_state"]
+# Audited records, as the audit log names them.
+REGISTRY_LABELS["table"] = {
+    "organisation": _l("organisation"),
+    "ip_asset": _l("mark or GI"),
+    "asset_status_change": _l("change of status"),
+    "asset_renewal": _l("renewal"),
+    "foreign_protection": _l("protection abroad"),
+    "document": _l("document"),
+    "authorised_user": _l("authorised user"),
+    "production_area": _l("production area"),
+    "area_certificate": _l("area certificate"),
+    "ocop_product": _l("OCOP product"),
+    "target": _l("target"),
+    "user_account": _l("user account"),
+    "api_token": _l("API token"),
+    "report": _l("report"),
+    "report_photo": _l("report photo"),
+    "infringement_case": _l("case"),
+    "case_attachment": _l("case attachment"),
+    "case_transition": _l("case step"),
+    "fine_band": _l("fine band"),
+    "product": _l("product"),
+    "batch": _l("batch"),
+    "claim": _l("claim"),
+    "location": _l("location"),
+    "partner": _l("partner"),
+    "correction": _l("correction"),
+    "label_run": _l("label run"),
+    "outbox": _l("portal sync"),
+}
 
 
 def register_labels() -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
+from nguon.i18n import _, label
 from nguon.text import nfc
 from registry import photos
 from registry.enforcement.models import (
@@ -230,13 +231,20 @@ def move_case(
     every missing field and an illegal move; nothing changes then."""
     allowed = FLOW.get(case.state, set())
     if to_state not in allowed:
-        options = ", ".join(sorted(allowed)) or "none"
+        options = ", ".join(str(label("case_state", s)) for s in sorted(allowed)) or "—"
         raise DomainValidationError(
-            {"state": f"cannot go from {case.state} to {to_state} (allowed: {options})"}
+            {
+                "state": _(
+                    "cannot go from “%(state)s” to “%(to_state)s” (allowed: %(options)s)",
+                    state=label("case_state", case.state),
+                    to_state=label("case_state", to_state),
+                    options=options,
+                )
+            }
         )
     problems: dict[str, str] = {}
     if not nfc(reason or ""):
-        problems["reason"] = "say why (it is recorded with the change)"
+        problems["reason"] = _("say why (it is recorded with the change)")
     values = {
         k: (nfc(v) if isinstance(v, str) else v) for k, v in fields.items() if k in CASE_FIELDS
     }
@@ -329,10 +337,10 @@ def save_fine_band(data: Mapping[str, Any]) -> FineBand:
     problems = {}
     for name in ("decree", "article", "description", "min_vnd", "max_vnd", "effective_from"):
         if data.get(name) in (None, ""):
-            problems[name] = "is required"
+            problems[name] = _("is required")
     if not problems:
         if data["min_vnd"] < 0 or data["max_vnd"] < data["min_vnd"]:
-            problems["max_vnd"] = "must be at least the minimum (and both 0 or more)"
+            problems["max_vnd"] = _("must be at least the minimum (and both 0 or more)")
         if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
             problems["effective_to"] = "cannot be before effective_from"
     if problems:

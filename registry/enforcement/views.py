@@ -185,13 +185,13 @@ def _parse_fields(form: Any, names: Iterable[str]) -> tuple[dict[str, Any], dict
             try:
                 values[name] = dt.date.fromisoformat(raw)
             except ValueError:
-                problems[name] = "must be a date (YYYY-MM-DD)"
+                problems[name] = _("must be a date (YYYY-MM-DD)")
         elif name in INT_FIELDS:
             digits = raw.replace(".", "").replace(",", "").replace(" ", "")
             if digits.isdigit():
                 values[name] = int(digits)
             else:
-                problems[name] = "must be a whole number"
+                problems[name] = _("must be a whole number")
         else:
             values[name] = raw
     return values, problems

@@ -86,7 +86,10 @@ def test_each_state_needs_its_fields(
 
 
 def test_illegal_moves_and_reasons(in_tx: Callable[..., Any], case_id: int) -> None:
-    with pytest.raises(DomainValidationError, match="cannot go from received to sanction_decided"):
+    with pytest.raises(
+        DomainValidationError,
+        match="cannot go from “received, waiting for an officer” to “sanction decided”",
+    ):
         move(in_tx, case_id, "sanction_decided")
     with pytest.raises(DomainValidationError) as no_reason:
         move(in_tx, case_id, "rejected", reason=" ")
