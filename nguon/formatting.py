@@ -12,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import flask_babel
-from flask import Flask, current_app, has_app_context
+from flask import Flask, current_app, has_app_context, has_request_context
 
 # One date and one date-time pattern on every page, whatever the template asked for.
 DATE = "dd/MM/yyyy"
@@ -43,12 +43,25 @@ _GROUPED = re.compile(r"^[+-]?\d{1,3}(?:([.,\s])\d{3})+(?:([.,])\d+)?$")
 _PLAIN = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$|^[+-]?[.,]\d+$")
 
 
+def _language() -> str:
+    if has_request_context():
+        return str(flask_babel.get_locale() or "vi")
+    return "vi"
+
+
 def parse_decimal_text(raw: str) -> str | None:
     """What a person typed as a number, as a plain ``1234.5`` string, or None when it is
-    not one. A lone comma or dot is the decimal separator ("5,5", "5.5"); with both, or
-    with repeated separators, the last different one is ("1.234,5", "1,234.5", "12 000")."""
+    not one. With both separators, or repeated ones, the last different one is the decimal
+    ("1.234,5", "1,234.5", "12 000"). A lone separator is the decimal one ("5,5", "5.5"),
+    except one followed by exactly three digits where the visitor's language groups with
+    it: "20.000" is twenty thousand in Vietnamese, "20,000" in English."""
     text = raw.strip().replace("\u00a0", " ")
     if _PLAIN.match(text):
+        grouping = "." if _language() == "vi" else ","
+        head, sep, tail = text.rpartition(grouping)
+        digits = head.lstrip("+-")
+        if sep and len(tail) == 3 and digits.isdigit() and not digits.startswith("0"):
+            return head + tail
         return text.replace(",", ".")
     match = _GROUPED.match(text)
     if match and match.group(1) != match.group(2):

@@ -288,10 +288,8 @@ def _product_form(title: str, product: Product | None) -> Any:
         values["reason"] = request.form.get("reason", "")
         try:
             data = load(
-                ProductSchema(partial=product is not None),
-                parse_form(fields, request.form),
-                partial=product is not None,
-            )
+                ProductSchema(), parse_form(fields, request.form)
+            )  # the whole form each time: a cleared field is cleared
             if (
                 not is_staff()
                 and data.get("producer_id", current_user.organisation_id)
@@ -303,7 +301,6 @@ def _product_form(title: str, product: Product | None) -> Any:
             if product is None:
                 saved = services.save_product(data)
             else:
-                data.setdefault("asset_ids", [])
                 saved = corrections.update_product(
                     product, data, request.form.get("reason", ""), current_user.id
                 )
