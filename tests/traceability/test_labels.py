@@ -247,3 +247,83 @@ def test_cli_prints_a_sheet(app: Flask, batch_id: int, tmp_path: Any) -> None:
     assert len(pypdfium2.PdfDocument(out.read_bytes())) == 2
     bad = app.test_cli_runner().invoke(main, ["labels", "print", str(batch_id), "--out", str(out)])
     assert bad.exit_code == 1 and "--count N or --lot-code" in bad.output
+
+
+def test_label_image_size_comes_from_a_small_fixed_range(
+    client: FlaskClient, coop_headers: dict, batch_id: int
+) -> None:
+    """``px`` is 1–16 pixels per module: -1, 0, 17, 300 or words are refused (422, never
+    a 500), and the largest image stays under a million pixels (px=300 made 250 MB)."""
+    run = issue(client, coop_headers, batch_id, kind="item", count=1, item_quantity="1").json
+    code = codes(client, coop_headers, run["id"])[0]
+    as_json = {**coop_headers, "Accept": "application/json"}
+    for px in ("-1", "0", "17", "300", "8.5", "tám", "１６"):
+        refused = client.get(f"{code['png']}?px={px}", headers=as_json)
+        assert refused.status_code == 422, (px, refused.status_code)
+        assert "px" in {e["field"] for e in refused.json["errors"]}
+    largest = client.get(f"{code['png']}?px=16", headers=coop_headers)
+    image = Image.open(io.BytesIO(largest.data))
+    assert image.width * image.height < 1_000_000
+    assert decode(image) == [code["uri"]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "margin_top=nan",
+        "margin_top=inf",
+        "margin_left=-1",
+        "margin_left=1e1",
+        "gap_x=1000",
+        "rows=0",
+        "rows=31",
+        "columns=13",
+        "rows=abc",
+        "margin_left=105&margin_right=105",
+        "rows=30&columns=12",
+        "preset=../../etc",
+    ],
+)
+def test_sheet_layout_must_be_finite_and_within_the_page(
+    client: FlaskClient, coop_headers: dict, batch_id: int, query: str
+) -> None:
+    """NaN, infinities, exponents, negative or page-sized margins, too many rows or
+    columns, an unknown stock: refused naming the field (``margin_top=nan`` was accepted)."""
+    run = issue(client, coop_headers, batch_id, kind="item", count=2, item_quantity="1").json
+    for path in ("sheet.pdf", "preview.png"):
+        response = client.get(
+            f"/traceability/label-runs/{run['id']}/{path}?{query}",
+            headers={**coop_headers, "Accept": "application/json"},
+        )
+        assert response.status_code == 422, (query, path, response.status_code)
+        assert response.mimetype == "application/problem+json"
+    page = client.get(
+        f"/traceability/label-runs/{run['id']}/sheet.pdf?{query}", headers=coop_headers
+    )
+    assert page.status_code == 422 and page.mimetype == "text/html"  # a person reads a page
+    assert "Dữ liệu không hợp lệ" in page.get_data(as_text=True)
+
+
+def test_every_preset_and_a_custom_sheet_print(
+    client: FlaskClient, coop_headers: dict, batch_id: int
+) -> None:
+    """Each label stock prints every code so that it decodes; a roll has one label a page
+    at the label's size; a custom sheet takes margins with a decimal comma."""
+    run = issue(client, coop_headers, batch_id, kind="item", count=3, item_quantity="1").json
+    uris = sorted(c["uri"] for c in codes(client, coop_headers, run["id"]))
+    sheets = [f"preset={key}" for key in labels.PRESETS]
+    for query in [*sheets, "rows=5&columns=3&margin_top=7,5&gap_x=3"]:
+        pdf = client.get(
+            f"/traceability/label-runs/{run['id']}/sheet.pdf?{query}", headers=coop_headers
+        )
+        assert pdf.status_code == 200, (query, pdf.get_data(as_text=True))
+        document = pypdfium2.PdfDocument(pdf.data)
+        found = []
+        for index in range(len(document)):
+            found += decode(document[index].render(scale=300 / 72).to_pil().convert("L"))
+        assert sorted(found) == uris, query
+        if query.startswith("preset=roll-"):
+            width, height = map(int, query.removeprefix("preset=roll-").split("x"))
+            assert len(document) == 3
+            assert round(document[0].get_width() * 25.4 / 72) == width
+            assert round(document[0].get_height() * 25.4 / 72) == height
