@@ -79,18 +79,19 @@ def asset_title(name: str, kind: str, number: str | None) -> str:
     return f"{name} — {kind_word} {_('no.')} {number}" if number else f"{name} — {kind_word}"
 
 
-def _asset_choices() -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        select(IPAsset.id, IPAsset.name, IPAsset.kind, IPAsset.certificate_number)
-        .where(IPAsset.status == "granted")
-        .order_by(IPAsset.name_key, IPAsset.kind)
+def _asset_choices(kinds: tuple[str, ...] | None = None) -> list[tuple[int, str]]:
+    query = select(IPAsset.id, IPAsset.name, IPAsset.kind, IPAsset.certificate_number).where(
+        IPAsset.status == "granted"
     )
+    if kinds:
+        query = query.where(IPAsset.kind.in_(kinds))
+    rows = db.session.execute(query.order_by(IPAsset.name_key, IPAsset.kind))
     return [(r.id, asset_title(r.name, r.kind, r.certificate_number)) for r in rows]
 
 
 def _claimable_asset_choices() -> list[tuple[int, str]]:
     """Marks and GIs a batch may claim (a plain mark is not a claim the registry checks)."""
-    return [c for c in _asset_choices() if db.session.get(IPAsset, c[0]).kind != "mark"]
+    return _asset_choices(("geographical_indication", "collective_mark", "certification_mark"))
 
 
 def _ocop_choices() -> list[tuple[Any, str]]:
@@ -134,7 +135,7 @@ PRODUCT_FORM = [
         "list",
         help=_l("separate with ';', e.g. TCVN 12850:2019; VietGAP"),
     ),
-    FormField("asset_ids", _l("Marks and GIs"), "multiselect", _asset_choices),
+    FormField("asset_ids", _l("Marks and GIs"), "multiselect", lambda: _asset_choices()),
     FormField("ocop_product_id", _l("OCOP rating"), "select", _ocop_choices),
     FormField("safety_warnings", _l("Safety warnings"), "textarea"),
     FormField("description", _l("Description"), "textarea"),
