@@ -13,7 +13,7 @@ import inspect
 from typing import Any
 
 import flask_babel
-from flask import has_request_context
+from flask import has_request_context, request
 from marshmallow import fields as ma_fields
 from marshmallow import schema as ma_schema
 from marshmallow import validate as ma_validate
@@ -114,6 +114,10 @@ def _wtforms_catalogue() -> None:  # never called: the msgids, for extraction
     _l("Not a valid float value.")
 
 
+def _for_programs() -> bool:
+    return request.path.startswith(("/api/", "/epcis/"))
+
+
 def _stored_value(value: str) -> str:
     """A stored value (a unit code, an enum key) as the interface names it, if it does."""
     for labels in LABELS.values():
@@ -138,7 +142,8 @@ class CatalogueMessage(str):
         return made
 
     def _words(self, values: dict[str, Any]) -> dict[str, Any]:
-        if isinstance(values.get("choices"), str):  # stored codes (KGM, fake_code) in words
+        if isinstance(values.get("choices"), str) and not _for_programs():
+            # A person reads stored codes (KGM, fake_code) in words; a program needs them.
             values = {
                 **values,
                 "choices": ", ".join(map(_stored_value, values["choices"].split(", "))),

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from nguon.cli import main, transactional
+from traceability.labels import PRESETS
 
 
 @main.group()
@@ -25,6 +26,12 @@ def labels() -> None:
 @click.option("--count", type=int, default=0, help="Issue COUNT item codes first.")
 @click.option("--item-quantity", type=Decimal, default=None, help="Quantity per code (batch unit).")
 @click.option("--lot-code", is_flag=True, help="Issue the lot's single code first.")
+@click.option(
+    "--preset",
+    type=click.Choice(list(PRESETS)),
+    default=None,
+    help="A label stock (A4 decal sheet or thermal roll); overrides rows, columns and margin.",
+)
 @click.option("--rows", type=int, default=8, show_default=True)
 @click.option("--columns", type=int, default=4, show_default=True)
 @click.option("--margin", type=float, default=8, show_default=True, help="Margins in mm.")
@@ -36,6 +43,7 @@ def print_labels(
     count: int,
     item_quantity: Decimal | None,
     lot_code: bool,
+    preset: str | None,
     rows: int,
     columns: int,
     margin: float,
@@ -62,17 +70,21 @@ def print_labels(
     else:
         raise click.ClickException("say --run RUN, --count N or --lot-code")
     texts = service.label_texts(run)
-    layout = service.SheetLayout(
-        rows=rows,
-        columns=columns,
-        margin_top=margin,
-        margin_bottom=margin,
-        margin_left=margin,
-        margin_right=margin,
+    layout = (
+        service.PRESETS[preset].layout
+        if preset
+        else service.SheetLayout(
+            rows=rows,
+            columns=columns,
+            margin_top=margin,
+            margin_bottom=margin,
+            margin_left=margin,
+            margin_right=margin,
+        )
     )
     with click.progressbar(length=len(texts), label="rendering labels", file=sys.stderr) as bar:
         pdf = service.sheet_pdf(texts, layout, progress=bar.update)
     out.write_bytes(pdf)
     click.echo(
-        f"{len(texts)} labels on {-(-len(texts) // (rows * columns))} page(s): {out}", err=True
+        f"{len(texts)} labels on {-(-len(texts) // layout.per_page)} page(s): {out}", err=True
     )

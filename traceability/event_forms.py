@@ -58,7 +58,9 @@ def read(batch: Batch, form: Mapping[str, str]) -> dict[str, Any]:
     step = form.get("step", "")
     if step not in STEPS:
         problems.add("step", _("choose a step"))
-    when = parse_local_datetime(form.get("event_date", ""), form.get("event_clock", ""))
+    # event_time: one field holding both (an ISO time as the API takes, or "20/06/2026 06:30")
+    typed = form.get("event_date", "") or form.get("event_time", "")
+    when = parse_local_datetime(typed, form.get("event_clock", ""))
     if when is None:
         problems.add("event_date", _("a date and time such as 20/06/2026 06:30"))
     quantity = None

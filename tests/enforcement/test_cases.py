@@ -88,7 +88,7 @@ def test_each_state_needs_its_fields(
 def test_illegal_moves_and_reasons(in_tx: Callable[..., Any], case_id: int) -> None:
     with pytest.raises(
         DomainValidationError,
-        match="cannot go from “received, waiting for an officer” to “sanction decided”",
+        match="không thể chuyển từ “đã tiếp nhận, chờ cán bộ xử lý” sang “đã quyết định xử phạt”",
     ):
         move(in_tx, case_id, "sanction_decided")
     with pytest.raises(DomainValidationError) as no_reason:
@@ -96,7 +96,7 @@ def test_illegal_moves_and_reasons(in_tx: Callable[..., Any], case_id: int) -> N
     assert list(no_reason.value.errors) == ["reason"]
     assert move(in_tx, case_id, "rejected", reason="trùng báo cáo BC2026-000001") == "rejected"
     assert move(in_tx, case_id, "closed", reason="đóng") == "closed"
-    with pytest.raises(DomainValidationError, match="allowed: none"):
+    with pytest.raises(DomainValidationError, match="được phép: —"):
         move(in_tx, case_id, "accepted")
     history = in_tx(
         lambda: [
@@ -345,7 +345,7 @@ def test_officers_enter_fine_bands_on_their_page(
     assert 'has-error"><label for="min_vnd"' in refused.get_data(as_text=True)
     not_a_number = officer.post("/registry/fine-bands", data={**form, "min_vnd": "năm triệu"})
     assert not_a_number.status_code == 422
-    assert "must be a whole number" in not_a_number.get_data(as_text=True)
+    assert "phải là số nguyên" in not_a_number.get_data(as_text=True)
     assert in_tx(lambda: db.session.scalar(select(func.count()).select_from(FineBand))) == 0
     saved = officer.post("/registry/fine-bands", data={**form, "min_vnd": "5.000.000"})
     assert saved.status_code == 302

@@ -122,7 +122,7 @@ def test_officer_browses_a_records_history(
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "HTX Na dai Lục Nam" in html
-    assert f"organisation #{org_id}" in html
+    assert f"tổ chức #{org_id}" in html
 
     api = client.get(f"/api/v1/audit?table=organisation&record={org_id}")
     assert api.status_code == 200

@@ -56,7 +56,7 @@ def test_users_create_cooperative_with_org(app: Flask, make_org) -> None:
     dup = run(app, "users", "create", "htx@test.nguon.vn", "--role", "officer",
               "--password-stdin", input="a long password\n")  # fmt: skip
     assert dup.exit_code == 1
-    assert "already exists" in dup.output
+    assert "đã có người dùng với email htx@test.nguon.vn" in dup.output  # the default language
 
 
 def test_tokens_revoke_by_name(app: Flask, make_user) -> None:

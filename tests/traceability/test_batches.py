@@ -289,7 +289,8 @@ def test_claims_are_checked_on_the_batch_date_not_today(trace: dict, app: Any) -
         )
         batch.areas = []
         check = services.evaluate_claim(batch, {"kind": "gap", "scheme": "vietgap"})
-        assert check.failure == "VietGAP: the batch names no production area"
+        # Outside a request (CLI, workers) messages are in the default language, Vietnamese.
+        assert check.failure == "VietGAP: lô hàng không ghi vùng sản xuất nào"
         db.session.rollback()
 
 

@@ -48,6 +48,19 @@ def qr_codes_in(pdf: bytes, dpi: int = 200) -> list[list[str]]:
         document.close()
 
 
+def submit(page: Any, selector: str) -> None:
+    """Click and wait for the page it leads to (and for everything that page loads)."""
+    with page.expect_navigation():
+        page.click(selector)
+    page.wait_for_load_state("networkidle")
+
+
+def settled(app: Flask) -> Any:
+    """The app's context for a look at the database once the browser is idle: the live
+    server answers on the test's own connection, one request at a time."""
+    return app.app_context()
+
+
 def record_step(page: Any, step: str, day: str, clock: str, **choose: str) -> None:
     form = page.locator("form.event-form")
     form.locator("#step").select_option(step)
@@ -60,8 +73,9 @@ def record_step(page: Any, step: str, day: str, clock: str, **choose: str) -> No
         form.locator("#place_name").fill(choose["place_name"])
     if "partner" in choose:
         form.locator("#partner").select_option(choose["partner"])
-    form.locator("button[type=submit]").click()
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    page.wait_for_load_state("networkidle")
 
 
 def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) -> list:
@@ -81,15 +95,15 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
     page.check(f"#f-asset_ids input[value='{trace['gi']}']")
     assert "Vải thiều Lục Ngạn" in page.locator("#f-asset_ids-count").inner_text()
     fits(page, widths)
-    page.click("main form button[type=submit]")
+    submit(page, "main form button[type=submit]")
     assert page.url.endswith("/traceability/products"), page.url
-    page.click(f"text=Vải thiều {n}")
+    submit(page, f"text=Vải thiều {n}")
     page.fill("#f-name", f"Vải thiều tươi {n}")
     fits(page, widths)
-    page.click("main form button[type=submit]")
+    submit(page, "main form button[type=submit]")
     assert page.locator(f"text=Vải thiều tươi {n}").count() == 1, page.locator("main").inner_text()
     fits(page, widths)
-    with app.app_context():
+    with settled(app):
         product = db.session.scalar(select(Product).where(Product.gtin == "0" + gtin))
         assert product.name == f"Vải thiều tươi {n}"
 
@@ -101,14 +115,14 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
     page.fill("#f-production_date", "2026-06-10")
     page.check(f"#f-area_ids input[value='{trace['area']}']")
     page.check(f"#f-claim_asset_ids input[value='{trace['mark']}']")
-    page.click("main form button[type=submit]")
+    submit(page, "main form button[type=submit]")
     refusal = page.locator(".notice-error").inner_text()
     assert "Chè Yên Thế không còn hiệu lực vào 10/06/2026" in refusal, refusal
     assert page.locator("#f-lot").input_value() == lot  # what was typed is kept
     fits(page, widths)
     page.uncheck(f"#f-claim_asset_ids input[value='{trace['mark']}']")
     page.check(f"#f-claim_asset_ids input[value='{trace['gi']}']")
-    page.click("main form button[type=submit]")
+    submit(page, "main form button[type=submit]")
     assert "/traceability/batches/" in page.url
     evidence = page.locator(".evidence").inner_text()
     assert "là người sử dụng được phép, mã LN-001" in evidence, evidence
@@ -125,7 +139,7 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
     assert "Kho HTX" in journey and "11/06/2026 05:00" in journey
     assert "HTX Chè Bố Hạ" in journey
     fits(page, widths)
-    with app.app_context():
+    with settled(app):
         batch = db.session.scalar(select(Batch).where(Batch.lot == lot))
         times = sorted(
             e.event_time.replace(tzinfo=None)
@@ -138,10 +152,10 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
     page.goto(batch_url)
     page.fill("#lc", "10")
     page.fill("#lq", "10")
-    page.click("form[action$='/label-runs'] button[type=submit]")
+    submit(page, "form[action$='/label-runs'] button[type=submit]")
     assert "/traceability/label-runs/" in page.url
     run_url = page.url.split("?")[0].split("#")[0]
-    with app.app_context():
+    with settled(app):
         run = db.session.scalar(select(LabelRun).where(LabelRun.batch_id == batch.id))
         uris = sorted(
             label.uri for label in db.session.scalars(select(Label).where(Label.run_id == run.id))
@@ -175,7 +189,7 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
     boxes.nth(0).check()
     boxes.nth(1).check()
     page.fill("#reason", "tem rách khi in")
-    page.click("button.button-danger:not([name])")
+    submit(page, "button.button-danger:not([name])")
     assert "Đã hủy 2 mã" in page.locator(".notice").first.inner_text()
     fits(page, widths)
     with page.expect_download() as download:
@@ -206,14 +220,14 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
         page.set_input_files("#file", {"name": name, "mimeType": "application/octet-stream",
                                        "buffer": content})  # fmt: skip
         page.uncheck("input[name=dry_run]")
-        page.click("main form button[type=submit]")
+        submit(page, "main form button[type=submit]")
         fits(page, widths)
         if name == "bad.xlsx":
             result = page.locator("table.import-errors").inner_text()
             assert "dòng 2" in result and "KHONG-CO" in result, result
             assert "không có lô KHONG-CO" in result
     assert "Đã ghi nhận 1 dòng" in page.locator(".notice-success").inner_text()
-    with app.app_context():
+    with settled(app):
         received = [
             e
             for e in db.session.scalars(
@@ -238,7 +252,7 @@ def test_a_cooperatives_day_in_the_browser(
         page.goto(f"{base}/login")
         page.fill("#email", email)
         page.fill("#password", TEST_PASSWORD)
-        page.click("main button[type=submit]")
+        submit(page, "main button[type=submit]")
         assert page.url.endswith("/traceability/")  # a cooperative starts on its own page
         widths = day_of_a_cooperative(app, page, base, trace, size["width"])
     too_wide = [(url, width) for url, width in widths if width > size["width"]]

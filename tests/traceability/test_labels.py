@@ -327,3 +327,17 @@ def test_every_preset_and_a_custom_sheet_print(
             assert len(document) == 3
             assert round(document[0].get_width() * 25.4 / 72) == width
             assert round(document[0].get_height() * 25.4 / 72) == height
+
+
+def test_cli_prints_on_a_roll_preset(app: Flask, batch_id: int, tmp_path: Any) -> None:
+    from nguon.cli import main
+
+    out = tmp_path / "roll.pdf"
+    args = ["labels", "print", str(batch_id), "--count", "3", "--item-quantity", "1"]
+    result = app.test_cli_runner().invoke(
+        main, [*args, "--preset", "roll-40x30", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 labels on 3 page(s)" in result.output
+    document = pypdfium2.PdfDocument(out.read_bytes())
+    assert round(document[0].get_width() * 25.4 / 72) == 40
