@@ -66,15 +66,17 @@ def create_user(
     email = normalise_email(email)
     problems: dict[str, str] = {}
     if not EMAIL_RE.match(email):
-        problems["email"] = "must be an email address like name@example.vn"
+        problems["email"] = _("must be an email address like name@example.vn")
     if role not in ROLE_VALUES:
-        problems["role"] = f"must be one of {', '.join(ROLE_VALUES)}"
+        problems["role"] = _("must be one of %(value)s", value=", ".join(ROLE_VALUES))
     elif role == Role.COOPERATIVE and organisation_id is None:
-        problems["organisation_id"] = "a cooperative user must belong to an organisation"
+        problems["organisation_id"] = _("a cooperative user must belong to an organisation")
     elif role != Role.COOPERATIVE and organisation_id is not None:
-        problems["organisation_id"] = "only cooperative users belong to an organisation"
+        problems["organisation_id"] = _("only cooperative users belong to an organisation")
     elif organisation_id is not None and db.session.get(Organisation, organisation_id) is None:
-        problems["organisation_id"] = f"no organisation with id {organisation_id}"
+        problems["organisation_id"] = _(
+            "no organisation with id %(organisation_id)s", organisation_id=organisation_id
+        )
     if password is not None and (problem := password_problem(password)):
         problems["password"] = problem
     if problems:
@@ -170,7 +172,7 @@ def create_token(user: User, name: str) -> IssuedToken:
     """A new Bearer token for ``user``. The secret is returned once and only hashed."""
     name = nfc(name)
     if not name or len(name) > 100:
-        raise DomainValidationError({"name": "must be 1 to 100 characters"})
+        raise DomainValidationError({"name": _("must be 1 to 100 characters")})
     taken = db.session.scalar(
         select(func.count(ApiToken.id)).where(
             ApiToken.user_id == user.id, ApiToken.name == name, ApiToken.revoked_at.is_(None)

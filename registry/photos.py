@@ -22,6 +22,7 @@ import zxingcpp
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nguon.errors import DomainValidationError
+from nguon.i18n import _
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # 40 megapixels: any phone camera, far below a bomb
@@ -44,17 +45,21 @@ class CleanPhoto:
 def clean_photo(content: bytes, field_name: str = "photos") -> CleanPhoto:
     """Check and clean one uploaded photo; DomainValidationError says what is wrong."""
     if not content:
-        raise DomainValidationError({field_name: "the file is empty"})
+        raise DomainValidationError({field_name: _("the file is empty")})
     if len(content) > MAX_BYTES:
         raise DomainValidationError(
-            {field_name: f"a photo may be at most {MAX_BYTES // (1024 * 1024)} MiB"}
+            {
+                field_name: _(
+                    "a photo may be at most %(value)s MiB", value=MAX_BYTES // (1024 * 1024)
+                )
+            }
         )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             probe = Image.open(io.BytesIO(content))
             if probe.format not in FORMATS:
-                raise DomainValidationError({field_name: "must be a JPEG, PNG or WebP photo"})
+                raise DomainValidationError({field_name: _("must be a JPEG, PNG or WebP photo")})
             width, height = probe.size
             if width * height > MAX_PIXELS:
                 message = (
@@ -66,11 +71,11 @@ def clean_photo(content: bytes, field_name: str = "photos") -> CleanPhoto:
             image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise DomainValidationError(
-            {field_name: "not an image Nguồn can read (JPEG, PNG or WebP)"}
+            {field_name: _("not an image Nguồn can read (JPEG, PNG or WebP)")}
         ) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError):
         raise DomainValidationError(
-            {field_name: "the image is too large to be safely decoded"}
+            {field_name: _("the image is too large to be safely decoded")}
         ) from None
     image = ImageOps.exif_transpose(image)  # keep it upright, then forget the EXIF
     codes = [r.text for r in zxingcpp.read_barcodes(image.convert("RGB"), formats=zxingcpp.QRCode)]

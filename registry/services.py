@@ -22,6 +22,7 @@ from sqlalchemy import Select, or_, select
 
 from nguon.db import db
 from nguon.errors import ConflictError, DomainValidationError
+from nguon.i18n import _, label
 from nguon.text import nfc, search_key, search_terms
 from registry import geo, rules
 from registry.models import (
@@ -104,16 +105,22 @@ def save_organisation(data: Mapping[str, Any], org: Organisation | None = None) 
     _set(org, data, ORGANISATION_FIELDS)
     problems = Problems()
     if not org.name:
-        problems.add("name", "is required")
+        problems.add("name", _("is required"))
     if org.tax_code:
         if not TAX_CODE.match(org.tax_code):
-            problems.add("tax_code", "must be 10 digits, or 10-3 digits for a branch")
+            problems.add("tax_code", _("must be 10 digits, or 10-3 digits for a branch"))
         elif _taken(Organisation, Organisation.tax_code, org.tax_code, org.id):
-            problems.add("tax_code", f"another organisation has tax code {org.tax_code}")
+            problems.add(
+                "tax_code",
+                _("another organisation has tax code %(tax_code)s", tax_code=org.tax_code),
+            )
     if org.gln:
         problems.add("gln", check_gln(org.gln))
     if org.admin_unit_code and db.session.get(AdminUnit, org.admin_unit_code) is None:
-        problems.add("admin_unit_code", f"no administrative unit {org.admin_unit_code}")
+        problems.add(
+            "admin_unit_code",
+            _("no administrative unit %(admin_unit_code)s", admin_unit_code=org.admin_unit_code),
+        )
     problems.raise_if_any()
     db.session.add(org)
     db.session.flush()
@@ -196,13 +203,13 @@ def compute_expiry(asset: IPAsset) -> dt.date | None:
 def _validate_asset(asset: IPAsset) -> None:
     problems = Problems()
     if asset.kind not in set(AssetKind):
-        problems.add("kind", f"must be one of {', '.join(AssetKind)}")
+        problems.add("kind", _("must be one of %(value)s", value=", ".join(AssetKind)))
         problems.raise_if_any()
     if not asset.name:
-        problems.add("name", "is required")
+        problems.add("name", _("is required"))
     asset.products = [nfc(p) for p in (asset.products or []) if p and nfc(p)]
     if not asset.products:
-        problems.add("products", "name at least one product")
+        problems.add("products", _("name at least one product"))
     problems.add("nice_classes", rules.check_nice_classes(asset.nice_classes or [], asset.kind))
     if asset.application_number:
         problems.add(
@@ -210,7 +217,7 @@ def _validate_asset(asset: IPAsset) -> None:
             rules.check_application_number(asset.application_number, asset.kind, asset.filing_date),
         )
         if _taken(IPAsset, IPAsset.application_number, asset.application_number, asset.id):
-            problems.add("application_number", "another asset has this application number")
+            problems.add("application_number", _("another asset has this application number"))
     if asset.certificate_number:
         problems.add(
             "certificate_number",
@@ -219,20 +226,24 @@ def _validate_asset(asset: IPAsset) -> None:
     if asset.status in GRANTED_STATES:
         for field in ("certificate_number", "grant_date", "filing_date"):
             if not getattr(asset, field):
-                problems.add(field, "is required once the asset is granted")
+                problems.add(field, _("is required once the asset is granted"))
     if asset.status != AssetStatus.PREPARING and not asset.application_number:
-        problems.add("application_number", "is required once the application is filed")
+        problems.add("application_number", _("is required once the application is filed"))
     if asset.kind == AssetKind.GEOGRAPHICAL_INDICATION:
         if asset.holder_id is not None:
-            problems.add("holder_id", "a GI is held by the State: name its managing organisation")
+            problems.add(
+                "holder_id", _("a GI is held by the State: name its managing organisation")
+            )
         if asset.managing_organisation_id is None and asset.status in GRANTED_STATES:
-            problems.add("managing_organisation_id", "a granted GI needs a managing organisation")
+            problems.add(
+                "managing_organisation_id", _("a granted GI needs a managing organisation")
+            )
     elif asset.holder_id is None and asset.status != AssetStatus.PREPARING:
-        problems.add("holder_id", "a mark needs its holder")
+        problems.add("holder_id", _("a mark needs its holder"))
     for field in ("holder_id", "managing_organisation_id"):
         value = getattr(asset, field)
         if value is not None and db.session.get(Organisation, value) is None:
-            problems.add(field, f"no organisation {value}")
+            problems.add(field, _("no organisation %(value)s", value=value))
     asset.expiry_date = compute_expiry(asset)
     problems.add(
         "grant_date", rules.check_date_order(asset.filing_date, asset.grant_date, asset.expiry_date)
@@ -304,13 +315,22 @@ def change_asset_status(
     if status not in allowed:
         options = ", ".join(sorted(allowed)) or "none"
         raise DomainValidationError(
-            {"status": f"cannot go from {asset.status} to {status} (allowed: {options})"}
+            {
+                "status": _(
+                    "cannot go from %(status)s to %(to_status)s (allowed: %(options)s)",
+                    status=label("asset_status", asset.status),
+                    to_status=label("asset_status", status),
+                    options=options,
+                )
+            }
         )
     if asset.status_history and on_date < asset.status_history[-1].on_date:
         raise DomainValidationError(
             {
-                "on_date": "cannot be before the previous status change "
-                f"({asset.status_history[-1].on_date.isoformat()})"
+                "on_date": _(
+                    "cannot be before the previous status change (%(value)s)",
+                    value=asset.status_history[-1].on_date.isoformat(),
+                )
             }
         )
     _set(asset, fields, ASSET_FIELDS)
@@ -326,9 +346,9 @@ def renew_asset(asset: IPAsset, on_date: dt.date, decision: str = "") -> AssetRe
     """Renew a mark for 10 more years; only inside the window (6 months before expiry
     to 6 months after). GIs never expire and cannot be renewed."""
     if asset.kind == AssetKind.GEOGRAPHICAL_INDICATION:
-        raise DomainValidationError({"kind": "a geographical indication never expires"})
+        raise DomainValidationError({"kind": _("a geographical indication never expires")})
     if asset.status not in (AssetStatus.GRANTED, AssetStatus.EXPIRED) or asset.expiry_date is None:
-        raise DomainValidationError({"status": "only a granted mark can be renewed"})
+        raise DomainValidationError({"status": _("only a granted mark can be renewed")})
     problem = rules.check_renewal_date(asset.expiry_date, on_date)
     if problem:
         raise DomainValidationError({"renewed_on": problem})
@@ -372,7 +392,7 @@ def expire_lapsed_marks(today: dt.date) -> list[IPAsset]:
 def add_foreign_protection(asset: IPAsset, data: Mapping[str, Any]) -> ForeignProtection:
     territory = str(data.get("territory", "")).upper()
     if not TERRITORY.match(territory) or territory == "VN":
-        raise DomainValidationError({"territory": "must be a foreign ISO 3166 code, e.g. JP"})
+        raise DomainValidationError({"territory": _("must be a foreign ISO 3166 code, e.g. JP")})
     protection = ForeignProtection(
         territory=territory,
         route=data.get("route", "national"),
@@ -416,12 +436,14 @@ def check_file(content: bytes, problems: Problems) -> tuple[str, str] | None:
     """The media type and extension of an uploaded file, judged by its content; problems
     (empty, too large, not PDF/PNG/JPEG/WebP) are added under ``file``."""
     if len(content) == 0:
-        problems.add("file", "is empty")
+        problems.add("file", _("is empty"))
     if len(content) > DOCUMENT_MAX_BYTES:
-        problems.add("file", f"is larger than {DOCUMENT_MAX_BYTES // (1024 * 1024)} MiB")
+        problems.add(
+            "file", _("is larger than %(value)s MiB", value=DOCUMENT_MAX_BYTES // (1024 * 1024))
+        )
     sniffed = sniff_media_type(content[:16])
     if content and sniffed is None:
-        problems.add("file", "must be a PDF, PNG, JPEG or WebP file (checked by its content)")
+        problems.add("file", _("must be a PDF, PNG, JPEG or WebP file (checked by its content)"))
     return sniffed
 
 
@@ -438,7 +460,7 @@ def add_document(asset: IPAsset, kind: str, title: str, filename: str, content: 
     problems = Problems()
     sniffed = check_file(content, problems)
     if kind not in {"regulation", "certificate", "logo", "map", "other"}:
-        problems.add("kind", "must be regulation, certificate, logo, map or other")
+        problems.add("kind", _("must be regulation, certificate, logo, map or other"))
     problems.raise_if_any()
     digest = keep_file(content)
     document = Document(
@@ -541,24 +563,24 @@ def save_area(data: Mapping[str, Any], area: ProductionArea | None = None) -> Pr
     _set(area, data, AREA_FIELDS)
     problems = Problems()
     if not area.code or not AREA_CODE.match(area.code):
-        problems.add("code", "3 to 50 letters, digits, '.', '-', '_' or '/', e.g. VN-BG-LN-0012")
+        problems.add("code", _("3 to 50 letters, digits, '.', '-', '_' or '/', e.g. VN-BG-LN-0012"))
     elif _taken(ProductionArea, ProductionArea.code, area.code, area.id):
-        problems.add("code", f"another area has code {area.code}")
+        problems.add("code", _("another area has code %(code)s", code=area.code))
     if not area.crop:
-        problems.add("crop", "is required")
+        problems.add("crop", _("is required"))
     if area.owner_id is None or db.session.get(Organisation, area.owner_id) is None:
-        problems.add("owner_id", "must be an existing organisation")
+        problems.add("owner_id", _("must be an existing organisation"))
     if area.hectares is None or Decimal(area.hectares) <= 0:
-        problems.add("hectares", "must be more than 0")
+        problems.add("hectares", _("must be more than 0"))
     if area.expected_yield_kg_per_ha is not None and Decimal(area.expected_yield_kg_per_ha) < 0:
-        problems.add("expected_yield_kg_per_ha", "cannot be negative")
+        problems.add("expected_yield_kg_per_ha", _("cannot be negative"))
     if "geometry" in data:
         try:
             area.geometry = geo.normalised(data["geometry"])
         except geo.GeometryError as exc:
             problems.add("geometry", str(exc))
     elif area.geometry is None:
-        problems.add("geometry", "is required (a GeoJSON Point or Polygon)")
+        problems.add("geometry", _("is required (a GeoJSON Point or Polygon)"))
     problems.raise_if_any()
     db.session.add(area)
     db.session.flush()
@@ -575,8 +597,13 @@ def _check_area_inside_authorised_zones(area: ProductionArea) -> None:
         if user.asset.area and not geo.inside(area.geometry, user.asset.area):
             raise DomainValidationError(
                 {
-                    "geometry": f"area {area.code} would leave the zone of {user.asset.name}, "
-                    f"where authorised user {user.user_code} uses it"
+                    "geometry": _(
+                        "area %(code)s would leave the zone of %(name)s, where authorised user "
+                        "%(user_code)s uses it",
+                        code=area.code,
+                        name=user.asset.name,
+                        user_code=user.user_code,
+                    )
                 }
             )
 
@@ -585,9 +612,9 @@ def add_area_certificate(area: ProductionArea, data: Mapping[str, Any]) -> AreaC
     problems = Problems()
     for field in ("scheme", "number", "issuer", "valid_to"):
         if not data.get(field):
-            problems.add(field, "is required")
+            problems.add(field, _("is required"))
     if data.get("valid_from") and data.get("valid_to") and data["valid_to"] < data["valid_from"]:
-        problems.add("valid_to", "cannot be before valid_from")
+        problems.add("valid_to", _("cannot be before valid_from"))
     problems.raise_if_any()
     certificate = AreaCertificate(
         scheme=data["scheme"],
@@ -637,30 +664,32 @@ def save_authorised_user(
     asset = db.session.get(IPAsset, user.asset_id) if user.asset_id else None
     org = db.session.get(Organisation, user.organisation_id) if user.organisation_id else None
     if asset is None:
-        problems.add("asset_id", "must be an existing asset")
+        problems.add("asset_id", _("must be an existing asset"))
     if org is None:
-        problems.add("organisation_id", "must be an existing organisation")
+        problems.add("organisation_id", _("must be an existing organisation"))
     for field in ("decision_number", "decision_date", "valid_from", "user_code"):
         if not getattr(user, field):
-            problems.add(field, "is required")
+            problems.add(field, _("is required"))
     if user.user_code and not USER_CODE.match(user.user_code):
-        problems.add("user_code", "letters, digits, '.', '-', '_' or '/', at most 50")
+        problems.add("user_code", _("letters, digits, '.', '-', '_' or '/', at most 50"))
     if user.valid_from and user.valid_to and user.valid_to < user.valid_from:
-        problems.add("valid_to", "cannot be before valid_from")
+        problems.add("valid_to", _("cannot be before valid_from"))
     if user.decision_date and user.valid_from and user.valid_from < user.decision_date:
-        problems.add("valid_from", "cannot be before the decision date")
+        problems.add("valid_from", _("cannot be before the decision date"))
     if user.yearly_ceiling is not None and Decimal(user.yearly_ceiling) <= 0:
-        problems.add("yearly_ceiling", "must be more than 0 (leave it empty for no ceiling)")
+        problems.add("yearly_ceiling", _("must be more than 0 (leave it empty for no ceiling)"))
     user.products = [nfc(p) for p in user.products or [] if p and nfc(p)]
     if not user.products:
-        problems.add("products", "name at least one product")
+        problems.add("products", _("name at least one product"))
     area_ids = data.get("area_ids")
     areas = list(user.areas)
     if area_ids is not None:
         areas = [db.session.get(ProductionArea, i) for i in area_ids]
         missing = [i for i, a in zip(area_ids, areas, strict=True) if a is None]
         if missing:
-            problems.add("area_ids", f"no production area {', '.join(map(str, missing))}")
+            problems.add(
+                "area_ids", _("no production area %(value)s", value=", ".join(map(str, missing)))
+            )
             areas = [a for a in areas if a is not None]
     if asset is not None:
         if (
@@ -670,23 +699,39 @@ def save_authorised_user(
         ):
             problems.add(
                 "organisation_id",
-                "the holder of a certification mark cannot be its own authorised user",
+                _("the holder of a certification mark cannot be its own authorised user"),
             )
         outside = [p for p in user.products if search_key(p) not in _product_keys(asset)]
         if outside:
             problems.add(
                 "products",
-                f"not products of {asset.name}: {', '.join(outside)} "
-                f"(the asset covers: {', '.join(asset.products)})",
+                _(
+                    "not products of %(name)s: %(value)s (the asset covers: %(value2)s)",
+                    name=asset.name,
+                    value=", ".join(outside),
+                    value2=", ".join(asset.products),
+                ),
             )
         if asset.area:
             for area in areas:
                 if not geo.inside(area.geometry, asset.area):
                     problems.add(
-                        "area_ids", f"area {area.code} lies outside the zone of {asset.name}"
+                        "area_ids",
+                        _(
+                            "area %(code)s lies outside the zone of %(name)s",
+                            code=area.code,
+                            name=asset.name,
+                        ),
                     )
         if user.user_code and _code_taken(user):
-            problems.add("user_code", f"{user.user_code} is already used for {asset.name}")
+            problems.add(
+                "user_code",
+                _(
+                    "%(user_code)s is already used for %(name)s",
+                    user_code=user.user_code,
+                    name=asset.name,
+                ),
+            )
     problems.raise_if_any()
     if area_ids is not None:
         user.areas = areas
@@ -720,9 +765,24 @@ def change_authorised_user_status(
 ) -> AuthorisedUser:
     """Suspend, reinstate or revoke; suspending and revoking need a reason."""
     if status not in USER_STATUS_FLOW.get(user.status, set()):
-        raise DomainValidationError({"status": f"cannot go from {user.status} to {status}"})
+        raise DomainValidationError(
+            {
+                "status": _(
+                    "cannot go from %(status)s to %(to_status)s",
+                    status=label("user_status", user.status),
+                    to_status=label("user_status", status),
+                )
+            }
+        )
     if status != AuthorisedUserStatus.ACTIVE and not nfc(reason):
-        raise DomainValidationError({"reason": f"a reason is required to make it {status}"})
+        raise DomainValidationError(
+            {
+                "reason": _(
+                    "a reason is required to make it %(status)s",
+                    status=label("user_status", status),
+                )
+            }
+        )
     user.status = status
     user.status_reason = nfc(reason)
     user.status_changed_on = on_date or _today()
@@ -767,25 +827,25 @@ def save_ocop_product(data: Mapping[str, Any], ocop: OcopProduct | None = None) 
     _set(ocop, data, OCOP_FIELDS)
     problems = Problems()
     if not ocop.name:
-        problems.add("name", "is required")
+        problems.add("name", _("is required"))
     if ocop.producer_id is None or db.session.get(Organisation, ocop.producer_id) is None:
-        problems.add("producer_id", "must be an existing organisation")
+        problems.add("producer_id", _("must be an existing organisation"))
     if ocop.score is not None and ocop.stars is not None:
         problems.add("stars", rules.check_stars(ocop.score, ocop.stars))
         if not problems.errors.get("stars"):
             problems.add("rating_level", rules.check_ocop_level(ocop.stars, ocop.rating_level))
     for field in ("decision_number", "decision_date", "product_group", "criteria_version"):
         if not getattr(ocop, field):
-            problems.add(field, "is required")
+            problems.add(field, _("is required"))
     bad_gtins = [g for g in ocop.gtins or [] if not re.fullmatch(r"\d{8}|\d{12,14}", g)]
     if bad_gtins:
-        problems.add("gtins", f"not GTINs: {', '.join(bad_gtins)}")
+        problems.add("gtins", _("not GTINs: %(value)s", value=", ".join(bad_gtins)))
     asset_ids = data.get("asset_ids")
     assets: list[IPAsset] = []
     if asset_ids is not None:
         assets = [a for a in (db.session.get(IPAsset, i) for i in asset_ids) if a is not None]
         if len(assets) != len(asset_ids):
-            problems.add("asset_ids", "every linked asset must exist")
+            problems.add("asset_ids", _("every linked asset must exist"))
     problems.raise_if_any()
     ocop.expiry_date = rules.ocop_expiry(ocop.decision_date)
     ocop.name_key = search_key(ocop.name)
@@ -800,11 +860,16 @@ def rerate_ocop_product(previous: OcopProduct, data: Mapping[str, Any]) -> OcopP
     """A new rating replaces ``previous`` (kept, marked re-rated, linked from the new one)."""
     if previous.status != OcopStatus.ACTIVE:
         raise DomainValidationError(
-            {"status": f"only an active rating can be re-rated (this one is {previous.status})"}
+            {
+                "status": _(
+                    "only an active rating can be re-rated (this one is %(status)s)",
+                    status=label("ocop_status", previous.status),
+                )
+            }
         )
     if data.get("decision_date") and data["decision_date"] <= previous.decision_date:
         raise DomainValidationError(
-            {"decision_date": "a re-rating must be decided after the rating it replaces"}
+            {"decision_date": _("a re-rating must be decided after the rating it replaces")}
         )
     carried = {f: getattr(previous, f) for f in ("name", "producer_id", "product_group", "gtins")}
     new = save_ocop_product(
@@ -836,11 +901,11 @@ def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target
     _set(target, data, ("metric", "value", "by_year", "source"))
     problems = Problems()
     if target.metric not in TARGET_METRICS:
-        problems.add("metric", f"must be one of {', '.join(TARGET_METRICS)}")
+        problems.add("metric", _("must be one of %(value)s", value=", ".join(TARGET_METRICS)))
     if target.value is None or Decimal(target.value) < 0:
-        problems.add("value", "must be 0 or more")
+        problems.add("value", _("must be 0 or more"))
     if not target.by_year or not 2000 <= int(target.by_year) <= 2100:
-        problems.add("by_year", "must be a year between 2000 and 2100")
+        problems.add("by_year", _("must be a year between 2000 and 2100"))
     problems.raise_if_any()
     query = select(Target.id).where(
         Target.metric == target.metric, Target.by_year == target.by_year
@@ -848,7 +913,15 @@ def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target
     if target.id is not None:
         query = query.where(Target.id != target.id)
     if db.session.scalar(query):
-        raise ConflictError({"metric": f"a {target.metric} target for {target.by_year} exists"})
+        raise ConflictError(
+            {
+                "metric": _(
+                    "a target for %(metric)s in %(by_year)s exists",
+                    metric=label("metric", target.metric),
+                    by_year=target.by_year,
+                )
+            }
+        )
     db.session.add(target)
     db.session.flush()
     return target

@@ -508,7 +508,7 @@ def _asset_action(item: IPAsset, action: str | None) -> None:
     elif action == "document":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            raise DomainValidationError({"file": "choose a file"})
+            raise DomainValidationError({"file": _("choose a file")})
         services.add_document(
             item, form.get("kind", "other"), form.get("title", ""), upload.filename, upload.read()
         )
@@ -696,7 +696,7 @@ def edit_authorised_user(user_id: int) -> Any:
                 user, request.form["action"], request.form.get("reason", "")
             )
         except DomainValidationError as exc:
-            flash(exc.detail, "error")
+            flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
             return redirect(url_for(".edit_authorised_user", user_id=user.id)), 303
         flash(_("Saved."), "success")
         return redirect(url_for(".edit_authorised_user", user_id=user.id))
@@ -909,7 +909,7 @@ def import_page() -> Any:
             rows = transfer.parse_rows(entity, upload.read(), fmt)
             report = transfer.import_rows(entity, rows, dry_run=bool(request.form.get("dry_run")))
         except DomainValidationError as exc:
-            flash(exc.detail, "error")
+            flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
             status = 422
         else:
             status = 200 if report.ok else 422

@@ -69,27 +69,27 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
     problems: dict[str, str] = {}
     category = data.get("category", "")
     if category not in CATEGORIES:
-        problems["category"] = "choose one of the listed kinds of problem"
+        problems["category"] = _("choose one of the listed kinds of problem")
     description = nfc(data.get("description", ""))
     if len(description) < 10:
-        problems["description"] = "describe what you saw in at least 10 characters"
+        problems["description"] = _("describe what you saw in at least 10 characters")
     if len(description) > 5000:
-        problems["description"] = "at most 5,000 characters"
+        problems["description"] = _("at most 5,000 characters")
     unit = data.get("admin_unit_code") or None
     if unit and db.session.get(AdminUnit, unit) is None:
-        problems["admin_unit_code"] = "choose a place from the list"
+        problems["admin_unit_code"] = _("choose a place from the list")
     asset_id = data.get("asset_id") or None
     if asset_id is not None:
         asset_id = int(asset_id) if str(asset_id).isdigit() else -1
         if db.session.get(IPAsset, asset_id) is None:
-            problems["asset_id"] = "choose a mark or GI from the list"
+            problems["asset_id"] = _("choose a mark or GI from the list")
     email = nfc(data.get("contact_email", ""))
     if email and "@" not in email:
-        problems["contact_email"] = "must be an email address"
+        problems["contact_email"] = _("must be an email address")
     if (email or data.get("contact_phone")) and not data.get("contact_consent"):
-        problems["contact_consent"] = "tick the consent box to leave your contact details"
+        problems["contact_consent"] = _("tick the consent box to leave your contact details")
     if len(uploads) > MAX_PHOTOS:
-        problems["photos"] = f"at most {MAX_PHOTOS} photos"
+        problems["photos"] = _("at most %(n)s photos", n=MAX_PHOTOS)
     if problems:
         raise DomainValidationError(problems)
     cleaned = [photos.clean_photo(content) for _name, content in uploads]
@@ -253,10 +253,13 @@ def move_case(
         if value in (None, "") or (
             name == "fine_vnd" and (not isinstance(value, int) or value <= 0)
         ):
-            problems[name] = f"is required to move the case to {to_state}"
+            problems[name] = _(
+                "is required to move the case to “%(to_state)s”",
+                to_state=label("case_state", to_state),
+            )
     org_id = values.get("organisation_id")
     if org_id is not None and db.session.get(Organisation, org_id) is None:
-        problems["organisation_id"] = "no such organisation in the registry"
+        problems["organisation_id"] = _("no such organisation in the registry")
     band_id = values.get("fine_band_id", case.fine_band_id)
     fine = values.get("fine_vnd", case.fine_vnd)
     if band_id is not None and "fine_vnd" not in problems:
@@ -342,7 +345,7 @@ def save_fine_band(data: Mapping[str, Any]) -> FineBand:
         if data["min_vnd"] < 0 or data["max_vnd"] < data["min_vnd"]:
             problems["max_vnd"] = _("must be at least the minimum (and both 0 or more)")
         if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
-            problems["effective_to"] = "cannot be before effective_from"
+            problems["effective_to"] = _("cannot be before the date it is in force from")
     if problems:
         raise DomainValidationError(problems)
     band = FineBand(**{k: (nfc(v) if isinstance(v, str) else v) for k, v in data.items()})
@@ -397,9 +400,9 @@ def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> C
     """Merge a duplicate case into another: its reports move over, it is closed, and both
     histories say so."""
     if duplicate.id == into.id:
-        raise DomainValidationError({"into": "a case cannot be merged into itself"})
+        raise DomainValidationError({"into": _("a case cannot be merged into itself")})
     if into.state == CaseState.CLOSED:
-        raise DomainValidationError({"into": f"{into.number} is closed"})
+        raise DomainValidationError({"into": _("%(number)s is closed", number=into.number)})
     for report in list(duplicate.reports):
         report.case = into
     # A merge closes the duplicate whatever its state (outside FLOW, on purpose).

@@ -90,7 +90,7 @@ from flask_login import current_user  # noqa: E402
 
 from nguon.auth import staff_required  # noqa: E402
 from nguon.db import paginate, utcnow  # noqa: E402
-from nguon.i18n import _  # noqa: E402
+from nguon.i18n import _, label  # noqa: E402
 from nguon.models import Role, User  # noqa: E402
 from registry.enforcement.models import Case, CaseState  # noqa: E402
 
@@ -218,7 +218,9 @@ def case_page(case_id: int) -> Any:
         except DomainValidationError as exc:
             errors, status = exc.errors, 422
         else:
-            flash(_("The case is now: %(state)s.", state=case.state), "success")
+            flash(
+                _("The case is now: %(state)s.", state=label("case_state", case.state)), "success"
+            )
             return redirect(url_for(".case_page", case_id=case.id))
     officers = db.session.execute(
         select(User.id, User.email)
@@ -254,7 +256,7 @@ def merge_case(case_id: int) -> Any:
     try:
         services.merge_cases(duplicate, into, (current_user.id, current_user.email))
     except DomainValidationError as exc:
-        flash(exc.detail, "error")
+        flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
         return redirect(url_for(".case_page", case_id=case_id)), 303
     return redirect(url_for(".case_page", case_id=into.id))
 
@@ -273,7 +275,7 @@ def add_attachment(case_id: int) -> Any:
             current_user.email,
         )
     except DomainValidationError as exc:
-        flash(exc.detail, "error")
+        flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
     else:
         flash(_("Attachment added."), "success")
     return redirect(url_for(".case_page", case_id=case_id)), 303

@@ -382,7 +382,7 @@ def test_officers_attach_files_to_a_case(
         data={"csrf_token": token, "title": "x", "file": (io.BytesIO(b"MZ\x90\x00"), "a.pdf")},
         follow_redirects=True,
     )
-    assert "file: must be a PDF, PNG, JPEG or WebP file" in fake.get_data(as_text=True)
+    assert "phải là tệp PDF, PNG, JPEG hoặc WebP" in fake.get_data(as_text=True)
     count = select(func.count()).select_from(CaseAttachment)
     assert in_tx(lambda: db.session.scalar(count)) == 0
     minutes = b"%PDF-1.4\n% bi\xc3\xaan b\xe1\xba\xa3n\n%%EOF\n"
@@ -423,7 +423,7 @@ def test_a_case_links_to_a_registered_organisation(in_tx: Callable[..., Any], ca
     deadline = {"deadline": dt.date(2027, 1, 31)}
     with pytest.raises(DomainValidationError) as unknown:
         move(in_tx, case_id, "accepted", organisation_id=org_id + 1000, **deadline)
-    assert unknown.value.errors == {"organisation_id": ["no such organisation in the registry"]}
+    assert unknown.value.errors == {"organisation_id": ["sổ đăng ký không có tổ chức này"]}
     assert in_tx(lambda: db.session.get(Case, case_id).state) == "received"
     move(in_tx, case_id, "accepted", organisation_id=org_id, **deadline)
     assert in_tx(lambda: db.session.get(Case, case_id).organisation.name) == "Công ty Giả Mạo"

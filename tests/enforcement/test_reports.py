@@ -81,12 +81,12 @@ def test_bad_reports_are_refused_and_store_nothing(client: FlaskClient, app: Fla
     cases: list[tuple[dict[str, Any], str]] = [
         (
             {"category": "gossip", "description": "something odd here"},
-            "choose one of the listed kinds",
+            "hãy chọn một loại vấn đề",
         ),
-        ({"category": "counterfeit", "description": "short"}, "at least 10 characters"),
+        ({"category": "counterfeit", "description": "short"}, "ít nhất 10 ký tự"),
         (
             {"category": "counterfeit", "description": "long enough text", "contact_phone": "0912"},
-            "tick the consent box",
+            "hãy đánh dấu ô đồng ý",
         ),
         (
             {
@@ -94,7 +94,7 @@ def test_bad_reports_are_refused_and_store_nothing(client: FlaskClient, app: Fla
                 "description": "long enough text",
                 "photos": (io.BytesIO(b"%PDF-1.4 not a photo"), "x.jpg"),
             },
-            "not an image",
+            "không phải ảnh",
         ),
     ]
     for data, message in cases:
@@ -110,6 +110,6 @@ def test_bad_reports_are_refused_and_store_nothing(client: FlaskClient, app: Fla
         "photos": [(io.BytesIO(photo_with_qr_and_gps()), f"{n}.jpg") for n in range(6)],
     }
     response = client.post("/report", data=too_many, content_type="multipart/form-data")
-    assert response.status_code == 422 and "at most 5 photos" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "tối đa 5 ảnh" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Report.id))) == 0

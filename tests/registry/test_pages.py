@@ -67,7 +67,7 @@ def test_officer_creates_an_organisation_through_the_form(
         data={"csrf_token": token, "kind": "cooperative", "name": "HTX Nấm", "tax_code": "12345"},
     )
     assert bad.status_code == 422
-    assert "10 digits, or 10-3 digits for a branch" in bad.get_data(as_text=True)
+    assert "10 chữ số, hoặc 10-3 chữ số với chi nhánh" in bad.get_data(as_text=True)
     ok = client.post(
         "/registry/manage/organisations/new",
         data={
@@ -107,7 +107,7 @@ def test_officer_creates_and_manages_an_asset_through_pages(
         data={"csrf_token": token, "action": "status", "status": "filed", "on_date": "2030-01-01"},
     )
     assert refused.status_code == 422
-    assert "is required once the application is filed" in refused.get_data(as_text=True)
+    assert "bắt buộc khi đơn đã nộp" in refused.get_data(as_text=True)
     filed = client.post(
         manage_url,
         data={
