@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from nguon.auth import is_staff, login_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
-from nguon.formatting import local_now, time_zone
+from nguon.formatting import format_decimal, local_now, time_zone
 from nguon.i18n import _, _l, label
 from registry import geo
 from registry.forms import FormField, load, parse_form, values_of
@@ -113,7 +113,7 @@ def _area_choices() -> list[tuple[int, str]]:
     if not is_staff():
         query = query.where(ProductionArea.owner_id == current_user.organisation_id)
     return [
-        (a.id, f"{a.code} — {a.name or a.crop} ({a.hectares.normalize():f} ha)")
+        (a.id, f"{a.code} — {a.name or a.crop} ({format_decimal(a.hectares)} ha)")
         for a in db.session.scalars(query)
     ]
 
@@ -321,6 +321,7 @@ def _product_form(title: str, product: Product | None) -> Any:
         published=published,
         reason_field=REASON_FIELD,
         history=corrections.corrections_of("product", product.id) if product else [],
+        field_labels={f.name: f.label for f in PRODUCT_FORM},
     ), status
 
 
@@ -592,6 +593,7 @@ def batch(batch_id: int) -> Any:
         steps=event_forms.STEPS,
         time_zone=str(time_zone()),
         history=corrections.corrections_of("batch", item.id),
+        field_labels={f.name: f.label for f in BATCH_FORM},
         presets=labels.PRESETS,
     ), status
 
