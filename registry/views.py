@@ -25,7 +25,7 @@ from sqlalchemy.orm import selectinload
 from nguon.auth import staff_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
-from nguon.i18n import _, _l
+from nguon.i18n import _, _l, label
 from registry import dashboard, geo, services, transfer
 from registry.forms import FormField, enum_choices, load, parse_form, values_of
 from registry.labels import register_labels
@@ -206,7 +206,7 @@ AUTHORISED_USER_FORM = [
         "ceiling_unit",
         _l("Unit"),
         "select",
-        lambda: [("KGM", "kg"), ("TNE", "t"), ("H87", _("pieces")), ("LTR", "l")],
+        lambda: [(u, label("unit", u)) for u in ("KGM", "TNE", "H87", "LTR")],  # in words
     ),
     FormField("area_ids", _l("Production areas"), "multiselect", area_choices),
 ]

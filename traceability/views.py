@@ -686,6 +686,31 @@ def scans() -> str:
     )
 
 
+@bp.get("/scans.xlsx")
+@login_required
+def scans_xlsx() -> Response:
+    query = _scan_query()
+    if not is_staff():
+        query = query.where(Batch.producer_id == current_user.organisation_id)
+    rows = db.session.execute(query.order_by(Scan.id.desc()).limit(50_000))
+    zone = time_zone()
+    columns = [
+        ("at", _("When")),
+        ("product", _("Product")),
+        ("lot", _("Lot number")),
+        ("serial", _("Code")),
+        ("verdict", _("Verdict")),
+        ("place", _("Place")),
+        ("scans", _("Scans of the code")),
+    ]
+    lines = (
+        [s.at.astimezone(zone), b.product.name, b.lot, code.serial or _("lot code"),
+         label("verdict", s.verdict), s.place or "", code.scan_count]
+        for s, code, b in rows
+    )  # fmt: skip
+    return _download(tabular.xlsx(columns, lines, _("Scans")), "scans.xlsx")
+
+
 @bp.get("/alarms")
 @login_required
 def alarms() -> str:

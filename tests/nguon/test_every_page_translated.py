@@ -53,6 +53,7 @@ NOT_PAGES = {
     "traceability.image": "product image",
     "traceability.batches_xlsx": "Excel file",
     "traceability.products_xlsx": "Excel file",
+    "traceability.scans_xlsx": "Excel file",
     "traceability.import_template": "Excel file",
     "traceability.labels.run_codes_file": "CSV/Excel file",
     "traceability.labels.label_preview": "PNG image",
@@ -69,6 +70,8 @@ ENGLISH = re.compile(
 )
 RAW_KEY = re.compile(r"(?<![\w/.:@-])[a-z]+(?:_[a-z]+)+(?![\w/.:@-])")
 UNIT_CODE = re.compile(r"\b(KGM|TNE|H87|XBX|XCT|LTR)\b")
+ISO_DATE = re.compile(r"(?<![\w/-])\d{4}-\d{2}-\d{2}(?![\w-])")  # dates are dd/MM/yyyy
+ENGLISH_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?:\.\d+)?(?![\w,])")  # 1,234.5
 SKIP_TEXT_IN = {"script", "style", "code", "pre", "svg", "title"}
 # Records kept as the sources wrote them (the province's asset list notes in English).
 SOURCE_DATA = {

@@ -273,3 +273,61 @@ def test_editing_a_batch_with_labels_is_a_correction_sent_again(
             OutboxRow.kind == "trace_record", OutboxRow.record_id == str(batch_id)
         )
         assert db.session.scalar(again) is not None
+
+
+def test_editing_a_product_its_image_and_a_correction_after_labels(
+    app: Flask, member: FlaskClient, batch_id: int, trace: dict, coop_headers: dict
+) -> None:
+    """Name, standards, warnings, marks and image change through the form; once the
+    product's labels are printed a change needs its reason and the GTIN stays."""
+    import io
+
+    from PIL import Image
+
+    from nguon.db import db
+    from traceability.models import Correction, Product
+
+    url = f"/traceability/products/{trace['product']}/edit"
+    page = member.get(url).get_data(as_text=True)
+    assert 'value="Vải thiều Lục Ngạn tươi, thùng 10 kg"' in page
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8), "green").save(png, "PNG")
+    form = {
+        "csrf_token": csrf_from(page),
+        "gtin": "8930000000019",
+        "name": "Vải thiều Lục Ngạn loại 1",
+        "producer_id": str(trace["coop"]),
+        "standards": "TCVN 12850:2019; VietGAP; QCVN 8-2:2011/BYT",
+        "asset_ids": str(trace["gi"]),
+        "safety_warnings": "Bảo quản 2–8 °C",
+    }
+    saved = member.post(
+        url,
+        data={**form, "image": (io.BytesIO(png.getvalue()), "anh.png")},
+        content_type="multipart/form-data",
+    )
+    assert saved.status_code == 302, field_errors(saved.get_data(as_text=True))
+    with app.app_context():
+        product = db.session.get(Product, trace["product"])
+        assert product.name == "Vải thiều Lục Ngạn loại 1"
+        assert product.standards[-1] == "QCVN 8-2:2011/BYT" and product.image_type == "image/png"
+    assert member.get(f"/traceability/images/{product.image_sha256}").data == png.getvalue()
+    moved = member.post(url, data={**form, "gtin": "8930000000026"})
+    assert "sản phẩm đã có lô hàng: GTIN đã ghi trên hồ sơ các lô" in moved.get_data(as_text=True)
+    member.post(
+        f"/api/v1/traceability/batches/{batch_id}/label-runs",
+        json={"kind": "lot"},
+        headers=coop_headers,
+    )
+    unexplained = member.post(url, data={**form, "name": "Vải thiều loại 2"})
+    assert "hãy ghi lý do đính chính" in unexplained.get_data(as_text=True)
+    assert 'value="Vải thiều loại 2"' in unexplained.get_data(as_text=True)  # kept
+    explained = member.post(url, data={**form, "name": "Vải thiều loại 2", "reason": "sai tên"})
+    assert explained.status_code == 302
+    with app.app_context():
+        (correction,) = db.session.scalars(select(Correction)).all()
+        assert correction.record_table == "product" and list(correction.changes) == ["name"]
+    listed = member.get("/traceability/products").get_data(as_text=True)
+    assert "Vải thiều loại 2" in listed and "chỉ dẫn địa lý số 00017" in listed
+    exported = member.get("/traceability/products.xlsx")
+    assert exported.status_code == 200 and exported.data.startswith(b"PK")

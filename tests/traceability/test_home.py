@@ -49,3 +49,5 @@ def test_home_shows_what_waits_for_the_cooperative(
     expiring = page.split("Sắp hết hạn trong 90 ngày")[1].split("</section>")[0]
     assert "VG-24-001" in expiring and "Quyền sử dụng Vải thiều Lục Ngạn (LN-001)" in expiring
     assert "Cổng quốc gia" in page and "đang chờ" in page
+    scans = client.get("/traceability/scans.xlsx")
+    assert scans.status_code == 200 and scans.data.startswith(b"PK")  # the scans list as Excel
