@@ -14,6 +14,7 @@ import io
 import math
 import re
 import secrets
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy
+import pypdfium2
 import zxingcpp
 from flask import current_app
 from fpdf import FPDF
@@ -590,17 +592,20 @@ def sheet_pdf(
     return bytes(pdf.output())
 
 
+_PDFIUM = threading.Lock()
+
+
 def preview_png(items: Sequence[LabelText], layout: SheetLayout, width_px: int = 640) -> bytes:
     """The first page as it will print (the PDF itself, rendered by PDFium), to check
     a label stock before printing."""
-    import pypdfium2
-
-    document = pypdfium2.PdfDocument(sheet_pdf(items[: layout.per_page], layout))
-    try:
-        dpi = min(300.0, width_px / (layout.page_width / 25.4))
-        image = document[0].render(scale=dpi / 72).to_pil()
-    finally:
-        document.close()
+    pdf = sheet_pdf(items[: layout.per_page], layout)
+    with _PDFIUM:  # PDFium is not thread-safe (a threaded server may preview twice at once)
+        document = pypdfium2.PdfDocument(pdf)
+        try:
+            dpi = min(300.0, width_px / (layout.page_width / 25.4))
+            image = document[0].render(scale=dpi / 72).to_pil()
+        finally:
+            document.close()
     out = io.BytesIO()
     image.convert("L").save(out, "PNG")  # optimize=True costs ten times more for 1 %
     return out.getvalue()

@@ -15,6 +15,10 @@ from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
+import openpyxl
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+
 from nguon.errors import DomainValidationError
 from nguon.i18n import _
 
@@ -66,8 +70,6 @@ def _check_header(names: Sequence[str]) -> None:
 
 
 def _xlsx_rows(payload: bytes) -> list[dict[str, str]]:
-    import openpyxl
-
     try:
         with zipfile.ZipFile(io.BytesIO(payload)) as archive:
             if sum(info.file_size for info in archive.infolist()) > MAX_UNZIPPED:
@@ -133,21 +135,18 @@ def xlsx(
 ) -> bytes:
     """A workbook of one sheet: a bold header (the column titles) then the rows; dates
     shown dd/mm/yyyy."""
-    import openpyxl
-    from openpyxl.styles import Font
-
     book = openpyxl.Workbook(write_only=True)
     sheet = book.create_sheet(title=(title or "Sheet1")[:31])
     header = []
     for _key, heading in columns:
-        cell = openpyxl.cell.WriteOnlyCell(sheet, value=str(heading))
+        cell = WriteOnlyCell(sheet, value=str(heading))
         cell.font = Font(bold=True)
         header.append(cell)
     sheet.append(header)
     for row in rows:
         cells = []
         for value in row:
-            cell = openpyxl.cell.WriteOnlyCell(sheet, value=_xlsx_value(value))
+            cell = WriteOnlyCell(sheet, value=_xlsx_value(value))
             if isinstance(value, dt.datetime):
                 cell.number_format = "dd/mm/yyyy hh:mm"
             elif isinstance(value, dt.date):
