@@ -111,6 +111,12 @@ def parse_local_datetime(
     time zone unless it names its own offset. None when it is not a real moment."""
     zone = zone or time_zone()
     text = " ".join(part for part in (raw.strip(), time_text.strip()) if part)
+    moment = _read_moment(text, zone)
+    # Far years are typing mistakes (and 0001 in UTC+7 has no UTC): 1900 to 2200 only.
+    return moment if moment is not None and 1900 <= moment.year <= 2200 else None
+
+
+def _read_moment(text: str, zone: ZoneInfo) -> dt.datetime | None:
     try:
         found = _DAY_FIRST.match(text)
         if found:

@@ -101,6 +101,8 @@ def _reason(reason: str, published: bool, changes: dict[str, Any]) -> str:
         )
     if len(reason) > 1000:
         raise DomainValidationError({"reason": _("at most %(n)d characters", n=1000)})
+    if not all(ch.isprintable() or ch in "\n\r\t" for ch in reason):
+        raise DomainValidationError({"reason": _("letters, digits and punctuation only")})
     return reason
 
 

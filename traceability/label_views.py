@@ -107,10 +107,16 @@ def _first_labels(run: LabelRun, count: int) -> list[Label]:
     )
 
 
+MAX_CHOSEN = 1000  # codes chosen in one go (a page shows 200)
+
+
 def _chosen_serials() -> list[str]:
     chosen = request.form.getlist("serial")
     typed = request.form.get("serials", "").replace(",", " ").split()
-    return [s.strip() for s in [*chosen, *typed] if s.strip()][: labels.MAX_RUN]
+    serials = [s.strip() for s in [*chosen, *typed] if s.strip()]
+    if len(serials) > MAX_CHOSEN:
+        raise DomainValidationError({"serials": _("at most %(n)d codes at a time", n=MAX_CHOSEN)})
+    return serials
 
 
 @bp.post("/label-runs/<int:run_id>/reprint")
@@ -217,12 +223,13 @@ def issue_labels_page(batch_id: int) -> Any:
 @login_required
 def void_run_page(run_id: int) -> Any:
     item = api.get_run(run_id)
-    serials = _chosen_serials()
     whole = request.form.get("whole") == "1"
-    if not serials and not whole:
-        flash(_("Choose the codes to void, or void the whole run."), "error")
-        return redirect(url_for(".run", run_id=item.id)), 303
     try:
+        serials = _chosen_serials()
+        if not serials and not whole:
+            raise DomainValidationError(
+                {"serials": _("Choose the codes to void, or void the whole run.")}
+            )
         count = labels.void_labels(item, request.form.get("reason", ""), None if whole else serials)
     except DomainValidationError as exc:
         flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")

@@ -77,6 +77,10 @@ def partner_choices(organisation_id: int) -> list[tuple[str, str]]:
     return choices
 
 
+def _printable(text: str) -> bool:
+    return all(ch.isprintable() for ch in text)
+
+
 def _id_of(choice: str, prefix: str) -> int | None:
     rest = choice.removeprefix(prefix)
     return int(rest) if choice.startswith(prefix) and rest.isdigit() and len(rest) < 10 else None
@@ -114,6 +118,8 @@ def resolve_place(
     if new_name:
         if len(new_name) > 300:
             problems.add(f"{field}_name", _("at most %(n)d characters", n=300))
+        elif not _printable(new_name):
+            problems.add(f"{field}_name", _("letters, digits and punctuation only"))
             problems.raise_if_any()
         found = db.session.scalar(
             select(Location).where(
@@ -155,6 +161,8 @@ def resolve_partner(
             problems.add(f"{field}_name", _("is required"))
         elif len(name) > 300:
             problems.add(f"{field}_name", _("at most %(n)d characters", n=300))
+        elif not _printable(name):
+            problems.add(f"{field}_name", _("letters, digits and punctuation only"))
         problems.raise_if_any()
         org = db.session.scalar(select(Organisation).where(Organisation.tax_code == tax_code))
         if org is not None:

@@ -138,8 +138,9 @@ class LabelRunSchema(Schema):
 class VoidSchema(Schema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     serials = fields.List(
-        fields.String(),
+        fields.String(validate=validate.Length(min=1, max=20)),
         load_default=None,
+        validate=validate.Length(max=10_000),
         metadata={"description": "only these codes of the run (default: all)"},
     )
 

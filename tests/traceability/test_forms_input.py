@@ -331,3 +331,33 @@ def test_editing_a_product_its_image_and_a_correction_after_labels(
     assert "Vải thiều loại 2" in listed and "chỉ dẫn địa lý số 00017" in listed
     exported = member.get("/traceability/products.xlsx")
     assert exported.status_code == 200 and exported.data.startswith(b"PK")
+
+
+def test_hostile_input_is_refused_in_words(
+    app: Flask, member: FlaskClient, batch_id: int, coop_headers: dict
+) -> None:
+    """Far years, control characters in a place's name, too many chosen codes: refused, never
+    a 500, nothing stored."""
+    from nguon.db import db
+    from traceability.models import Location
+
+    for typed in ("01/01/0001 00:00", "31/12/9999 23:59", "2026-13-01", "20/06/2026 25:00"):
+        refused = post_step(member, batch_id, step="harvest", event_date=typed)
+        assert refused.status_code == 422, typed
+        assert field_errors(refused.get_data(as_text=True)) == ["ngày giờ dạng 20/06/2026 06:30"]
+    nul = post_step(member, batch_id, step="pack", event_date="20/06/2026", place_name="Kho\x00A")
+    assert field_errors(nul.get_data(as_text=True)) == ["chỉ chữ, số và dấu câu"]
+    with app.app_context():
+        assert db.session.scalar(select(func.count(Location.id))) == 0
+    run = member.post(
+        f"/api/v1/traceability/batches/{batch_id}/label-runs",
+        json={"kind": "item", "count": 2, "item_quantity": "1"},
+        headers=coop_headers,
+    ).json
+    token = csrf_from(member.get(f"/traceability/label-runs/{run['id']}").get_data(as_text=True))
+    many = member.post(
+        f"/traceability/label-runs/{run['id']}/void",
+        data={"csrf_token": token, "reason": "x", "serials": " ".join(["A"] * 1001)},
+        follow_redirects=True,
+    )
+    assert "tối đa 1000 mã mỗi lần" in many.get_data(as_text=True)
