@@ -76,10 +76,20 @@ def organisation_choices() -> list[tuple[int, str]]:
 
 
 def asset_choices() -> list[tuple[int, str]]:
+    """Name, kind and certificate number: two assets with one name are told apart."""
     rows = db.session.execute(
-        select(IPAsset.id, IPAsset.name, IPAsset.kind).order_by(IPAsset.name_key)
+        select(IPAsset.id, IPAsset.name, IPAsset.kind, IPAsset.certificate_number).order_by(
+            IPAsset.name_key, IPAsset.kind
+        )
     )
-    return [(row.id, f"{row.name} ({_kind_label(row.kind)})") for row in rows]
+    return [
+        (
+            row.id,
+            f"{row.name} ({_kind_label(row.kind)}"
+            f"{' ' + _('no.') + ' ' + row.certificate_number if row.certificate_number else ''})",
+        )
+        for row in rows
+    ]
 
 
 def area_choices() -> list[tuple[int, str]]:

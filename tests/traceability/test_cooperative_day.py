@@ -236,9 +236,15 @@ def day_of_a_cooperative(app: Flask, page: Any, base: str, trace: dict, n: int) 
         ]
         assert len(received) == 1 and received[0].document["quantityList"][0]["quantity"] == 5.5
 
-    page.goto(f"{base}/traceability/")
-    assert lot not in page.locator("main").inner_text() or "chờ in tem" in page.content()
-    fits(page, widths)
+    # Every other page a cooperative opens, as wide as the screen at most.
+    batch_id = batch_url.rsplit("/", 1)[1]
+    for path in ("/traceability/", "/traceability/batches", "/traceability/products",
+                 "/traceability/scans", "/traceability/batches/import",
+                 f"/traceability/batches/{batch_id}/edit", "/account/tokens", "/registry/",
+                 "/traceability/no-such-page"):  # fmt: skip
+        page.goto(base + path)
+        fits(page, widths)
+    assert "Không tìm thấy trang" in page.locator("main").inner_text()  # the 404 page, in words
     return widths
 
 
