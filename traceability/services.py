@@ -370,7 +370,7 @@ def save_batch(data: Mapping[str, Any], *, acting_organisation_id: int | None = 
         if key in data:
             setattr(batch, key, nfc(data[key]) if isinstance(data[key], str) else data[key])
     try:
-        check_lot(batch.lot or "")
+        check_lot(batch.lot or "", _("lot"))
     except IdentifierError as exc:
         problems.add("lot", str(exc))
     if batch.lot and db.session.scalar(
