@@ -507,7 +507,7 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         EventEpc.gtin == gtin, EventEpc.lot == lot, EventEpc.role.in_(mine)
     )
     rows = db.session.execute(
-        select(EventEpc.gtin, EventEpc.lot, EpcisEvent.event_id)
+        select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
         .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
         .where(
             EventEpc.event_pk.in_(own),
@@ -517,7 +517,9 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         )
         .order_by(EventEpc.gtin, EventEpc.lot)
     ).all()
-    return [(g, lt, e) for g, lt, e in rows]
+    # A stranger's transformation naming this lot links nothing (the ownership rule).
+    failing = ownership.refusals(list({e.id: e for _g, _l, e in rows}.values()))
+    return [(g, lt, e.event_id) for g, lt, e in rows if e.id not in failing]
 
 
 def lineage(batch: Batch, direction: str, max_depth: int = 50) -> list[LineageNode]:

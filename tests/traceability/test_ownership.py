@@ -625,8 +625,22 @@ def test_events_stored_before_the_rule_leave_the_public_views(
     and portal record (single and preloaded); an officer sees it on the batch page, marked;
     A's own batch page does not show it."""
     before = public_views(client, world, app)
-    store_unchecked(monkeypatch, in_tx, [destroying()], world["B"])
+    made_into_tea = {
+        "type": "TransformationEvent",
+        "eventTime": "2026-06-13T08:00:00+07:00",
+        "eventTimeZoneOffset": "+07:00",
+        "inputQuantityList": [{"epcClass": A_LOT, "quantity": 1.0}],
+        "outputQuantityList": [
+            {"epcClass": f"https://id.gs1.org/01/{B_GTIN14}/10/CHE-001", "quantity": 1.0}
+        ],
+    }
+    store_unchecked(monkeypatch, in_tx, [destroying(), made_into_tea], world["B"])
     assert public_views(client, world, app) == before
+    for who, batch, direction in (("a", "a_batch", "downstream"), ("b", "b_batch", "upstream")):
+        lineage = client.get(
+            f"/api/v1/traceability/batches/{world[batch]}/lineage", headers=headers_of(world, who)
+        ).json
+        assert lineage[direction] == []
 
     login(client, world["users"]["officer"]["email"])
     officer_page = client.get(f"/traceability/batches/{world['a_batch']}").get_data(as_text=True)
@@ -1229,3 +1243,39 @@ def test_guided_events_and_imports_name_the_field(
     )
     assert ship.status_code == 201, ship.get_data(as_text=True)
     assert count_events(app) == stored + 1
+
+
+def test_a_stranger_in_the_browser_gets_a_clear_vietnamese_refusal(
+    app: Flask, world: dict, tmp_path: Any
+) -> None:
+    """Cooperative B, signed in on a phone, opens A's batch (not found, in Vietnamese), then
+    on its own batch records a receipt at A's warehouse: the form comes back with the
+    refusal next to the place, in Vietnamese, naming A's GLN; nothing is stored."""
+    from tests.browser import chromium, live_server
+    from tests.conftest import TEST_PASSWORD
+
+    stored = count_events(app)
+    with live_server(app) as base, chromium({"width": 390, "height": 844}) as page:
+        page.goto(f"{base}/login")
+        page.fill("#email", world["users"]["b"]["email"])
+        page.fill("#password", TEST_PASSWORD)
+        page.click("main button[type=submit]")
+
+        answer = page.goto(f"{base}/traceability/batches/{world['a_batch']}")
+        assert answer is not None and answer.status == 404
+        assert "Không tìm thấy trang" in page.locator("h1").inner_text()
+        assert "Vải thiều" not in page.content()  # nothing of A's batch is shown
+
+        page.goto(f"{base}/traceability/batches/{world['b_batch']}")
+        page.select_option("#step", "receive")
+        page.fill("#location", f"https://id.gs1.org/414/{A_SITE_GLN}")
+        with page.expect_response(lambda r: r.request.method == "POST") as posted:
+            page.click("text=Ghi nhận công đoạn")
+        assert posted.value.status == 403
+        refusal = page.locator(".field-error").inner_text()
+        assert A_SITE_GLN in refusal
+        assert "không thuộc về bạn" in refusal
+        assert "chỉ được ghi sự kiện về lô hàng" in refusal
+        assert page.locator("#location").count() == 1
+        page.screenshot(path=str(tmp_path / "refusal.png"), full_page=True)
+    assert count_events(app) == stored
