@@ -436,6 +436,7 @@ class Ledger:
 
     def need_holders(self, subjects: Iterable[Subject]) -> None:
         """Read the transfers of every object in ``subjects`` (once)."""
+        subjects = list(subjects)
         keys = {k for s in subjects for k in s.keys if k not in self._holders_known}
         if not keys:
             return
@@ -448,33 +449,20 @@ class Ledger:
             for n in s.first_use
         }
         item_gtins = {k[1] for k in keys if k[0] == "item"}
-        pks: set[int] = set()
-        for chunk in _chunks(sorted(pairs), CHUNK):
-            pks |= set(
-                db.session.scalars(
-                    select(EventEpc.event_pk).where(tuple_(EventEpc.gtin, EventEpc.lot).in_(chunk))
+        found: dict[int, tuple[int | None, dict[str, Any]]] = {}
+        for values, condition in (
+            (pairs, lambda chunk: tuple_(EventEpc.gtin, EventEpc.lot).in_(chunk)),
+            (epcs, lambda chunk: EventEpc.epc.in_(chunk)),
+            (item_gtins, lambda chunk: EventEpc.gtin.in_(chunk) & EventEpc.lot.is_(None)),
+        ):
+            for chunk in _chunks(sorted(values), CHUNK):
+                rows = db.session.execute(
+                    select(EpcisEvent.id, EpcisEvent.organisation_id, EpcisEvent.document)
+                    .join(EventEpc, EventEpc.event_pk == EpcisEvent.id)
+                    .where(condition(chunk), EpcisEvent.biz_step.in_(TRANSFER_STEPS))
                 )
-            )
-        for chunk in _chunks(sorted(epcs), CHUNK):
-            pks |= set(db.session.scalars(select(EventEpc.event_pk).where(EventEpc.epc.in_(chunk))))
-        for chunk in _chunks(sorted(item_gtins), CHUNK):
-            pks |= set(
-                db.session.scalars(
-                    select(EventEpc.event_pk).where(
-                        EventEpc.gtin.in_(chunk), EventEpc.lot.is_(None)
-                    )
-                )
-            )
-        transfers: list[tuple[int | None, dict[str, Any]]] = []
-        for chunk in _chunks(sorted(pks), CHUNK):
-            transfers += [
-                (org, document)
-                for org, document in db.session.execute(
-                    select(EpcisEvent.organisation_id, EpcisEvent.document)
-                    .where(EpcisEvent.id.in_(chunk), EpcisEvent.biz_step.in_(TRANSFER_STEPS))
-                    .order_by(EpcisEvent.id)
-                )
-            ]
+                found.update({pk: (org, document) for pk, org, document in rows})
+        transfers = [found[pk] for pk in sorted(found)]
         if not transfers:
             return
         self.learn(document for _org, document in transfers)

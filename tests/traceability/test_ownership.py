@@ -551,6 +551,32 @@ def test_a_recorded_shipment_brings_the_lot_to_its_receiver(
     assert capture(client, c_token, c_receives).status_code == 202  # A -> B -> C
 
 
+def test_a_shipped_container_is_the_receivers_to_name(client: FlaskClient, world: dict) -> None:
+    """A packs onto a pallet it used first (its SSCC) and ships the pallet to B: B may then
+    record the pallet's arrival (and unpack it), in another spelling of the same SSCC."""
+    a, b = headers_of(world, "a"), headers_of(world, "b")
+    pallet = "urn:epc:id:sscc:8930000.3000000001"
+    packed = aggregation(pallet, [f"{A_LOT}/21/{a_serial(world)}"])
+    arrived = event(
+        epcList=[f"https://id.gs1.org/00/{ownership.gs1_key(pallet)[1]}"],
+        bizStep="receiving",
+        eventTime="2026-06-13T08:00:00+07:00",
+    )
+    del arrived["quantityList"]
+    assert capture(client, a, packed).status_code == 202
+    assert capture(client, b, arrived).status_code == 403
+    shipped = event(
+        epcList=[pallet],
+        bizStep="shipping",
+        destinationList=[
+            {"type": "owning_party", "destination": f"https://id.gs1.org/417/{B_GLN}"}
+        ],
+    )
+    del shipped["quantityList"]
+    assert capture(client, a, shipped).status_code == 202
+    assert capture(client, b, arrived).status_code == 202
+
+
 def token_for(user_id: int) -> str:
     from nguon import services as accounts
     from nguon.models import User
