@@ -90,6 +90,11 @@ def save_product(data: Mapping[str, Any], product: Product | None = None) -> Pro
             problems.add("ocop_product_id", "no such OCOP rating")
         elif ocop.producer_id != product.producer_id:
             problems.add("ocop_product_id", "this OCOP rating belongs to another producer")
+        elif "ocop_product_id" in data and not registry.ocop_is_valid(ocop, local_today()):
+            problems.add(
+                "ocop_product_id",
+                _("%(name)s: this OCOP rating is not in force today", name=ocop.name),
+            )
     if "asset_ids" in data:
         assets = [db.session.get(IPAsset, i) for i in data["asset_ids"]]
         if any(a is None for a in assets):

@@ -311,6 +311,41 @@ def test_a_product_cannot_borrow_a_gi_its_producer_is_not_authorised_for(
     assert [c["number"] for c in body["certifications"]] == ["00017"]
 
 
+def test_a_product_shows_only_an_ocop_rating_of_its_producer_in_force(
+    client: FlaskClient, world: dict, in_tx: Callable[..., Any]
+) -> None:
+    """B's product may not show A's OCOP rating, nor B's own lapsed one; B's current one
+    it may."""
+    from registry import services as registry_services
+
+    def rating(producer: int, decided: dt.date, name: str) -> int:
+        return registry_services.save_ocop_product(
+            {
+                "name": name,
+                "producer_id": producer,
+                "product_group": "food",
+                "criteria_version": "148/2023",
+                "score": 75,
+                "stars": 4,
+                "rating_level": "provincial",
+                "decision_number": f"{name}/QĐ",
+                "decision_date": decided,
+            }
+        ).id
+
+    today = dt.date.today()
+    a_ocop = in_tx(lambda: rating(world["A"], today - dt.timedelta(days=100), "Vải sấy"))
+    lapsed = in_tx(lambda: rating(world["B"], today - dt.timedelta(days=4 * 366), "Chè cũ"))
+    current = in_tx(lambda: rating(world["B"], today - dt.timedelta(days=100), "Chè Bố Hạ"))
+    url = f"/api/v1/traceability/products/{world['b_product']}"
+    b = headers_of(world, "b")
+    for refused in (a_ocop, lapsed):
+        response = client.patch(url, json={"ocop_product_id": refused}, headers=b)
+        assert response.status_code == 422, response.get_data(as_text=True)
+        assert response.json["errors"][0]["field"] == "ocop_product_id"
+    assert client.patch(url, json={"ocop_product_id": current}, headers=b).status_code == 200
+
+
 def test_the_html_product_form_refuses_an_unbacked_gi(client: FlaskClient, world: dict) -> None:
     login(client, world["users"]["b"]["email"])
     page = client.get("/traceability/products/new")
