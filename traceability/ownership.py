@@ -154,18 +154,20 @@ def gs1_key(identifier: str) -> tuple[str, str, str | None] | None:
         if not match:
             return None
         scheme, cp, ref, rest = match[1], match[2], match[3], match[4]
+        if not (ref.isdigit() or ref == "" or scheme == "giai"):
+            return None  # a 12-digit company prefix leaves an empty reference
         try:
-            if scheme == "sscc" and len(cp) + len(ref) == 17 and ref.isdigit():
+            if scheme == "sscc" and len(cp) + len(ref) == 17 and ref:
                 return "00", _check(ref[0] + cp + ref[1:]), None
-            if scheme == "sgln" and len(cp) + len(ref) == 12 and ref.isdigit():
+            if scheme == "sgln" and len(cp) + len(ref) == 12:
                 return "414", _check(cp + ref), (unquote(rest) if rest not in (None, "0") else None)
-            if scheme == "pgln" and len(cp) + len(ref) == 12 and ref.isdigit():
+            if scheme == "pgln" and len(cp) + len(ref) == 12:
                 return "417", _check(cp + ref), None
-            if scheme == "grai" and len(cp) + len(ref) == 12 and ref.isdigit() and rest:
+            if scheme == "grai" and len(cp) + len(ref) == 12 and rest:
                 return "8003", "0" + _check(cp + ref) + unquote(rest), None
             if scheme == "giai":
                 return "8004", cp + unquote(ref), None
-            if scheme == "gsrn" and len(cp) + len(ref) == 17 and ref.isdigit():
+            if scheme == "gsrn" and len(cp) + len(ref) == 17:
                 return "8018", _check(cp + ref), None
         except ValueError:
             return None
@@ -208,7 +210,7 @@ def spellings(ai: str, value: str, ext: str | None) -> tuple[str, ...]:
                 f"urn:epc:id:grai:{value[1 : 1 + size]}.{value[1 + size : 13]}."
                 f"{quote(value[14:], safe='')}"
             )
-        elif ai == "8004" and len(value) > size:
+        elif ai == "8004" and len(value) > size and value[:size].isdigit():
             found.add(f"urn:epc:id:giai:{value[:size]}.{quote(value[size:], safe='')}")
         elif ai == "8018" and len(value) == 18:
             found.add(f"urn:epc:id:gsrn:{value[:size]}.{value[size:17]}")

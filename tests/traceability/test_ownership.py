@@ -1340,3 +1340,51 @@ def test_a_stranger_in_the_browser_gets_a_clear_vietnamese_refusal(
         assert page.locator("#location").count() == 1
         page.screenshot(path=str(tmp_path / "refusal.png"), full_page=True)
     assert count_events(app) == stored
+
+
+# --- identifiers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        f"https://id.gs1.org/01/{GTIN14}/10/LN2026-001",
+        f"https://example.com/01/{GTIN14}/10/LN2026-001/21/A7Q2KX9P",
+        f"http://127.0.0.1:5000/01/{GTIN14}/21/A7Q2KX9P",
+        f"https://id.gs1.org/01/{GTIN14}",
+        "https://id.gs1.org/01/08930000000018/10/X",  # wrong check digit
+        f"https://id.gs1.org/01/{GTIN14}/10/A%2FB",  # an encoded lot
+        f"https://example.com/shop/01/{GTIN14}/10/X",  # a path before the key
+        "urn:epc:class:lgtin:8930000.000001.LN2026-001",
+        "urn:epc:id:sgtin:8930000.000001.A7Q2KX9P",
+    ],
+)
+def test_trade_items_read_as_gs1_reads_them(identifier: str) -> None:
+    """The quick reading of plain Digital Links gives what biip (gs1.product_key) gives."""
+    from traceability.gs1 import product_key
+
+    assert ownership.trade_item(identifier) == product_key(identifier)
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        "urn:epc:id:sscc:8930000.1000000007",
+        "urn:epc:id:sgln:8930000.10001.0",
+        "urn:epc:id:sgln:8930000.10001.12",
+        "urn:epc:id:pgln:8930000.10001",
+        "urn:epc:id:grai:8930000.00001.C1",
+        "urn:epc:id:giai:8930000.T1",
+        "urn:epc:id:gsrn:8930000.0000000001",
+    ],
+)
+def test_every_spelling_of_a_key_is_the_same_key(app: Flask, identifier: str) -> None:
+    """Each URN and Digital Link spelling of a GS1 key reads back as that key, so a first
+    use or a transfer in one spelling counts for all."""
+    key = ownership.gs1_key(identifier)
+    assert key is not None
+    with app.app_context():
+        names = ownership.spellings(*key)
+    assert identifier in names and len(names) >= 3
+    for name in names:
+        assert ownership.gs1_key(name) == key, name
