@@ -309,6 +309,38 @@ def named(event: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
                 yield f"/{key}/{i}/{member}", value, "party"
 
 
+def _owner_queries(kind: str, chunk: Sequence[Any]) -> list[Any]:
+    """Queries giving (key..., owner) rows for one kind of lookup (see ``Subject``)."""
+    if kind == "batch":
+        return [
+            select(Product.gtin, Batch.lot, Batch.producer_id)
+            .join(Batch, Batch.product_id == Product.id)
+            .where(tuple_(Product.gtin, Batch.lot).in_(chunk))
+        ]
+    if kind == "label":
+        return [
+            select(Label.gtin, Label.serial, Batch.lot, Batch.producer_id)
+            .join(Batch, Batch.id == Label.batch_id)
+            .where(tuple_(Label.gtin, Label.serial).in_(chunk))
+        ]
+    if kind == "product":
+        return [select(Product.gtin, Product.producer_id).where(Product.gtin.in_(chunk))]
+    if kind == "gln":  # an organisation's GLN, or one of its registered locations
+        return [
+            select(Organisation.gln, Organisation.id).where(Organisation.gln.in_(chunk)),
+            select(Location.gln, Location.organisation_id).where(Location.gln.in_(chunk)),
+        ]
+    if kind == "area":
+        return [
+            select(ProductionArea.code, ProductionArea.owner_id).where(
+                ProductionArea.code.in_(chunk)
+            )
+        ]
+    if kind == "location":
+        return [select(Location.id, Location.organisation_id).where(Location.id.in_(chunk))]
+    raise ValueError(kind)
+
+
 # --- the ledger: owners and holders of a set of identifiers -----------------------------------
 
 
@@ -348,60 +380,29 @@ class Ledger:
     def _resolve(self, subjects: list[Subject]) -> None:
         wanted: dict[str, set[Any]] = defaultdict(set)
         for subject in subjects:
-            for lookup in subject.lookups:
-                wanted[lookup[0]].add(lookup[1:] if len(lookup) > 2 else lookup[1])
+            for kind, *value in subject.lookups:
+                wanted[kind].add(tuple(value) if len(value) > 1 else value[0])
         found: dict[tuple[Any, ...], Any] = {}
-        for chunk in _chunks(sorted(wanted["batch"]), CHUNK):
-            for gtin, lot, producer in db.session.execute(
-                select(Product.gtin, Batch.lot, Batch.producer_id)
-                .join(Batch, Batch.product_id == Product.id)
-                .where(tuple_(Product.gtin, Batch.lot).in_(chunk))
-            ):
-                found[("batch", gtin, lot)] = producer
-        for chunk in _chunks(sorted(wanted["label"]), CHUNK):
-            for gtin, serial, lot, producer in db.session.execute(
-                select(Label.gtin, Label.serial, Batch.lot, Batch.producer_id)
-                .join(Batch, Batch.id == Label.batch_id)
-                .where(tuple_(Label.gtin, Label.serial).in_(chunk))
-            ):
-                found[("label", gtin, serial)] = (producer, lot)
-        for chunk in _chunks(sorted(wanted["product"]), CHUNK):
-            for gtin, producer in db.session.execute(
-                select(Product.gtin, Product.producer_id).where(Product.gtin.in_(chunk))
-            ):
-                found[("product", gtin)] = producer
-        for chunk in _chunks(sorted(wanted["gln"]), CHUNK):
-            for gln, org in db.session.execute(
-                select(Organisation.gln, Organisation.id).where(Organisation.gln.in_(chunk))
-            ):
-                found[("gln", gln)] = org
-            for gln, org in db.session.execute(
-                select(Location.gln, Location.organisation_id).where(Location.gln.in_(chunk))
-            ):
-                found[("gln", gln)] = org
-        for chunk in _chunks(sorted(wanted["area"]), CHUNK):
-            for code, org in db.session.execute(
-                select(ProductionArea.code, ProductionArea.owner_id).where(
-                    ProductionArea.code.in_(chunk)
-                )
-            ):
-                found[("area", code)] = org
-        ids = sorted(int(i) for i in wanted["location"] if str(i).isdigit() and len(str(i)) < 10)
-        for chunk in _chunks(ids, CHUNK):
-            for ident, org in db.session.execute(
-                select(Location.id, Location.organisation_id).where(Location.id.in_(chunk))
-            ):
-                found[("location", str(ident))] = org
+        for kind, values in wanted.items():
+            if kind == "location":  # urn:nguon:location:<id>, ids within the column's range
+                values = {int(v) for v in values if v.isdigit() and len(v) < 10}
+            for chunk in _chunks(sorted(values), CHUNK):
+                for query in _owner_queries(kind, chunk):
+                    for *key, owner in db.session.execute(query):
+                        if kind == "label":  # (gtin, serial, lot): the item's lot too
+                            *key, lot = key
+                            owner = (owner, lot)
+                        found[(kind, *map(str, key))] = owner
         unresolved = []
         for subject in subjects:
             for lookup in subject.lookups:
                 if lookup not in found:
                     continue
-                value = found[lookup]
-                if lookup[0] == "label":
-                    value, lot = value
+                owner = found[lookup]
+                if lookup[0] == "label":  # (producer, lot): the item belongs to a lot
+                    owner, lot = owner
                     subject.keys += (("lot", lookup[1], lot),)
-                subject.owner = value
+                subject.owner = owner
                 subject.closed = False
                 break
             else:
