@@ -630,9 +630,3 @@ def refusals(events: Sequence[EpcisEvent]) -> dict[int, str]:
         if refused is not None:
             found[event.id] = refused[1]
     return found
-
-
-def trusted(events: Sequence[EpcisEvent]) -> list[EpcisEvent]:
-    """``events`` without those that fail the rule (in the same order)."""
-    failing = refusals(events)
-    return [e for e in events if e.id not in failing]

@@ -569,7 +569,7 @@ def lots_events(batches: Sequence[Batch], *, public: bool = True) -> dict[int, l
 
     ``public`` (the default: the consumer page, the passport, the batch history, the
     portal record) keeps only events that pass the ownership rule today
-    (``ownership.trusted``): an organisation's event about a lot it neither owns nor
+    (``ownership.refusals``): an organisation's event about a lot it neither owns nor
     received is left out. ``public=False`` gives every event (officers see them, marked
     with ``ownership.refusals``)."""
     by_lot = {(b.product.gtin, b.lot): b.id for b in batches}
