@@ -44,12 +44,13 @@ from traceability import (
     event_forms,
     evidence,
     labels,
+    ownership,
     places,
     services,
     tabular,
 )
 from traceability.label_views import bp as labels_bp
-from traceability.models import Batch, CloneAlarm, Label, LabelRun, Product, Scan
+from traceability.models import Batch, CloneAlarm, EpcisEvent, Label, LabelRun, Product, Scan
 from traceability.schemas import UNITS, BatchSchema, ProductSchema
 
 bp = Blueprint("traceability", __name__, url_prefix="/traceability")
@@ -512,10 +513,14 @@ def edit_batch(batch_id: int) -> Any:
     ), status
 
 
-def _journey(batch: Batch) -> list[dict[str, Any]]:
-    """The batch's events as the page tells them: step, local time, place, parties."""
+FORM_FIELDS = {"location": "place", "source": "partner", "destination": "partner"}
+
+
+def _journey(events: list[EpcisEvent], untrusted: dict[str, str]) -> list[dict[str, Any]]:
+    """The batch's events as the page tells them: step, local time, place, parties, and
+    for officers whether the public sees it (the ownership rule)."""
     steps = []
-    for stored in services.batch_events(batch):
+    for stored in events:
         document = epcis.event_document(stored)
         if document.get("type") == "TransformationEvent":
             name = label("step", "process")
@@ -533,6 +538,7 @@ def _journey(batch: Batch) -> list[dict[str, Any]]:
                 "parties": places.parties(document),
                 "quantity": quantities[0].get("quantity") if quantities else None,
                 "unit": quantities[0].get("uom") if quantities else None,
+                "untrusted": untrusted.get(stored.event_id),
             }
         )
     return steps
@@ -556,11 +562,17 @@ def batch(batch_id: int) -> Any:
             else:
                 api.record_guided_event(item, data)
         except DomainValidationError as exc:
-            errors, status = exc.errors, 422
+            # The guided event names its parts as the API does; the form's fields differ.
+            errors, status = {FORM_FIELDS.get(k, k): v for k, v in exc.errors.items()}, exc.status
         else:
             if status == 200:
                 flash(_("Event recorded."), "success")
                 return redirect(url_for(".batch", batch_id=item.id))
+    # Officers see every event, those that fail the ownership rule marked; others see
+    # what the public sees.
+    events = services.batch_events(item, public=not is_staff())
+    refused = ownership.refusals(events) if is_staff() else {}
+    untrusted = {e.event_id: epc for e in events for epc in [refused.get(e.id)] if epc}
     others = [
         b
         for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
@@ -579,7 +591,7 @@ def batch(batch_id: int) -> Any:
     return render_template(
         "traceability/batch.html",
         batch=item,
-        journey=_journey(item),
+        journey=_journey(events, untrusted),
         upstream=services.lineage(item, "up"),
         downstream=services.lineage(item, "down"),
         errors=errors,
