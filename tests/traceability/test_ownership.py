@@ -986,6 +986,27 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             f"/traceability/label-runs/{run}/void",
             {"data": {"reason": "hỏng"}},
         ),
+        ("POST", "/traceability/label-runs/<int:run_id>/reprint"): (
+            f"/traceability/label-runs/{run}/reprint",
+            {"data": {"preset": "a4-40"}},
+        ),
+        ("POST", "/traceability/products/<int:product_id>/edit"): (
+            f"/traceability/products/{product}/edit",
+            {"data": {"gtin": GTIN14, "name": "HTX giả", "producer_id": str(w["A"])}},
+        ),
+        ("POST", "/traceability/batches/<int:batch_id>/edit"): (
+            f"/traceability/batches/{batch}/edit",
+            {"data": {"quantity": "1", "unit": "KGM", "production_date": "2026-06-10"}},
+        ),
+        ("POST", "/traceability/batches/import"): (
+            "/traceability/batches/import",
+            {
+                "data": csv_file(
+                    f"gtin,lot,quantity,production_date\n{GTIN14},LN-X,1,2026-06-10\n"
+                ),
+                "content_type": "multipart/form-data",
+            },
+        ),
         ("POST", "/traceability/products/new"): (
             "/traceability/products/new",
             {
@@ -1329,7 +1350,8 @@ def test_a_stranger_in_the_browser_gets_a_clear_vietnamese_refusal(
 
         page.goto(f"{base}/traceability/batches/{world['b_batch']}")
         page.select_option("#step", "receive")
-        page.fill("#location", f"https://id.gs1.org/414/{A_SITE_GLN}")
+        page.click("text=Địa điểm khác")  # another place: A's warehouse, by its GLN
+        page.fill("#place_gln", A_SITE_GLN)
         with page.expect_response(lambda r: r.request.method == "POST") as posted:
             page.click("text=Ghi nhận công đoạn")
         assert posted.value.status == 403
@@ -1337,7 +1359,7 @@ def test_a_stranger_in_the_browser_gets_a_clear_vietnamese_refusal(
         assert A_SITE_GLN in refusal
         assert "không thuộc về bạn" in refusal
         assert "chỉ được ghi sự kiện về lô hàng" in refusal
-        assert page.locator("#location").count() == 1
+        assert page.locator("#place_gln").input_value() == A_SITE_GLN  # kept as typed
         page.screenshot(path=str(tmp_path / "refusal.png"), full_page=True)
     assert count_events(app) == stored
 
