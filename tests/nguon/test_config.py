@@ -93,3 +93,18 @@ def test_cli_refuses_to_start_with_bad_config(monkeypatch: pytest.MonkeyPatch) -
     result = CliRunner().invoke(main, ["users", "list"])
     assert result.exit_code == 2
     assert "NGUON_MAX_CONTENT_LENGTH" in result.output
+
+
+def test_workers_starting_together_share_one_secret_key(tmp_path: Path) -> None:
+    """Two gunicorn workers booting at once on a fresh instance both create the key: the
+    one that comes second reads the first one's key (it crashed with FileExistsError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nguon.config import secret_key_from_instance
+
+    for attempt in range(20):
+        instance = tmp_path / str(attempt)
+        with ThreadPoolExecutor(8) as pool:
+            keys = set(pool.map(secret_key_from_instance, [instance] * 8))
+        assert keys == {(instance / "secret_key").read_text().strip()}
+        assert [p.name for p in instance.iterdir()] == ["secret_key"]  # no drafts left
