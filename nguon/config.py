@@ -167,8 +167,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MAX_CONTENT_LENGTH",
         "MAX_CONTENT_LENGTH",
         _int_parser(1024),
-        16 * 1024 * 1024,
-        "largest accepted request body, in bytes",
+        51 * 1024 * 1024,
+        "largest accepted request body, in bytes (default: a report with five 10 MiB photos)",
     ),
     Setting(
         "LOGIN_MAX_ATTEMPTS",

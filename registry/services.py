@@ -753,6 +753,7 @@ OCOP_FIELDS = (
     "producer_id",
     "product_group",
     "criteria_version",
+    "procedure_version",
     "score",
     "stars",
     "rating_level",

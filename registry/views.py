@@ -38,6 +38,7 @@ from registry.models import (
     Document,
     IPAsset,
     OcopCriteria,
+    OcopProcedure,
     OcopGroup,
     OcopLevel,
     OcopProduct,
@@ -229,6 +230,14 @@ OCOP_FORM = [
         "select",
         lambda: [(v, v) for v in _values(OcopCriteria)],
         required=True,
+    ),
+    FormField(
+        "procedure_version",
+        _l("Procedure"),
+        "select",
+        lambda: [(v, v) for v in _values(OcopProcedure)],
+        required=True,
+        help=_l("Decision 1489/QĐ-TTg (2025) changed the procedure, not the criteria"),
     ),
     FormField("score", _l("Score"), "number", required=True),
     FormField(

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
+from nguon.i18n import _
 from nguon.text import nfc
 from registry import photos
 from registry.enforcement.models import (
@@ -34,6 +35,7 @@ from registry.enforcement.models import (
 from registry.models import AdminUnit, IPAsset, Organisation
 
 MAX_PHOTOS = 5
+FORM_ROOM = 1024 * 1024  # the report's text fields and multipart framing
 CodeResolver = Callable[[str], dict[str, Any] | None]
 _resolvers: list[CodeResolver] = []
 
@@ -62,36 +64,57 @@ class Filed:
     secret: str  # shown once: the reporter's link to follow the report
 
 
+def photo_limit() -> int:
+    """Bytes one photo may have: 10 MiB, or less when the request body limit
+    (``NGUON_MAX_CONTENT_LENGTH``) could not carry five of them and the form's text."""
+    body = current_app.config["MAX_CONTENT_LENGTH"]
+    return max(1024, min(photos.MAX_BYTES, (body - FORM_ROOM) // MAX_PHOTOS))
+
+
 def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Filed:
     """Check and store a report; every photo is cleaned (metadata removed) and searched
-    for a QR code. Raises DomainValidationError naming each bad field; stores nothing then."""
-    problems: dict[str, str] = {}
+    for a QR code. Raises DomainValidationError naming each bad field (and each refused
+    photo by its file name), in the reporter's language; stores nothing then."""
+    problems: dict[str, str | list[str]] = {}
     category = data.get("category", "")
     if category not in CATEGORIES:
-        problems["category"] = "choose one of the listed kinds of problem"
+        problems["category"] = _("choose one of the listed kinds of problem")
     description = nfc(data.get("description", ""))
     if len(description) < 10:
-        problems["description"] = "describe what you saw in at least 10 characters"
+        problems["description"] = _("describe what you saw in at least 10 characters")
     if len(description) > 5000:
-        problems["description"] = "at most 5,000 characters"
+        problems["description"] = _("at most 5,000 characters")
     unit = data.get("admin_unit_code") or None
     if unit and db.session.get(AdminUnit, unit) is None:
-        problems["admin_unit_code"] = "choose a place from the list"
+        problems["admin_unit_code"] = _("choose a place from the list")
     asset_id = data.get("asset_id") or None
     if asset_id is not None:
-        asset_id = int(asset_id) if str(asset_id).isdigit() else -1
-        if db.session.get(IPAsset, asset_id) is None:
-            problems["asset_id"] = "choose a mark or GI from the list"
+        asset_id = int(asset_id) if str(asset_id).isascii() and str(asset_id).isdigit() else -1
+        if not 0 < asset_id < 2**31 or db.session.get(IPAsset, asset_id) is None:
+            problems["asset_id"] = _("choose a mark or GI from the list")
     email = nfc(data.get("contact_email", ""))
     if email and "@" not in email:
-        problems["contact_email"] = "must be an email address"
+        problems["contact_email"] = _("must be an email address")
     if (email or data.get("contact_phone")) and not data.get("contact_consent"):
-        problems["contact_consent"] = "tick the consent box to leave your contact details"
+        problems["contact_consent"] = _("tick the consent box to leave your contact details")
+    cleaned: list[photos.CleanPhoto] = []
     if len(uploads) > MAX_PHOTOS:
-        problems["photos"] = f"at most {MAX_PHOTOS} photos"
+        problems["photos"] = _(
+            "at most %(count)d photos; you chose %(chosen)d", count=MAX_PHOTOS, chosen=len(uploads)
+        )
+    else:
+        refused: list[str] = []
+        limit = photo_limit()
+        for name, content in uploads:
+            try:
+                cleaned.append(photos.clean_photo(content, max_bytes=limit))
+            except DomainValidationError as exc:
+                shown = nfc(Path(name.replace("\\", "/")).name)[:100] or "?"
+                refused += [f"“{shown}”: {message}" for message in exc.errors["photos"]]
+        if refused:
+            problems["photos"] = refused
     if problems:
         raise DomainValidationError(problems)
-    cleaned = [photos.clean_photo(content) for _name, content in uploads]
     code = nfc(data.get("code", "")) or None
     found_codes = [c for photo in cleaned for c in photo.codes]
     link = None

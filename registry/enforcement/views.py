@@ -12,6 +12,7 @@ from sqlalchemy import select
 from nguon.db import db
 from nguon.errors import DomainValidationError
 from nguon.ratelimit import limiter, public_limit
+from registry import photos
 from registry.enforcement import services
 from registry.enforcement.models import CATEGORIES
 from registry.models import AdminUnit, IPAsset, Organisation
@@ -50,6 +51,7 @@ def report_form() -> Any:
     values = {"code": request.args.get("code", "")}
     errors: dict[str, list[str]] = {}
     status = 200
+    chosen = 0
     if request.method == "POST":
         values = {name: request.form.get(name, "") for name in FIELDS}
         uploads = [
@@ -57,6 +59,7 @@ def report_form() -> Any:
             for f in request.files.getlist("photos")
             if f and f.filename
         ]
+        chosen = len(uploads)
         try:
             filed = services.file_report(values, uploads)
         except DomainValidationError as exc:
@@ -67,7 +70,14 @@ def report_form() -> Any:
             )
             return render_template("enforcement/receipt.html", report=filed.report, link=link), 201
     return render_template(
-        "enforcement/report_form.html", values=values, errors=errors, **_choices()
+        "enforcement/report_form.html",
+        values=values,
+        errors=errors,
+        chosen=chosen,
+        photo_limit_mb=photos.megabytes(services.photo_limit()),
+        max_photos=services.MAX_PHOTOS,
+        accept=photos.ACCEPT,
+        **_choices(),
     ), status
 
 
