@@ -35,7 +35,7 @@ def phone_photo(megapixels: int, seed: int) -> bytes:
     return out.getvalue()
 
 
-def load(path: str, name: str):  # noqa: ANN201 - a module
+def load(path: str, name: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -43,7 +43,7 @@ def load(path: str, name: str):  # noqa: ANN201 - a module
     return module
 
 
-def measure(module, photos: list[bytes]) -> tuple[float, float]:  # noqa: ANN001
+def measure(module, photos: list[bytes]) -> tuple[float, float]:
     tracemalloc.start()
     started = time.perf_counter()
     for content in photos:
@@ -71,8 +71,10 @@ def main() -> None:
     for name, seconds, peak in rows:
         print(f"{name:<16}{seconds:>10.2f}{peak:>10.0f}")
     if len(rows) == 2:
-        print(f"ratio current/baseline: time {rows[1][1] / rows[0][1]:.2f},"
-              f" memory {rows[1][2] / rows[0][2]:.2f}")
+        print(
+            f"ratio current/baseline: time {rows[1][1] / rows[0][1]:.2f},"
+            f" memory {rows[1][2] / rows[0][2]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -153,7 +153,9 @@ def _register_blueprints(app: Flask) -> None:
     from nguon.views import accounts_bp, audit_bp, main_bp
     from registry.enforcement.views import bp as reports_bp
     from registry.views import bp as registry_bp
+    from traceability.alarm_views import bp as alarms_bp
     from traceability.epcis_api import bp as epcis_bp
+    from traceability.report_views import bp as monthly_bp
     from traceability.resolver import bp as resolver_bp
     from traceability.views import bp as traceability_bp
 
@@ -164,6 +166,8 @@ def _register_blueprints(app: Flask) -> None:
         registry_bp,
         reports_bp,
         traceability_bp,
+        alarms_bp,
+        monthly_bp,
         epcis_bp,
         resolver_bp,
         integrations_bp,

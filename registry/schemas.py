@@ -11,9 +11,9 @@ from registry.models import (
     CertificateScheme,
     DocumentKind,
     OcopCriteria,
-    OcopProcedure,
     OcopGroup,
     OcopLevel,
+    OcopProcedure,
     OrganisationKind,
     ProtectionRoute,
 )

@@ -38,9 +38,9 @@ from registry.models import (
     Document,
     IPAsset,
     OcopCriteria,
-    OcopProcedure,
     OcopGroup,
     OcopLevel,
+    OcopProcedure,
     OcopProduct,
     Organisation,
     OrganisationKind,
@@ -820,11 +820,18 @@ def edit_target(target_id: int) -> Any:
 @bp.get("/dashboard")
 @staff_required
 def dashboard_page() -> str:
+    from nguon.i18n import label
+
     today = request.args.get("on", type=dt.date.fromisoformat) or dt.date.today()
     figures = dashboard.figures(today)
+    period = dashboard.plan_period(today.year)
+    previous = (period[0] - 5, period[0] - 1)
     return render_template(
         "registry/dashboard.html",
         today=today,
+        period=period,
+        previous=previous,
+        previous_targets=dashboard.period_outcome(*previous),
         charts=figures.charts,
         charts_svg=chart_svgs(figures.charts),
         targets=figures.targets,
@@ -833,6 +840,11 @@ def dashboard_page() -> str:
         ocop_expiring=dashboard.ocop_expiring(today),
         counts=figures.counts,
         statuses=_values(AssetStatus),
+        statuses_shown=[
+            (f"s-{status}", label("asset_status", status))
+            for status in _values(AssetStatus)
+            if any(row.get(status) for row in figures.counts.values())
+        ],
     )
 
 

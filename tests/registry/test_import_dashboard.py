@@ -231,11 +231,17 @@ def test_dashboard_figures(client: FlaskClient, staff: dict, known_registry: dic
     # 2026 is past 2025: the 2030 target is the one still ahead.
     assert targets == {"geographical_indication": (2, 5, 2030), "collective_mark": (3, 81, 2030)}
     apps = {a["year"]: (a["applications"], a["growth"], a["met"]) for a in body["applications"]}
+    # Every year from the first filing to this one; a year without filings counts as 0 and
+    # no growth is computed from a year of 0 (it was computed across the gap before).
     assert apps == {
         2016: (1, None, None),
-        2022: (1, 0.0, False),
+        2017: (0, -1.0, False),
+        **{year: (0, None, None) for year in range(2018, 2022)},
+        2022: (1, None, None),
         2023: (2, 1.0, True),
         2024: (2, 0.0, False),
+        2025: (0, -1.0, False),
+        2026: (0, None, None),
     }
     assert [(r["name"], r["window_open"], r["days_left"]) for r in body["renewals_due"]] == [
         ("Nhãn sắp hết hạn", True, 106)
