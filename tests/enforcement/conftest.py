@@ -1,10 +1,9 @@
 """Reports are tested against issued codes: reuse the traceability fixtures."""
 
+import pytest
+
 from tests.traceability.conftest import coop_headers, trace  # noqa: F401
 from tests.traceability.test_resolver import item  # noqa: F401
-
-
-import pytest  # noqa: E402
 
 
 @pytest.fixture
