@@ -26,6 +26,7 @@ class FormField:
     label: Any
     kind: str = (
         "text"  # text | textarea | date | number | select | multiselect | list | ints | json
+        # | geometry (GeoJSON text, with the map editor and file import over it)
     )
     choices: Callable[[], Sequence[tuple[Any, Any]]] | None = None
     help: Any = ""
@@ -59,7 +60,7 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
             data[field.name] = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
         elif raw == "":
             data[field.name] = None
-        elif field.kind == "json":
+        elif field.kind in ("json", "geometry"):
             try:
                 data[field.name] = json.loads(raw)
             except json.JSONDecodeError as exc:
@@ -101,7 +102,7 @@ def display(value: Any, field: FormField) -> Any:
         return "; ".join(map(str, value))
     if field.kind == "ints":
         return ", ".join(map(str, value))
-    if field.kind == "json":
+    if field.kind in ("json", "geometry"):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dt.date | Decimal):
         return str(value)
