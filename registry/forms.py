@@ -73,6 +73,16 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
 def load(schema: Schema, data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """Validate with the API's schema; missing optional fields are simply left out."""
     cleaned = {k: v for k, v in data.items() if v is not None or partial}
+    if partial:  # a cleared optional field takes its default ("" for a name), not null
+        from marshmallow import missing
+
+        for key, value in list(cleaned.items()):
+            field = schema.fields.get(key)
+            if value is None and field is not None and not field.allow_none:
+                if field.load_default is not missing:
+                    cleaned[key] = field.load_default
+                elif not field.required:
+                    cleaned.pop(key)
     for key, value in list(cleaned.items()):
         if isinstance(value, dict) and "_invalid_json" in value:
             raise DomainValidationError({key: f"not valid JSON ({value['_invalid_json']})"})

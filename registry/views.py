@@ -562,7 +562,18 @@ def manage_asset(asset_id: int) -> Any:
         next_states=sorted(services.STATUS_FLOW.get(item.status, set())),
         routes=_values(ProtectionRoute),
         window=_window(item),
+        zone=_zone_flags(item),
     ), status
+
+
+def _zone_flags(item: IPAsset) -> dict[str, Any]:
+    confirmation = services.latest_confirmation(asset=item)
+    return {
+        "measured": geo.hectares(item.area),
+        "confirmation": confirmation,
+        "confirmed": confirmation is not None
+        and confirmation.geometry_sha256 == geo.fingerprint(item.area),
+    }
 
 
 def _window(item: IPAsset) -> tuple[dt.date, dt.date] | None:
