@@ -29,7 +29,7 @@ from nguon.auth import staff_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.i18n import _, _l
-from registry import dashboard, geo, services, transfer
+from registry import audit_words, dashboard, geo, services, transfer
 from registry.forms import FormField, enum_choices, load, parse_form, values_of
 from registry.labels import register_labels
 from registry.models import (
@@ -65,6 +65,7 @@ from registry.schemas import (
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 register_labels()
+audit_words.register()
 PAGE_SIZE = 25
 
 
@@ -766,9 +767,9 @@ def _check_declared_hectares(data: dict[str, Any]) -> None:
                     "%(declared)s ha declared, but the shape measures %(measured)s ha (more than"
                     " %(tolerance)s %% apart): correct one of them, or tick the box below to"
                     " keep the declared area",
-                    declared=data["hectares"],
+                    declared=f"{data['hectares']:.2f}",
                     measured=f"{measured:.2f}",
-                    tolerance=f"{tolerance * 100:g}",
+                    tolerance=f"{float(tolerance) * 100:g}",
                 )
             }
         )

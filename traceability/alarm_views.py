@@ -16,9 +16,11 @@ from nguon.i18n import _
 from registry.enforcement.models import Case
 from registry.enforcement.views import register_case_alarms
 from traceability import alarms as alarm_services
+from traceability import audit_words
 from traceability.models import Batch, CloneAlarm, Label, Scan
 
 bp = Blueprint("alarms", __name__, url_prefix="/traceability")
+audit_words.register()
 PAGE_SIZE = 50
 
 

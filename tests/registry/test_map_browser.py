@@ -70,7 +70,8 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
         assert drawn["type"] == "Polygon" and len(drawn["coordinates"][0]) == 5
         page.click("form.form-grid button[type=submit]:not([value=import])")
         # 1 ha declared, far from the drawing: asked to confirm, the drawing kept.
-        assert "the shape measures" in page.locator(".field-error").first.inner_text()
+        refusal = page.locator(".field-error").first.inner_text()
+        assert "Khai báo 1.00 ha nhưng hình vẽ đo được" in refusal and "lệch hơn 20 %" in refusal
         assert json.loads(page.locator("#f-geometry").input_value()) == drawn
         page.check("#confirm-hectares input")
         page.click("form.form-grid button[type=submit]:not([value=import])")
@@ -91,7 +92,9 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
         assert "reprojected" in page.locator("#import-result").inner_text()
         page.fill("#f-hectares", "20")
         page.click("form.form-grid button[type=submit]:not([value=import])")
-        assert page.locator("#area-mismatch").count() == 0, page.locator(".field-error, .notice").all_inner_texts()
+        assert page.locator("#area-mismatch").count() == 0, page.locator(
+            ".field-error, .notice"
+        ).all_inner_texts()
         assert 19.3 < _measured(page) < 20.5
 
         page.fill("#decision_number", "123/QĐ-SKHCN")
