@@ -104,7 +104,7 @@ def code_page(label_id: int) -> str:
     ).all()
     return render_template(
         "traceability/code.html",
-        label=label,
+        code=label,
         batch=db.session.get(Batch, label.batch_id),
         scans=scans,
         alarms=db.session.scalars(

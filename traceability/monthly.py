@@ -45,7 +45,7 @@ SYNC_STATES = {
     "rejected": "cổng từ chối",
     "parked": "tạm dừng, chờ cán bộ xử lý",
 }
-OUTBOX = table("outbox_row", column("state"), column("created_at"))
+OUTBOX = table("outbox", column("state"), column("created_at"))
 
 
 @dataclass(frozen=True)
@@ -232,7 +232,9 @@ def build(year: int, month: int, today: dt.date | None = None) -> MonthlyReport:
         Figure(key, section, text, this[key], before[key], year_target(metric, year), unit)
         for key, section, text, unit, metric in LINES
     ]
-    sync = dict(db.session.execute(select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)))
+    sync = dict(
+        db.session.execute(select(OUTBOX.c.state, func.count()).group_by(OUTBOX.c.state)).all()
+    )
     from flask import current_app
 
     return MonthlyReport(
@@ -345,6 +347,7 @@ def to_docx(report: MonthlyReport) -> bytes:
 def to_pdf(report: MonthlyReport) -> bytes:
     """The same report as PDF (fpdf2, DejaVu Sans: every Vietnamese letter)."""
     from fpdf import FPDF
+    from fpdf.fonts import FontFace
 
     pdf = FPDF(format="A4")
     pdf.set_margins(20, 15, 15)
@@ -376,7 +379,9 @@ def to_pdf(report: MonthlyReport) -> bytes:
         if not rows:
             continue
         with pdf.table(
-            col_widths=widths, text_align=("CENTER", "LEFT", "RIGHT", "RIGHT", "RIGHT")
+            col_widths=widths,
+            text_align=("CENTER", "LEFT", "RIGHT", "RIGHT", "RIGHT"),
+            headings_style=FontFace(emphasis="", fill_color=(230, 238, 233)),
         ) as grid:
             grid.row(HEAD)
             for row in rows:
