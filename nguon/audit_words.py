@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import url_for
-from flask_babel import format_date, format_datetime
+from flask_babel import format_date, format_datetime, format_number
 from markupsafe import Markup, escape
 
 from nguon.i18n import _, _l, label
@@ -87,7 +87,7 @@ COMMON_FIELDS: dict[str, Any] = {
     "value": _l("Value"),
 }
 # Values never shown (hashes of secrets, derived search keys).
-HIDDEN = {"secret_hash", "password_hash", "name_key", "search_key", "district_key"}
+HIDDEN = {"id", "secret_hash", "password_hash", "name_key", "search_key", "district_key"}
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 
@@ -238,6 +238,8 @@ def _value(table: str, name: str, value: Any, titles: dict[str, dict[int, str]])
         return escape(label(kind, value))
     if isinstance(value, bool):
         return escape(_("yes") if value else _("no"))
+    if isinstance(value, int) and name.endswith("_vnd"):
+        return escape(format_number(value) + " ₫")
     if isinstance(value, str) and ISO_DATETIME.match(value):
         try:
             return escape(format_datetime(dt.datetime.fromisoformat(value), "short"))

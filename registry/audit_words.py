@@ -276,6 +276,7 @@ def register() -> None:
                 "origin": _l("Entered from"),
                 "description": _l("Violation"),
             },
+            values={"origin": "band_origin"},
             titles=_titles(FineBand.article, FineBand.id),
         ),
     )

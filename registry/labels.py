@@ -164,6 +164,7 @@ REGISTRY_LABELS = {
         "violation_date": _l("Date of the violation"),
         "infringer_kind": _l("Committed by"),
     },
+    "band_origin": {"extract": _l("the reviewed extract"), "officer": _l("an officer")},
     "case_source": {"report": _l("a report"), "clone_alarm": _l("a clone alarm")},
     "infringer_kind": {"individual": _l("an individual"), "organisation": _l("an organisation")},
     "alarm_status": {

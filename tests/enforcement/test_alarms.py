@@ -162,6 +162,15 @@ def test_acting_on_an_alarm_in_a_browser(
         page.fill("#password", TEST_PASSWORD)
         page.click("main button[type=submit]")
         page.goto(f"{base}/traceability/alarms?status=open")
+        # The officer's menu: four groups on one line at 1366 px.
+        tops = {round(li.bounding_box()["y"]) for li in page.locator(".main-nav > ul > li").all()}
+        groups = page.locator(".main-nav .menu summary").all_inner_texts()
+        assert len(tops) == 1 and groups == [
+            "Sở hữu trí tuệ",
+            "Truy xuất",
+            "Xử lý vi phạm",
+            "Hệ thống",
+        ]
         row = page.locator(f"#alarm-{alarm_id}")
         assert "scanned in Hà Nội and Cà Mau" in row.inner_text()
         assert row.locator("a", has_text="Vụ việc VV").count() == 1
