@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from nguon.db import db, utcnow
+from tests.registry.test_users_areas_ocop import staff  # noqa: F401 - a fixture
 
 
 def test_the_sync_page_says_when_sync_is_off_or_no_worker_ran(
@@ -34,3 +35,30 @@ def test_the_sync_page_says_when_sync_is_off_or_no_worker_ran(
         app.config["PORTAL_URL"] = None
     assert "Có vẻ không có tiến trình đồng bộ nào chạy gần đây" in html
     assert "bản ghi cũ nhất đã chờ 3 tiếng" in html  # the wait in words, not "10800 s"
+
+
+def test_an_authorisation_takes_only_the_organisations_own_areas(
+    client: Any, staff: dict, registry: dict, make_area: Callable[..., int], logged_in: Any
+) -> None:
+    """Another cooperative's area is refused on an authorisation (it was saved silently
+    before); the form offers the organisation's own areas, each shown with its owner."""
+    from tests.registry.test_users_areas_ocop import user_body
+
+    own = make_area(registry["coop"])
+    foreign = make_area(registry["other"])
+    refused = client.post(
+        "/api/v1/registry/authorised-users",
+        json=user_body(registry, area_ids=[own, foreign]),
+        headers=staff,
+    )
+    assert refused.status_code == 422
+    assert "belongs to HTX Chè Bố Hạ, not to HTX Vải thiều Phượng Sơn" in refused.get_data(
+        as_text=True
+    )
+    saved = client.post(
+        "/api/v1/registry/authorised-users", json=user_body(registry, area_ids=[own]), headers=staff
+    )
+    assert saved.status_code == 201, saved.json
+    page = logged_in("officer").get(f"/registry/manage/authorised-users/{saved.json['id']}")
+    options = page.get_data(as_text=True).split('id="f-area_ids"', 1)[1].split("</select>", 1)[0]
+    assert "(HTX Vải thiều Phượng Sơn)" in options and "HTX Chè Bố Hạ" not in options
