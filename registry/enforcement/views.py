@@ -435,6 +435,8 @@ def fine_bands() -> Any:
     status = 200
     if request.method == "POST":
         data, problems = _parse_fields(request.form, BAND_FIELDS)
+        data["value_undeterminable"] = bool(request.form.get("value_undeterminable"))
+        data["warning_possible"] = bool(request.form.get("warning_possible"))
         try:
             if problems:
                 raise DomainValidationError(problems)
@@ -445,8 +447,16 @@ def fine_bands() -> Any:
             flash(_("Saved."), "success")
             return redirect(url_for(".fine_bands"))
     bands = db.session.scalars(
-        select(FineBand).order_by(FineBand.decree, FineBand.effective_from)
+        select(FineBand).order_by(
+            FineBand.decree, FineBand.article, FineBand.goods_value_above_vnd, FineBand.id
+        )
     ).all()
+    from registry.enforcement import fines
+
     return render_template(
-        "enforcement/fine_bands.html", bands=bands, errors=errors, form=request.form
+        "enforcement/fine_bands.html",
+        bands=bands,
+        errors=errors,
+        form=request.form,
+        missing=fines.missing(),
     ), status

@@ -6,10 +6,10 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask import Flask
 
 from nguon.db import db, utcnow
-from tests.registry.test_users_areas_ocop import staff  # noqa: F401 - a fixture
 
 
 def test_the_sync_page_says_when_sync_is_off_or_no_worker_ran(
@@ -37,6 +37,11 @@ def test_the_sync_page_says_when_sync_is_off_or_no_worker_ran(
     assert "bản ghi cũ nhất đã chờ 3 tiếng" in html  # the wait in words, not "10800 s"
 
 
+@pytest.fixture
+def staff(bearer: Callable[..., dict]) -> dict:
+    return bearer("officer")
+
+
 def test_an_authorisation_takes_only_the_organisations_own_areas(
     client: Any, staff: dict, registry: dict, make_area: Callable[..., int], logged_in: Any
 ) -> None:
@@ -62,3 +67,45 @@ def test_an_authorisation_takes_only_the_organisations_own_areas(
     page = logged_in("officer").get(f"/registry/manage/authorised-users/{saved.json['id']}")
     options = page.get_data(as_text=True).split('id="f-area_ids"', 1)[1].split("</select>", 1)[0]
     assert "(HTX Vải thiều Phượng Sơn)" in options and "HTX Chè Bố Hạ" not in options
+
+
+def test_map_tiles_are_configured_strictly_and_allowed_by_the_csp(
+    app: Flask, logged_in: Callable[..., Any]
+) -> None:
+    """NGUON_MAP_TILES_URL is parsed like every setting; when set, map pages name it to the
+    editor and let the tile server's origin through img-src, and no other page does."""
+    import pytest
+
+    from nguon.config import ConfigError, load_settings
+
+    for bad in ("ftp://t.vn/{z}/{x}/{y}", "https://t.vn/{z}/{x}.png", 'https://t.vn/{z}/{x}/{y}"'):
+        with pytest.raises(ConfigError, match="NGUON_MAP_TILES_URL"):
+            load_settings({"NGUON_MAP_TILES_URL": bad})
+    url = "https://{s}.tiles.example.vn/{z}/{x}/{y}.png"
+    assert load_settings({"NGUON_MAP_TILES_URL": url})["MAP_TILES_URL"] == url
+
+    client = logged_in("officer")
+    offline = client.get("/registry/manage/areas/new")
+    assert 'data-tiles=""' in offline.get_data(as_text=True)
+    app.config["MAP_TILES_URL"] = url
+    try:
+        page = client.get("/registry/manage/areas/new")
+        other = client.get("/registry/manage/areas")
+    finally:
+        app.config["MAP_TILES_URL"] = None
+    assert f'data-tiles="{url}"' in page.get_data(as_text=True)
+    assert (
+        "img-src 'self' data: https://*.tiles.example.vn" in page.headers["Content-Security-Policy"]
+    )
+    assert "tiles.example.vn" not in other.headers["Content-Security-Policy"]
+
+
+def test_the_fine_bands_page_shows_the_extract_and_what_is_missing(
+    logged_in: Callable[..., Any], in_tx: Callable[..., Any]
+) -> None:
+    from registry.enforcement import fines
+
+    in_tx(fines.load_extract)
+    html = logged_in("officer").get("/registry/fine-bands").get_data(as_text=True)
+    assert "20.000.000 – 40.000.000" in html  # Art. 12 clause 4's goods value, Vietnamese digits
+    assert 'id="missing-bands"' in html and "Art. 12 clauses 5-10" in html
