@@ -65,6 +65,10 @@ REGISTRY_LABELS = {
         "collective_mark": _l("collective marks"),
         "mark": _l("marks"),
         "applications_growth": _l("yearly growth of applications"),
+        "authorised_users_added": _l("organisations authorised to use a mark or GI"),
+        "zones_confirmed": _l("zones confirmed on the map"),
+        "batches_registered": _l("batches registered"),
+        "codes_issued": _l("trace codes issued"),
     },
     "entity": {
         "assets": _l("marks and GIs"),

@@ -837,6 +837,11 @@ TARGET_METRICS = (
     "collective_mark",
     "mark",
     "applications_growth",
+    # Yearly figures of the monthly report (a target for the year itself).
+    "authorised_users_added",
+    "zones_confirmed",
+    "batches_registered",
+    "codes_issued",
 )
 
 

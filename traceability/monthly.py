@@ -165,12 +165,24 @@ LINES: list[tuple[str, str, str, str, str | None]] = [
         (f"granted_{k}", "I", f"Văn bằng {name} được cấp", "văn bằng", str(k))
         for k, name in KIND_NAMES.items()
     ],
-    ("authorised_users_added", "I", "Tổ chức được trao quyền sử dụng", "tổ chức", None),
+    (
+        "authorised_users_added",
+        "I",
+        "Tổ chức được trao quyền sử dụng",
+        "tổ chức",
+        "authorised_users_added",
+    ),
     ("authorised_users_suspended", "I", "Tổ chức bị đình chỉ quyền sử dụng", "tổ chức", None),
     ("ocop_3", "I", "Sản phẩm OCOP được công nhận 3 sao", "sản phẩm", None),
     ("ocop_4", "I", "Sản phẩm OCOP được công nhận 4 sao", "sản phẩm", None),
     ("ocop_5", "I", "Sản phẩm OCOP được công nhận 5 sao", "sản phẩm", None),
-    ("zones_confirmed", "I", "Vùng sản xuất được xác nhận vào bản đồ khoanh vùng", "vùng", None),
+    (
+        "zones_confirmed",
+        "I",
+        "Vùng sản xuất được xác nhận vào bản đồ khoanh vùng",
+        "vùng",
+        "zones_confirmed",
+    ),
     ("batches_registered", "II", "Lô hàng được đăng ký truy xuất", "lô", "batches_registered"),
     ("codes_issued", "II", "Mã truy xuất được cấp", "mã", "codes_issued"),
     ("scans", "II", "Lượt quét mã", "lượt", None),

@@ -149,15 +149,19 @@ def test_the_years_target_comes_from_the_targets(in_tx: Callable[..., Any], app:
     from registry import services as registry_services
     from traceability import monthly
 
-    def run() -> tuple[str, str, str]:
+    def run() -> tuple[str, ...]:
         registry_services.save_target(
             {"metric": "geographical_indication", "value": 6, "by_year": 2030}
         )
         registry_services.save_target({"metric": "collective_mark", "value": 12, "by_year": 2026})
+        registry_services.save_target(
+            {"metric": "batches_registered", "value": 400, "by_year": 2026}
+        )
         return (
+            monthly.year_target("batches_registered", 2026),
             monthly.year_target("geographical_indication", 2026),
             monthly.year_target("collective_mark", 2026),
             monthly.year_target("certification_mark", 2026),
         )
 
-    assert in_tx(run) == ("6 (đến năm 2030)", "12", "—")
+    assert in_tx(run) == ("400", "6 (đến năm 2030)", "12", "—")
