@@ -859,6 +859,26 @@ def map_base() -> Response:
     return response
 
 
+@bp.post("/manage/measure")
+@staff_required
+def measure() -> Response:
+    """The map editor asks, as the officer draws: is the shape valid, and how many hectares
+    does it measure on the ellipsoid? (The same checks and measure as on saving.)"""
+    body = request.get_json(silent=True)
+    geometry = body.get("geometry") if isinstance(body, dict) else None
+    try:
+        shape = geo.normalised(geometry) if geometry else None
+    except geo.GeometryError as exc:
+        return Response(
+            json.dumps({"valid": False, "message": str(exc)}), mimetype="application/json"
+        )
+    hectares = geo.hectares(shape) if shape else None
+    return Response(
+        json.dumps({"valid": shape is not None, "hectares": f"{hectares:.2f}" if shape else None}),
+        mimetype="application/json",
+    )
+
+
 @bp.after_request
 def _tiles_in_csp(response: Response) -> Response:
     """Pages with the map editor may load tiles from NGUON_MAP_TILES_URL's origin."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 
 from nguon.auth import staff_required
 from traceability import monthly
@@ -30,7 +30,8 @@ def monthly_report() -> str:
 @bp.get("/monthly-report/<int:year>-<int:month>.<any(docx, pdf):fmt>")
 @staff_required
 def monthly_file(year: int, month: int, fmt: str) -> Response:
-    year, month = monthly.parse_month(f"{year}-{month}", dt.date.today())
+    if not (2000 <= year <= 2100 and 1 <= month <= 12):
+        abort(404)
     report = monthly.build(year, month)
     data = monthly.to_docx(report) if fmt == "docx" else monthly.to_pdf(report)
     response = Response(data, mimetype=MEDIA[fmt])

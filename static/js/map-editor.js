@@ -96,10 +96,34 @@
       shape.clearLayers();
       layersOf(parse(field.value)).forEach(function (layer) { shape.addLayer(layer); });
     }
+    var live = document.getElementById("measured-live-" + box.dataset.for.replace(/^f-/, ""));
+    var token = field.form && field.form.querySelector("input[name=csrf_token]");
+    var pending = null;
+    function measure() {  // the server measures as it will on saving (geodesic, same checks)
+      if (!live || !box.dataset.measure) return;
+      clearTimeout(pending);
+      pending = setTimeout(function () {
+        var geometry = parse(field.value);
+        if (!geometry) { live.hidden = true; return; }
+        fetch(box.dataset.measure, {
+          method: "POST", credentials: "same-origin",
+          headers: { "Content-Type": "application/json", "X-CSRFToken": token ? token.value : "" },
+          body: JSON.stringify({ geometry: geometry })
+        }).then(function (r) { return r.ok ? r.json() : null; }).then(function (answer) {
+          if (!answer) return;
+          live.hidden = false;
+          live.classList.toggle("field-error", !answer.valid);
+          live.textContent = answer.valid
+            ? box.dataset.labelMeasured + " " + answer.hectares + " ha"
+            : answer.message;
+        });
+      }, 250);
+    }
     function save() {
       var geometry = geometryOf(shape);
       field.value = geometry ? JSON.stringify(geometry) : "";
       field.dispatchEvent(new Event("input"));
+      measure();
     }
     function fit() {
       if (shape.getLayers().length) map.fitBounds(shape.getBounds(), { maxZoom: 17, padding: [20, 20] });
@@ -130,7 +154,7 @@
       layer.on("pm:edit pm:dragend pm:markerdragend pm:vertexremoved", save);
     }
     shape.eachLayer(wire);
-    field.addEventListener("change", function () { load(); shape.eachLayer(wire); fit(); });
+    field.addEventListener("change", function () { load(); shape.eachLayer(wire); fit(); measure(); });
 
     fetch(box.dataset.base, { credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })

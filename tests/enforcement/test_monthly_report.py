@@ -165,3 +165,10 @@ def test_the_years_target_comes_from_the_targets(in_tx: Callable[..., Any], app:
         )
 
     assert in_tx(run) == ("400", "6 (đến năm 2030)", "12", "—")
+
+
+def test_a_month_that_does_not_exist_is_not_found(logged_in: Callable[..., Any]) -> None:
+    officer = logged_in("officer")
+    assert officer.get("/registry/monthly-report/2026-13.docx").status_code == 404
+    assert officer.get("/registry/monthly-report/1999-12.pdf").status_code == 404
+    assert officer.get("/registry/monthly-report?month=2026-13").status_code == 200  # falls back

@@ -68,6 +68,10 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
             page.mouse.click(cx + dx, cy + dy)
         drawn = json.loads(page.locator("#f-geometry").input_value())
         assert drawn["type"] == "Polygon" and len(drawn["coordinates"][0]) == 5
+        # Measured as it is drawn, by the server, as it will be on saving.
+        page.wait_for_selector("#measured-live-geometry:not([hidden])")
+        live = page.locator("#measured-live-geometry").inner_text()
+        assert live.startswith("Đo trên ellipsoid (WGS 84):") and float(live.split()[-2]) > 100
         page.click("form.form-grid button[type=submit]:not([value=import])")
         # 1 ha declared, far from the drawing: asked to confirm, the drawing kept.
         refusal = page.locator(".field-error").first.inner_text()

@@ -109,3 +109,24 @@ def test_the_fine_bands_page_shows_the_extract_and_what_is_missing(
     html = logged_in("officer").get("/registry/fine-bands").get_data(as_text=True)
     assert "20.000.000 – 40.000.000" in html  # Art. 12 clause 4's goods value, Vietnamese digits
     assert 'id="missing-bands"' in html and "Art. 12 clauses 5-10" in html
+
+
+def test_the_editor_measures_what_is_drawn(logged_in: Callable[..., Any]) -> None:
+    """The map editor's measure: the same checks and geodesic hectares as on saving; a
+    cookie-authenticated request carries the CSRF token like any other write."""
+    from registry import geo
+    from tests.conftest import csrf_from
+
+    officer = logged_in("officer")
+    token = csrf_from(officer.get("/registry/manage/areas/new").get_data(as_text=True))
+    square = geo.square(106.606292, 21.375404, 0.01)
+    assert officer.post("/registry/manage/measure", json={"geometry": square}).status_code == 400
+    headers = {"X-CSRFToken": token}
+    answer = officer.post("/registry/manage/measure", json={"geometry": square}, headers=headers)
+    assert answer.json == {"valid": True, "hectares": "459.31"}
+    outside = officer.post(
+        "/registry/manage/measure",
+        json={"geometry": geo.square(2.35, 48.85, 0.01)},
+        headers=headers,
+    ).json
+    assert outside["valid"] is False and "outside Vietnam" in outside["message"]
