@@ -80,6 +80,8 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
         page.check("#confirm-hectares input")
         page.click("form.form-grid button[type=submit]:not([value=import])")
         assert page.locator("#area-mismatch").count() == 1  # flagged on the area's page
+        # The page's own requests (the map's base) share the test's connection: let them end.
+        page.wait_for_load_state("networkidle")
         with app.app_context():
             area = db.session.scalar(
                 select(ProductionArea).where(ProductionArea.code == "VN-BG-TEST-01")
@@ -105,6 +107,7 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
         page.fill("#decision_date", "2026-11-20")
         page.click("#zone-state button[type=submit]")
         assert "123/QĐ-SKHCN" in page.locator("#zone-state").inner_text()
+        page.wait_for_load_state("networkidle")
         with app.app_context():
             confirmation = db.session.scalar(
                 select(ZoneConfirmation).where(ZoneConfirmation.area_id == area_id)
