@@ -27,6 +27,7 @@ class FormField:
     label: Any
     kind: str = (
         "text"  # text | textarea | date | number | select | multiselect | list | ints | json
+        # | geometry (GeoJSON text, with the map editor and file import over it)
     )
     choices: Callable[[], Sequence[tuple[Any, Any]]] | None = None
     help: Any = ""
@@ -66,7 +67,7 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
             data[field.name] = parse_decimal_text(raw) or raw
         elif field.kind == "date" and (day := parse_local_datetime(raw)) is not None:
             data[field.name] = day.date().isoformat()  # "20/06/2026" as well as the picker's
-        elif field.kind == "json":
+        elif field.kind in ("json", "geometry"):
             try:
                 data[field.name] = json.loads(raw)
             except json.JSONDecodeError as exc:
@@ -79,6 +80,16 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
 def load(schema: Schema, data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """Validate with the API's schema; missing optional fields are simply left out."""
     cleaned = {k: v for k, v in data.items() if v is not None or partial}
+    if partial:  # a cleared optional field takes its default ("" for a name), not null
+        from marshmallow import missing
+
+        for key, value in list(cleaned.items()):
+            field = schema.fields.get(key)
+            if value is None and field is not None and not field.allow_none:
+                if field.load_default is not missing:
+                    cleaned[key] = field.load_default
+                elif not field.required:
+                    cleaned.pop(key)
     for key, value in list(cleaned.items()):
         if isinstance(value, dict) and "_invalid_json" in value:
             line, column = value["_invalid_json"]
@@ -117,7 +128,7 @@ def display(value: Any, field: FormField) -> Any:
         return "; ".join(map(str, value))
     if field.kind == "ints":
         return ", ".join(map(str, value))
-    if field.kind == "json":
+    if field.kind in ("json", "geometry"):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dt.date | Decimal):
         return str(value)

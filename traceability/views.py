@@ -50,7 +50,7 @@ from traceability import (
     tabular,
 )
 from traceability.label_views import bp as labels_bp
-from traceability.models import Batch, CloneAlarm, EpcisEvent, Label, LabelRun, Product, Scan
+from traceability.models import Batch, EpcisEvent, Label, LabelRun, Product, Scan
 from traceability.schemas import UNITS, BatchSchema, ProductSchema
 
 bp = Blueprint("traceability", __name__, url_prefix="/traceability")
@@ -721,13 +721,3 @@ def scans_xlsx() -> Response:
         for s, code, b in rows
     )  # fmt: skip
     return _download(tabular.xlsx(columns, lines, _("Scans")), "scans.xlsx")
-
-
-@bp.get("/alarms")
-@login_required
-def alarms() -> str:
-    """Clone alarms for officers: the rule, the code and the scans that raised it."""
-    if not is_staff():
-        abort(403)
-    rows = db.session.scalars(select(CloneAlarm).order_by(CloneAlarm.id.desc()).limit(200)).all()
-    return render_template("traceability/alarms.html", alarms=rows)
