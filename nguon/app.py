@@ -182,11 +182,13 @@ def _too_large(size: int, limit: int) -> str:
     def mb(n: int) -> str:
         return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
 
-    return _(
-        "What you sent is %(size)s MB; at most %(limit)s MB is accepted. Nothing was saved: go"
-        " back (your browser usually keeps what you typed) and send fewer or smaller files.",
-        size=mb(size),
-        limit=mb(limit),
+    return errors.ForPeople(
+        _(
+            "What you sent is %(size)s MB; at most %(limit)s MB is accepted. Nothing was saved: go"
+            " back (your browser usually keeps what you typed) and send fewer or smaller files.",
+            size=mb(size),
+            limit=mb(limit),
+        )
     )
 
 

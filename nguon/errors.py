@@ -37,6 +37,11 @@ class DomainValidationError(Exception):
         super().__init__(self.detail)
 
 
+class ForPeople(str):
+    """A description for ``abort()`` written for the person reading the page (translated);
+    error pages show it instead of the status's general explanation."""
+
+
 class ConflictError(DomainValidationError):
     """The request conflicts with a record that exists (a duplicate, a stale state)."""
 
@@ -141,8 +146,11 @@ def handle_http_exception(exc: HTTPException) -> Response:
         429: _("Too many attempts; please wait and try again"),
     }
     title = titles.get(status, _("Something went wrong"))
-    # The page says it in the visitor's language; descriptions given to abort() are
-    # for the API (English, technical) and are not shown here.
+    # The page says it in the visitor's language: a description given to abort() is shown
+    # only when it was written for people (``ForPeople``); others are for the API (English,
+    # technical: "no batch 12").
+    if isinstance(exc.description, ForPeople):
+        return _page(status, title, exc.description)
     details = {
         400: _("Please go back and check what was sent."),
         403: _("Your account cannot open this page. Sign in with another account if you have one."),

@@ -130,7 +130,7 @@ def register() -> None:
                 "status_changed_on": _l("Status changed on"),
             },
             ORG_REFS,
-            {"status": "user_status"},
+            {"status": "user_status", "ceiling_unit": "unit"},
             _titles(AuthorisedUser.user_code, AuthorisedUser.id),
         ),
     )

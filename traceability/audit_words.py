@@ -42,6 +42,7 @@ def register() -> None:
                 "best_before": _l("Best before (rather than use by)"),
             },
             REFS,
+            values={"unit": "unit"},
             titles=_titles(Batch.lot, Batch.id),
         ),
     )
@@ -74,5 +75,23 @@ def register() -> None:
             _l("Location"),
             fields={"latitude": _l("Latitude"), "longitude": _l("Longitude")},
             refs=REFS,
+        ),
+    )
+    register_table(
+        "partner",
+        TableWords(_l("Partner"), fields={"tax_code": _l("Tax code")}, refs=REFS),
+    )
+    register_table(
+        "correction",
+        TableWords(
+            _l("Correction"),
+            fields={
+                "record_table": _l("Record"),
+                "record_id": _l("Number"),
+                "reason": _l("Reason"),
+                "changes": _l("Changes"),
+            },
+            refs=REFS,
+            values={"record_table": "table"},
         ),
     )

@@ -57,7 +57,7 @@ def test_dismissing_needs_a_reason_and_rejects_the_untouched_case(
     in_tx: Callable[..., Any], item: dict
 ) -> None:
     alarm_id = _raise_alarm(in_tx, item["codes"][0]["id"])
-    with pytest.raises(DomainValidationError, match="say why"):
+    with pytest.raises(DomainValidationError, match="hãy ghi lý do"):
         in_tx(lambda: alarms.dismiss(db.session.get(CloneAlarm, alarm_id), " ", OFFICER))
 
     in_tx(
@@ -104,7 +104,7 @@ def test_voiding_the_code(in_tx: Callable[..., Any], item: dict, client: FlaskCl
 def test_merging_into_an_existing_case(in_tx: Callable[..., Any], item: dict) -> None:
     alarm_id = _raise_alarm(in_tx, item["codes"][2]["id"])
     existing = in_tx(lambda: services.open_case("Điều tra hàng giả ở chợ", "report").number)
-    with pytest.raises(DomainValidationError, match="no case with that number"):
+    with pytest.raises(DomainValidationError, match="không có vụ việc mang số này"):
         in_tx(
             lambda: alarms.merge_into(
                 db.session.get(CloneAlarm, alarm_id), "VV0000-999999", OFFICER
