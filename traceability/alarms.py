@@ -15,7 +15,7 @@ from sqlalchemy import Select, select
 
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
-from nguon.i18n import _
+from nguon.i18n import _, label
 from nguon.text import nfc
 from registry.enforcement import services as cases
 from registry.enforcement.models import Case, CaseState
@@ -69,7 +69,11 @@ def _reason(reason: str) -> str:
 def _open(alarm: CloneAlarm) -> None:
     if alarm.status != AlarmStatus.OPEN:
         raise DomainValidationError(
-            {"status": _("the alarm is already %(status)s", status=alarm.status)}
+            {
+                "status": _(
+                    "the alarm is already %(status)s", status=label("alarm_status", alarm.status)
+                )
+            }
         )
 
 

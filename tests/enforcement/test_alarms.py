@@ -73,7 +73,7 @@ def test_dismissing_needs_a_reason_and_rejects_the_untouched_case(
         )
         case = db.session.get(Case, alarm.case_id)
         assert case.state == "rejected" and "shop scanning stock" in case.transitions[-1].reason
-        with pytest.raises(DomainValidationError, match="already dismissed"):
+        with pytest.raises(DomainValidationError, match="cảnh báo đã ở trạng thái đã bỏ qua"):
             alarms.dismiss(alarm, "again", OFFICER)
 
     in_tx(check)
