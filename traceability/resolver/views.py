@@ -160,6 +160,10 @@ def preflight() -> Response:
     asked = request.headers.get("Access-Control-Request-Headers", "")
     response.headers["Access-Control-Allow-Headers"] = asked[:200] or "Accept, Accept-Language"
     response.headers["Access-Control-Max-Age"] = "86400"
+    if request.path.startswith("/01/"):  # where the code's linkset is, as on every answer
+        link = requests_.parse(requests_.raw_path(request.environ)).link
+        if link is not None:
+            response.headers["Link"] = linksets.linkset_link(link, current_app.config["PUBLIC_URL"])  # fmt: skip
     return response
 
 
