@@ -15,7 +15,9 @@ from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import parse_accept_header
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
-LANG_COOKIE = "lang"  # a consumer's choice, kept without a session (pages served below Flask read it)
+LANG_COOKIE = (
+    "lang"  # a consumer's choice, kept without a session (pages served below Flask read it)
+)
 LANG_COOKIE_AGE = 365 * 24 * 3600
 # Blueprints whose pages also follow the browser's Accept-Language when nothing was chosen
 # (the public pages a phone opens from a label); the rest stay Vietnamese first.

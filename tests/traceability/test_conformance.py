@@ -21,8 +21,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from nguon.db import db
-from tests.traceability.test_fastpath import fast_path, undone
-from tests.traceability.test_resolver import item, path_of  # noqa: F401
+from tests.traceability.test_fastpath import undone
+from tests.traceability.test_resolver import (
+    item,  # noqa: F401
+    path_of,
+)
 
 LINKSET = "application/linkset+json"
 ORIGIN = {"Origin": "https://ref.gs1.org"}
@@ -49,7 +52,9 @@ def dl(item: dict, client: FlaskClient, _transaction: Any) -> str:  # noqa: F811
 
 
 def linkset_schema() -> dict[str, Any]:
-    text = (resources.files("traceability") / "standards/linkset/gs1-linkset-schema.json").read_text()  # fmt: skip
+    text = (
+        resources.files("traceability") / "standards/linkset/gs1-linkset-schema.json"
+    ).read_text()
     return json.loads(text)
 
 
@@ -65,7 +70,7 @@ def scans_of(app: Flask) -> int:
 # --- the test suite's checks, in its order -----------------------------------------------------
 
 
-def test_validDL_plausibleDL_isHttps(item: dict, app: Flask) -> None:  # noqa: F811, N802
+def test_validDL_plausibleDL_isHttps(item: dict, app: Flask) -> None:  # noqa: F811
     """validDL / plausibleDL: a printed code is a GS1 Digital Link URI with its GTIN in 14
     digits (uncompressed, no convenience alphas). isHttps: on PUBLIC_URL's scheme (https
     in production; the tests serve http://127.0.0.1)."""
@@ -78,10 +83,12 @@ def test_validDL_plausibleDL_isHttps(item: dict, app: Flask) -> None:  # noqa: F
     assert uri.startswith(app.config["PUBLIC_URL"])
 
 
-def test_rdFile(client: FlaskClient, paths: bool) -> None:  # noqa: N802
+def test_rdFile(client: FlaskClient, paths: bool) -> None:
     """rdFile: a resolver description file at /.well-known/gs1resolver, listing the
     supported primary keys, the resolver root and the JSON-LD context; CORS-readable."""
-    response = client.get("/.well-known/gs1resolver", headers={"Accept": "application/json", **ORIGIN})  # fmt: skip
+    response = client.get(
+        "/.well-known/gs1resolver", headers={"Accept": "application/json", **ORIGIN}
+    )
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.json
     assert body["supportedPrimaryKeys"] == ["01"]
@@ -93,12 +100,16 @@ def test_rdFile(client: FlaskClient, paths: bool) -> None:  # noqa: N802
     assert context.mimetype == "application/ld+json" and "@context" in context.json
 
 
-def test_corsCheck_methodsCheck_linkOnRedirect(client: FlaskClient, dl: str, paths: bool, app: Flask) -> None:  # noqa: N802  # fmt: skip
+def test_corsCheck_methodsCheck_linkOnRedirect(
+    client: FlaskClient, dl: str, paths: bool, app: Flask
+) -> None:
     """corsCheck, methodsCheck: an OPTIONS preflight (as the suite sends it) allows any
     origin and GET, HEAD and OPTIONS; linkOnRedirect: it names the linkset in a Link
     header; legacyLinkHeaders: no gs1: links in it. It logs no scan."""
     before = scans_of(app)
-    response = client.options(dl, headers={**ORIGIN, "Access-Control-Request-Method": "GET,HEAD,OPTIONS"})  # fmt: skip
+    response = client.options(
+        dl, headers={**ORIGIN, "Access-Control-Request-Method": "GET,HEAD,OPTIONS"}
+    )
     assert response.status_code in (200, 204)
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     methods = response.headers["Access-Control-Allow-Methods"]
@@ -125,7 +136,7 @@ def test_cors_on_get_and_head(client: FlaskClient, dl: str, paths: bool) -> None
             assert "Link" in response.headers.get("Access-Control-Expose-Headers", ""), path
 
 
-def test_reportWith400_noErrorWith200(client: FlaskClient, dl: str, paths: bool) -> None:  # noqa: N802  # fmt: skip
+def test_reportWith400_noErrorWith200(client: FlaskClient, dl: str, paths: bool) -> None:
     """reportWith400, noErrorWith200: the DL with /foo appended is reported with 400
     (SHALL extract and syntactically validate the URI), in words or as a problem."""
     response = client.get(dl + "/foo")
@@ -153,7 +164,13 @@ def test_reportWith400_noErrorWith200(client: FlaskClient, dl: str, paths: bool)
         ("/01/08930000000019/10/LN2026-001?10=OTHER", "path"),
     ],
 )
-def test_malformed_links_are_400(client: FlaskClient, item: dict, paths: bool, path: str, why: str) -> None:  # noqa: F811  # fmt: skip
+def test_malformed_links_are_400(
+    client: FlaskClient,
+    item: dict,  # noqa: F811
+    paths: bool,
+    path: str,
+    why: str,
+) -> None:
     """400 for a malformed Digital Link (syntax, check digit, an AI value out of its
     format) on every form of the path; never 200 or 404."""
     response = client.get(path, headers={"Accept": "application/json"})
@@ -161,7 +178,11 @@ def test_malformed_links_are_400(client: FlaskClient, item: dict, paths: bool, p
     assert why in response.json["detail"], response.json
 
 
-def test_404_only_for_well_formed_codes_never_issued(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811  # fmt: skip
+def test_404_only_for_well_formed_codes_never_issued(
+    client: FlaskClient,
+    item: dict,  # noqa: F811
+    paths: bool,
+) -> None:
     """A well-formed code this service never issued is 404 (and the attempt is logged);
     another primary key than a GTIN is well formed but not served here: 404 too."""
     for path in (
@@ -174,7 +195,7 @@ def test_404_only_for_well_formed_codes_never_issued(client: FlaskClient, item: 
         assert response.status_code == 404, path
 
 
-def test_trailingSlash(client: FlaskClient, dl: str, paths: bool) -> None:  # noqa: N802
+def test_trailingSlash(client: FlaskClient, dl: str, paths: bool) -> None:
     """trailingSlash: the same answer with and without a trailing slash (status and
     Location), for an issued code, a redirect and a refusal."""
     for path in (dl, "/01/8930000000019/10/LN2026-001", "/01/08930000000018/10/X"):
@@ -183,7 +204,11 @@ def test_trailingSlash(client: FlaskClient, dl: str, paths: bool) -> None:  # no
         assert plain.headers.get("Location") == slash.headers.get("Location"), path
 
 
-def test_key_qualifiers_never_redirect_to_themselves(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811  # fmt: skip
+def test_key_qualifiers_never_redirect_to_themselves(
+    client: FlaskClient,
+    item: dict,  # noqa: F811
+    paths: bool,
+) -> None:
     """Every key qualifier the description advertises (22, 10, 21), alone and together,
     in order or not: answered, or redirected to another URL, never to the same one."""
     serial = item["codes"][0]["serial"]
@@ -206,7 +231,7 @@ def test_key_qualifiers_never_redirect_to_themselves(client: FlaskClient, item: 
             assert response.status_code in (200, 404), (path, response.status_code)
 
 
-def test_qsPassedOn(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811, N802
+def test_qsPassedOn(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811
     """qsPassedOn: a redirect passes on every key=value pair of the query (a canonical
     code is answered in place, so the non-canonical form and linkType are checked)."""
     moved = client.get("/01/8930000000019/10/LN2026-001?foo=bar&17=261231")
@@ -216,7 +241,9 @@ def test_qsPassedOn(client: FlaskClient, item: dict, paths: bool) -> None:  # no
     assert typed.status_code == 307 and typed.headers["Location"].endswith("&foo=bar")
 
 
-def test_ltLinksetNoRedirect_ltAllNoRedirect_ltAcceptHeader(client: FlaskClient, dl: str, paths: bool) -> None:  # noqa: N802  # fmt: skip
+def test_ltLinksetNoRedirect_ltAllNoRedirect_ltAcceptHeader(
+    client: FlaskClient, dl: str, paths: bool
+) -> None:
     """ltLinksetNoRedirect, ltAllNoRedirect, ltAcceptHeader: linkType=linkset, the
     deprecated linkType=all and Accept: application/linkset+json each return the linkset
     (200, no redirect), declared as application/linkset+json (declaredContentType)."""
@@ -230,7 +257,7 @@ def test_ltLinksetNoRedirect_ltAllNoRedirect_ltAcceptHeader(client: FlaskClient,
         assert response.mimetype == LINKSET
 
 
-def test_validLinkset_linksetJsonldCheck(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811, N802  # fmt: skip
+def test_validLinkset_linksetJsonldCheck(client: FlaskClient, item: dict, paths: bool) -> None:  # noqa: F811
     """validLinkset: the linkset validates against GS1's linkset schema (anchor and
     itemDescription required, each link with href and title); linksetJsonldCheck: the
     answer links its JSON-LD context (rel json-ld#context, type application/ld+json);
@@ -242,16 +269,22 @@ def test_validLinkset_linksetJsonldCheck(client: FlaskClient, item: dict, paths:
         jsonschema.Draft7Validator(schema).validate(body)
         (entry,) = body["linkset"]
         assert entry["anchor"] == code["uri"]
-        assert entry["itemDescription"].startswith("Vải thiều Lục Ngạn tươi, thùng 10 kg, lô LN2026-001")  # fmt: skip
+        assert entry["itemDescription"].startswith(
+            "Vải thiều Lục Ngạn tươi, thùng 10 kg, lô LN2026-001"
+        )
         link_header = response.headers["Link"]
-        assert 'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"' in link_header
+        assert (
+            'rel="http://www.w3.org/ns/json-ld#context"; type="application/ld+json"' in link_header
+        )
         assert f'<{code["uri"]}?linkType=linkset>; rel="linkset"' in link_header
         for link_type, links in entry.items():
-            if link_type.startswith("https://gs1.org/voc/") and not link_type.endswith("defaultLink"):
+            if link_type.startswith("https://gs1.org/voc/") and not link_type.endswith(
+                "defaultLink"
+            ):
                 assert all(link["type"] and link["title"] for link in links), link_type
 
 
-def test_defaultLinkExists_singleDefaultLink(client: FlaskClient, dl: str, paths: bool) -> None:  # noqa: N802  # fmt: skip
+def test_defaultLinkExists_singleDefaultLink(client: FlaskClient, dl: str, paths: bool) -> None:
     """defaultLinkExists, singleDefaulLink: exactly one gs1:defaultLink, with a title and
     no other attribute, also described by a descriptive link type (gs1:pip)."""
     (entry,) = client.get(dl + "?linkType=linkset").json["linkset"]
@@ -260,7 +293,7 @@ def test_defaultLinkExists_singleDefaultLink(client: FlaskClient, dl: str, paths
     assert entry["https://gs1.org/voc/pip"][0]["href"] == default["href"]
 
 
-def test_loFor_each_link_type(client: FlaskClient, dl: str, paths: bool, app: Flask) -> None:  # noqa: N802  # fmt: skip
+def test_loFor_each_link_type(client: FlaskClient, dl: str, paths: bool, app: Flask) -> None:
     """loFor<linkType>: for each link type in the linkset, ?linkType=<type> (as the CURIE
     or the full URI) redirects (307) to that link, and logs no scan."""
     (entry,) = client.get(dl + "?linkType=linkset").json["linkset"]
@@ -277,7 +310,7 @@ def test_loFor_each_link_type(client: FlaskClient, dl: str, paths: bool, app: Fl
     assert scans_of(app) == before
 
 
-def test_specificLinkTypeNotFound(client: FlaskClient, dl: str, paths: bool) -> None:  # noqa: N802
+def test_specificLinkTypeNotFound(client: FlaskClient, dl: str, paths: bool) -> None:
     """specificLinkTypeNotFound: a link type the code has no link of is 404, not the page."""
     for asked in ("gs1:nosuchlt", "gs1:recipeInfo", "https://gs1.org/voc/allergenInfo", "nonsense"):
         response = client.get(dl, query_string={"linkType": asked})
@@ -285,7 +318,9 @@ def test_specificLinkTypeNotFound(client: FlaskClient, dl: str, paths: bool) -> 
         assert response.mimetype == "application/problem+json"
 
 
-def test_head_answers_like_get_and_counts_nothing(client: FlaskClient, dl: str, paths: bool, app: Flask) -> None:  # fmt: skip
+def test_head_answers_like_get_and_counts_nothing(
+    client: FlaskClient, dl: str, paths: bool, app: Flask
+) -> None:
     """SHALL support HEAD: the same status and headers as GET, no body, and no scan logged
     nor any count moved (two `curl -I` used to raise an item's count by two)."""
     before = scans_of(app)

@@ -59,7 +59,12 @@ def issue_codes(product_id: int, lot: str, serial: str) -> tuple[str, str]:
     from traceability.models import Label
 
     batch = services.save_batch(
-        {"product_id": product_id, "lot": lot, "quantity": 10, "production_date": dt.date(2026, 6, 10)}  # fmt: skip
+        {
+            "product_id": product_id,
+            "lot": lot,
+            "quantity": 10,
+            "production_date": dt.date(2026, 6, 10),
+        }
     )
     labels.issue_run(batch, "lot")
     run = labels.issue_run(batch, "item", 1, Decimal(1))
@@ -121,7 +126,9 @@ def test_issue_render_decode_resolve_round_trip(
         savepoint.rollback()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(cpv=VALUES, lot=VALUES)
 def test_a_variant_resolves_to_exactly_its_value(client: FlaskClient, cpv: str, lot: str) -> None:
     """AI 22 (which the resolver's description advertises) in any value of the set: the
@@ -133,13 +140,18 @@ def test_a_variant_resolves_to_exactly_its_value(client: FlaskClient, cpv: str, 
     response = client.get(link.path, headers=JSON)
     assert response.status_code == 404, response.get_data(as_text=True)
     assert response.json["identifiers"] == {
-        "gtin": "08930000000019", "cpv": cpv, "lot": lot, "serial": None,
-    }  # fmt: skip
+        "gtin": "08930000000019",
+        "cpv": cpv,
+        "lot": lot,
+        "serial": None,
+    }
 
 
 @settings(max_examples=100, deadline=None)
 @given(lot=VALUES, serial=VALUES, cpv=st.none() | VALUES)
-def test_parse_decodes_the_printed_form_exactly_once(lot: str, serial: str, cpv: str | None) -> None:
+def test_parse_decodes_the_printed_form_exactly_once(
+    lot: str, serial: str, cpv: str | None
+) -> None:
     """The shared parse (both paths call it) gives back each printed value, and treats a
     trailing slash or another percent-encoding of the same values as the same code."""
     import re
@@ -167,7 +179,9 @@ def test_parse_decodes_the_printed_form_exactly_once(lot: str, serial: str, cpv:
         ("/01/08930000000019/10/a%21b", "a!b"),
     ],
 )
-def test_the_issue_s_lots_scan(client: FlaskClient, trace: dict, in_tx: Callable[..., Any], path: str, lot: str) -> None:  # fmt: skip
+def test_the_issue_s_lots_scan(
+    client: FlaskClient, trace: dict, in_tx: Callable[..., Any], path: str, lot: str
+) -> None:
     """A lot such as LN/2026-02 is printed as LN%2F2026-02 and its label resolves (it used
     to answer 404: the path was decoded before it was matched, then decoded again)."""
     from traceability import resolver

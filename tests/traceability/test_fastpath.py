@@ -90,7 +90,8 @@ def test_same_answers_both_ways(
     assert "Chính hãng" in same_both_ways(client, connection, lot)
 
     other = {"REMOTE_ADDR": "198.51.100.1"}  # another buyer scanned and shared first
-    share(client, client.get(second, environ_base=other).get_data(as_text=True), "Thành phố Hà Nội", other)  # fmt: skip
+    scanned = client.get(second, environ_base=other).get_data(as_text=True)
+    share(client, scanned, "Thành phố Hà Nội", other)
     page = same_both_ways(client, connection, second, query_string={"lang": "en"})
     client.delete_cookie("lang")
     assert "already scanned 1 time(s)" in page and "in Thành phố Hà Nội" in page

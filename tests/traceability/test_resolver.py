@@ -190,9 +190,7 @@ def test_item_code_without_its_lot_resolves(client: FlaskClient, item: dict) -> 
     assert trace["href"].endswith("%2F10%2FLN2026-001")  # the code's lot, read from its batch
 
 
-def share(
-    client: FlaskClient, html: str, province_name: str, environ: dict | None = None
-) -> Any:
+def share(client: FlaskClient, html: str, province_name: str, environ: dict | None = None) -> Any:
     import re
 
     action = re.search(r'action="(/scans/[^"]+/place)"', html).group(1)
@@ -234,7 +232,9 @@ def test_too_many_scans_flag_the_code(client: FlaskClient, item: dict, app: Flas
     limit = app.config["CLONE_MAX_SCANS"]
     for n in range(limit):
         client.get(
-            path, headers={"Accept": "application/json"}, environ_base={"REMOTE_ADDR": f"10.0.0.{n}"}
+            path,
+            headers={"Accept": "application/json"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
         )
     assert (
         client.get(path, headers={"Accept": "application/json"}).json["verdict"] == "scanned_before"

@@ -18,7 +18,13 @@ from traceability.resolver.passport import canonical
 LINKSET = "application/linkset+json"
 VOC = "https://gs1.org/voc/"
 # The namespaces a client may write a GS1 link type in (and the CURIE).
-VOC_ALIASES = ("gs1:", VOC, "http://gs1.org/voc/", "https://ref.gs1.org/voc/", "https://www.gs1.org/voc/")  # fmt: skip
+VOC_ALIASES = (
+    "gs1:",
+    VOC,
+    "http://gs1.org/voc/",
+    "https://ref.gs1.org/voc/",
+    "https://www.gs1.org/voc/",
+)
 CONTEXT_PATH = "/contexts/linkset.jsonld"
 JSON_LD_CONTEXT = "http://www.w3.org/ns/json-ld#context"
 
@@ -27,7 +33,9 @@ def anchor(link: DigitalLink, base: str) -> str:
     return canonical(link).uri(base)
 
 
-def linkset_body(link: DigitalLink, card: dict[str, Any], base: str, languages: list[str]) -> dict[str, Any]:  # fmt: skip
+def linkset_body(
+    link: DigitalLink, card: dict[str, Any], base: str, languages: list[str]
+) -> dict[str, Any]:
     """The linkset of the code ``link`` names (its batch's ``card``)."""
     uri = anchor(link, base)
     name = card["product"]["name"]
@@ -71,7 +79,9 @@ def link_type_name(value: str) -> str | None:
     return None
 
 
-def links_of_type(body: dict[str, Any], term: str, lang: str | None, media: str | None) -> list[dict[str, Any]]:  # fmt: skip
+def links_of_type(
+    body: dict[str, Any], term: str, lang: str | None, media: str | None
+) -> list[dict[str, Any]]:
     """The links of GS1 type ``term``; narrowed to a language or media type the client
     named when some link matches it."""
     found = list(body["linkset"][0].get(VOC + term, []))

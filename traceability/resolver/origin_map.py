@@ -32,7 +32,9 @@ class Place:
     province: str
 
 
-def nearest_communes(lon: float, lat: float, limit: int = MAX_COMMUNES) -> list[tuple[str, float, float, str]]:  # fmt: skip
+def nearest_communes(
+    lon: float, lat: float, limit: int = MAX_COMMUNES
+) -> list[tuple[str, float, float, str]]:
     """(name, lon, lat, province name) of today's communes nearest to a point, nearest first."""
     box = 0.25  # degrees around the point (about 25 km): a commune is rarely wider
     rows = db.session.execute(
@@ -54,7 +56,17 @@ def nearest_communes(lon: float, lat: float, limit: int = MAX_COMMUNES) -> list[
             select(AdminUnit.code, AdminUnit.name).where(AdminUnit.code.in_(parents))
         )
     }
-    return [(name, float(x), float(y), names.get(parent, "")) for name, x, y, parent in rows]
+    return [
+        (name, float(x), float(y), _province(names.get(parent, ""))) for name, x, y, parent in rows
+    ]
+
+
+def _province(name: str) -> str:
+    """A province's name with its kind, as addresses write it (the unit data keeps
+    "Thành phố Hà Nội" but plain "Bắc Ninh")."""
+    if not name or name.startswith(("Tỉnh ", "Thành phố ")):
+        return name
+    return f"Tỉnh {name}"
 
 
 def origin_map(
@@ -75,7 +87,7 @@ def origin_map(
     miny = min(g.bounds[1] for g in shapes)
     maxx = max(g.bounds[2] for g in shapes)
     maxy = max(g.bounds[3] for g in shapes)
-    half = max(maxx - minx, maxy - miny, 0.06) / 2 * 1.6
+    half = max(maxx - minx, maxy - miny, 0.12) / 2 * 1.4  # at least ~15 km: a few communes
     cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
     x_scale = math.cos(math.radians(cy))
     span_y = 2 * half
@@ -93,9 +105,8 @@ def origin_map(
         rings = []
         for polygon in polygons:
             for ring in [polygon.exterior, *polygon.interiors]:
-                rings.append(
-                    "M" + " L".join("%.1f,%.1f" % xy(*pt[:2]) for pt in ring.coords) + " Z"
-                )  # noqa: UP031
+                points = (xy(*pt[:2]) for pt in ring.coords)
+                rings.append("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in points) + " Z")
         return " ".join(rings)
 
     parts: list[str] = [f'<rect class="land" x="0" y="0" width="{WIDTH}" height="{HEIGHT}"/>']

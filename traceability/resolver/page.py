@@ -45,7 +45,9 @@ def format_day(value: str | None, locale: str) -> str:
     """An ISO date (2026-06-24) as people in ``locale`` write it (24/06/2026)."""
     if not value:
         return ""
-    return format_date(dt.date.fromisoformat(value), DAY_FORMATS.get(locale, "dd/MM/yyyy"), locale=locale)  # fmt: skip
+    return format_date(
+        dt.date.fromisoformat(value), DAY_FORMATS.get(locale, "dd/MM/yyyy"), locale=locale
+    )
 
 
 @functools.lru_cache(maxsize=4096)

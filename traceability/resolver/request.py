@@ -123,12 +123,17 @@ def _full(path: str, query: str) -> Parsed:
             "malformed",
             detail=f"a Digital Link path is AI/value pairs; {trimmed!r} has an extra segment",
         )
-    pairs = [(ALPHA_KEYS.get(segments[i], segments[i]), segments[i + 1]) for i in range(0, len(segments), 2)]  # fmt: skip
+    pairs = [
+        (ALPHA_KEYS.get(segments[i], segments[i]), segments[i + 1])
+        for i in range(0, len(segments), 2)
+    ]
     reshaped = any(segments[i] in ALPHA_KEYS for i in range(0, len(segments), 2))
     (primary, raw_gtin), qualifiers = pairs[0], pairs[1:]
     if primary != "01":
         if AI_KEY.match(primary):
-            return Parsed("not_found", detail=f"only GTINs (AI 01) are served here, not AI {primary}")
+            return Parsed(
+                "not_found", detail=f"only GTINs (AI 01) are served here, not AI {primary}"
+            )
         return Parsed("malformed", detail=f"{primary!r} is not a GS1 Application Identifier")
     values: dict[str, str] = {}
     for ai, raw in qualifiers:

@@ -49,7 +49,9 @@ def as_now(label: LabelState, log: scans.ScanLog, client: str) -> tuple[LabelSta
         by = log.queued_by(label.id) or ""
         label = label._replace(
             scan_count=label.scan_count + queued,
-            scanned_by=by if label.scanned_by is None else scans.merged_client(label.scanned_by, by),
+            scanned_by=by
+            if label.scanned_by is None
+            else scans.merged_client(label.scanned_by, by),
         )
     return label, verdict_of(label, client)
 

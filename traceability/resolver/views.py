@@ -38,7 +38,10 @@ NEGOTIATING_BLUEPRINTS.add(bp.name)  # Accept-Language counts on the consumer's 
 METHODS = "GET, HEAD, OPTIONS"
 CORS_HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
-    ("Access-Control-Expose-Headers", "Link, Location, Content-Language, Retry-After, X-Request-ID"),  # fmt: skip
+    (
+        "Access-Control-Expose-Headers",
+        "Link, Location, Content-Language, Retry-After, X-Request-ID",
+    ),
 ]
 VARY = "Accept, Accept-Language, Cookie"
 
@@ -102,7 +105,8 @@ def resolve(**_parts: str) -> Any:
             abort(404)  # not a Digital Link at all: the site's own 404
         return not_issued(None, parsed.detail)
     link = parsed.link
-    assert link is not None
+    if link is None:  # resolve and redirect always carry the link
+        abort(404)
     base = current_app.config["PUBLIC_URL"]
     if parsed.outcome == "redirect":
         response = current_app.redirect(parsed.location, 301)
@@ -163,7 +167,7 @@ def preflight() -> Response:
     if request.path.startswith("/01/"):  # where the code's linkset is, as on every answer
         link = requests_.parse(requests_.raw_path(request.environ)).link
         if link is not None:
-            response.headers["Link"] = linksets.linkset_link(link, current_app.config["PUBLIC_URL"])  # fmt: skip
+            response.headers["Link"] = linksets.linkset_link(link, current_app.config["PUBLIC_URL"])
     return response
 
 
@@ -171,9 +175,7 @@ def linkset_answer(link: DigitalLink, card: dict[str, Any], same_as: str = "") -
     """The code's linkset, with the JSON-LD context and its own address in Link headers."""
     base = current_app.config["PUBLIC_URL"]
     body = linksets.linkset_body(link, card, base, list(LANGUAGES))
-    response = current_app.response_class(
-        current_app.json.dumps(body), mimetype=linksets.LINKSET
-    )
+    response = current_app.response_class(current_app.json.dumps(body), mimetype=linksets.LINKSET)
     links = [linksets.linkset_link(link, base), linksets.context_link(base)]
     if same_as:
         links.append(f'<{base}{same_as}>; rel="owl:sameAs"')
@@ -206,13 +208,17 @@ def typed_link(link: DigitalLink, link_type: str, same_as: str) -> Response:
         )
     if len(found) > 1:
         response = current_app.response_class(
-            current_app.json.dumps({"linkset": [{**body["linkset"][0], **{linksets.VOC + term: found}}]}),  # type: ignore[operator]
+            current_app.json.dumps(
+                {"linkset": [{**body["linkset"][0], **{linksets.VOC + term: found}}]}
+            ),  # type: ignore[operator]
             status=300,
             mimetype=linksets.LINKSET,
         )
     else:
         target = found[0]["href"]
-        passed_on = [(k, v) for k, v in parse_qsl(request.query_string.decode("latin-1")) if k != "linkType"]  # fmt: skip
+        passed_on = [
+            (k, v) for k, v in parse_qsl(request.query_string.decode("latin-1")) if k != "linkType"
+        ]
         if passed_on:
             target += ("&" if "?" in target else "?") + urlencode(passed_on)
         response = current_app.redirect(target, 307)
@@ -342,6 +348,10 @@ def shown_verdict(seen: str, label: Any) -> str:
     """After a share, the verdict the buyer saw for their scan, unless the code was
     flagged or voided since: their own scan never warns them about itself."""
     now = verdict_of(label)
-    if now in ("suspicious", "voided") or seen not in ("genuine", "scanned_by_you", "scanned_before"):  # fmt: skip
+    if now in ("suspicious", "voided") or seen not in (
+        "genuine",
+        "scanned_by_you",
+        "scanned_before",
+    ):
         return now
     return seen
