@@ -293,34 +293,6 @@ def test_public_rate_limit(client: FlaskClient, app: Flask, item: dict) -> None:
     assert "Retry-After" in limited.headers
 
 
-def test_consumer_page_in_a_phone_browser(app: Flask, item: dict) -> None:
-    """A 390×844 phone: a genuine code, the same code from two far-apart places, an unknown one."""
-    from tests.browser import chromium, live_server
-
-    path = path_of(item["codes"][0]["uri"])
-    with live_server(app) as base, chromium({"width": 390, "height": 844}) as page:
-        page.goto(base + path)
-        assert page.locator(".verdict-genuine").count() == 1
-        assert page.locator("h1").inner_text() == "Vải thiều Lục Ngạn tươi, thùng 10 kg"
-        assert page.locator("svg.map path.zone").count() == 1  # the origin drawn on the page
-        assert page.locator("text=HTX Vải thiều Phượng Sơn").count() == 1
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 390  # nothing overflows a phone screen
-        page.select_option("#province", label="Thành phố Hà Nội")
-        page.click(".share button")
-
-        page.goto(base + path)  # the same code, scanned again elsewhere
-        assert page.locator(".verdict-scanned_before").count() == 1
-        page.select_option("#province", label="Thành phố Hồ Chí Minh")
-        page.click(".share button")
-        assert page.locator(".verdict-suspicious").count() == 1
-        assert "km" in page.locator(".verdict").inner_text()
-
-        page.goto(base + "/01/08930000000019/10/LN2026-001/21/AAAAAAAAAA")
-        assert page.locator("h1").inner_text() == "Mã không do Nguồn cấp"
-        assert page.locator(".btn", has_text="Báo cáo nghi hàng giả").count() == 1
-
-
 def test_rate_limit_counters_in_redis(database_url: str, tmp_path: Any) -> None:
     """With NGUON_RATELIMIT_STORAGE_URL=redis://..., hosts share the counters."""
     import socket
