@@ -191,3 +191,29 @@ def test_the_issue_s_lots_scan(
     response = client.get(path, headers=JSON)
     assert response.status_code == 200, response.get_data(as_text=True)
     assert response.json["lot"] == lot
+
+
+PIECES = [*CHARSET_82, "%", "/", "~", "#", " ", "é", "\x00", "%00", "%ZZ", "%C3", "%FF"]
+PIECES += ["%ED%A0%80", "01", "10", "21", "22", "/10/", "/21/", "/22/"]
+HOSTILE = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tail=HOSTILE, query=st.text(alphabet=CHARSET_82 + "=&%", max_size=40), fast=st.booleans())
+def test_no_path_or_query_causes_a_5xx(
+    client: FlaskClient, app: Flask, tail: str, query: str, fast: bool
+) -> None:
+    """Whatever follows /01/ (bad escapes, NUL, invalid UTF-8, stray slashes, AIs
+    anywhere) and whatever the query: a 2xx, 3xx or 4xx on both paths, never a 5xx."""
+    from urllib.parse import quote
+
+    app.config["RESOLVER_FAST_PATH"] = fast
+    try:
+        path = "/01/" + quote(tail, safe="/%!\"&'()*+,-.:;<=>?_~")
+        for method in ("GET", "HEAD"):
+            response = client.open(f"{path}?{query}", method=method, headers=JSON)
+            assert response.status_code < 500, (path, query, response.get_data(as_text=True))
+    finally:
+        app.config["RESOLVER_FAST_PATH"] = True
