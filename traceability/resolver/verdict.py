@@ -42,16 +42,13 @@ def verdict_of(label: Any, client: str | None = None) -> str:
 
 
 def as_now(label: LabelState, log: scans.ScanLog, client: str) -> tuple[LabelState, str]:
-    """The label with this process's scans still waiting to be written counted in, and
-    its verdict for ``client``."""
+    """The label with this process's scans still waiting to be written counted in (their
+    number, and the client of the last one), and its verdict for ``client``."""
     queued = log.queued(label.id)
     if queued:
-        by = log.queued_by(label.id) or ""
         label = label._replace(
             scan_count=label.scan_count + queued,
-            scanned_by=by
-            if label.scanned_by is None
-            else scans.merged_client(label.scanned_by, by),
+            scanned_by=log.queued_by(label.id) or label.scanned_by,
         )
     return label, verdict_of(label, client)
 
