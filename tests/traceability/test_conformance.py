@@ -91,10 +91,15 @@ def test_rdFile(client: FlaskClient, paths: bool) -> None:
     )
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = response.json
+    # GS1's description-file schema: these two required; a prefix is a CURIE prefix; the
+    # default link type is a boolean; the contact a vCard.
     assert body["supportedPrimaryKeys"] == ["01"]
     assert body["resolverRoot"] == "http://127.0.0.1:5000"
+    assert all(t["prefix"].endswith(":") for t in body["supportedLinkType"])
+    assert body["linkTypeDefaultCanBeLinkset"] is False  # the default is the page
+    assert body["contact"]["fn"]
     assert body["supportedQualifiers"] == {"01": ["22", "10", "21"]}
-    assert body["jsonldContextLocation"].endswith("/contexts/linkset.jsonld")
+    assert body["jsonLdContextLocation"].endswith("/contexts/linkset.jsonld")
     assert response.headers["Access-Control-Allow-Origin"] == "*"
     context = client.get("/contexts/linkset.jsonld")
     assert context.mimetype == "application/ld+json" and "@context" in context.json

@@ -271,12 +271,11 @@ def resolver_description() -> Response:
     return current_app.response_class(
         current_app.json.dumps(
             {
+                # The members of GS1's description-file schema (required: resolverRoot,
+                # supportedPrimaryKeys), then this resolver's own (the schema allows more).
                 "name": "Nguồn — provincial traceability resolver",
                 "resolverRoot": base,
                 "supportedPrimaryKeys": ["01"],
-                "supportedQualifiers": {"01": list(requests_.KEY_QUALIFIERS)},
-                "linkTypeDefaultCanBeLinkset": True,
-                "supportedContextValuesEnumerated": {"lang": list(LANGUAGES)},
                 "supportedLinkType": [
                     {
                         "namespace": linksets.VOC,
@@ -284,9 +283,12 @@ def resolver_description() -> Response:
                         "profile": "https://gs1.org/voc/?show=linktypes",
                     },
                 ],
-                "jsonldContextLocation": base + linksets.CONTEXT_PATH,
+                "linkTypeDefaultCanBeLinkset": False,
+                "jsonLdContextLocation": base + linksets.CONTEXT_PATH,
+                "contact": {"fn": "Sở Khoa học và Công nghệ"},
+                "supportedQualifiers": {"01": list(requests_.KEY_QUALIFIERS)},
+                "supportedLanguages": list(LANGUAGES),
                 "supportsCompressedLinks": True,
-                "contact": {"name": "Sở Khoa học và Công nghệ"},
             }
         ),
         mimetype="application/json",
