@@ -15,8 +15,9 @@ The outcome is one of:
 - ``malformed``: not a valid Digital Link (syntax, check digit, a value outside its
   AI's format, such as ``?17=ABC``): 400.
 - ``not_found``: well formed, but for a key this service does not serve (another
-  primary key than a GTIN), or not a Digital Link at all (a compressed form that does
-  not decompress): 404.
+  primary key than a GTIN): 404, in the resolver's words;
+- ``not_a_link``: one path segment that does not decompress to a Digital Link: the
+  site's plain 404.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ MAX_PATH = 400  # a GTIN and three 20-character values, each fully percent-encod
 class Parsed:
     """What the request names, and how to answer it."""
 
-    outcome: str  # "resolve" | "redirect" | "malformed" | "not_found"
+    outcome: str  # "resolve" | "redirect" | "malformed" | "not_found" | "not_a_link"
     link: DigitalLink | None = None
     location: str = ""  # redirect: the canonical path and the query passed on
     detail: str = ""  # malformed, not_found: what is wrong, in words
@@ -189,7 +190,7 @@ def _compressed(code: str, query: str) -> Parsed:
     except Exception:  # the library raises many types for what is not a compressed link
         long_uri = None
     if not isinstance(long_uri, str) or "/01/" not in long_uri:
-        return Parsed("not_found", detail="not a Digital Link served here")
+        return Parsed("not_a_link", detail="not a compressed Digital Link of a GTIN")
     parts = urlsplit(long_uri)
     long_query = "&".join(q for q in (parts.query, query) if q)
     parsed = parse(parts.path, long_query)

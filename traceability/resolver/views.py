@@ -100,9 +100,9 @@ def resolve(**_parts: str) -> Any:
     )
     if parsed.outcome == "malformed":
         return refused(400, parsed.detail)
+    if parsed.outcome == "not_a_link":
+        abort(404)
     if parsed.outcome == "not_found":
-        if "compressed" in _parts and parsed.link is None and "AI" not in parsed.detail:
-            abort(404)  # not a Digital Link at all: the site's own 404
         return not_issued(None, parsed.detail)
     link = parsed.link
     if link is None:  # resolve and redirect always carry the link
@@ -222,7 +222,10 @@ def typed_link(link: DigitalLink, link_type: str, same_as: str) -> Response:
         if passed_on:
             target += ("&" if "?" in target else "?") + urlencode(passed_on)
         response = current_app.redirect(target, 307)
-    response.headers["Link"] = linksets.linkset_link(link, base)
+    links = [linksets.linkset_link(link, base)]
+    if same_as:
+        links.append(f'<{base}{same_as}>; rel="owl:sameAs"')
+    response.headers["Link"] = ", ".join(links)
     return response
 
 
