@@ -112,7 +112,7 @@ class DigitalLink:
     serial: str | None = None  # AI 21
     attributes: dict[str, str] = field(default_factory=dict)  # e.g. {"17": "260624"}
 
-    @property
+    @functools.cached_property  # a scan's answer writes it three or four times
     def path(self) -> str:
         """The canonical path: qualifiers in the order 22, 10, 21; values percent-encoded."""
         parts = [f"/01/{self.gtin}"]
