@@ -380,3 +380,15 @@ def test_the_origin_map_reads_without_script(client: FlaskClient, item: dict) ->
     caption = re.search(r'<figcaption id="origin-caption">(.*?)</figcaption>', html, re.S).group(1)
     assert caption.startswith("Vùng trồng VN-BG-LN-0001, ") and "tỉnh Bắc Ninh" in caption
     assert 'aria-labelledby="origin-caption"' in svg
+
+
+def test_report_a_fake_carries_the_code_as_scanned(client: FlaskClient, item: dict) -> None:  # noqa: F811
+    """The report link of a code not issued here names it as the phone read it (a lot's
+    %2F stays encoded), so the report form links it to what it claims to be."""
+    from urllib.parse import parse_qs, urlsplit
+
+    html = client.get("/01/08930000000019/10/NO%2FPE?17=261231").get_data(as_text=True)
+    href = re.search(r'href="(/report\?[^"]+)"', html).group(1).replace("&amp;", "&")
+    query = parse_qs(urlsplit(href).query)
+    assert query["code"] == ["http://127.0.0.1:5000/01/08930000000019/10/NO%2FPE?17=261231"]
+    assert query["lang"] == ["vi"]

@@ -233,7 +233,9 @@ def refused(status: int, detail: str) -> Any:
     """A request that is not a valid Digital Link (400): in words, or as a problem."""
     if negotiated_kind() != "html" or request.args.get("linkType"):
         return problem(status, detail, title="Not a valid GS1 Digital Link")
-    html = render_template("public/not_issued.html", detail=detail, malformed=True)
+    html = render_template(
+        "public/not_issued.html", detail=detail, malformed=True, code=scanned_code()
+    )
     return current_app.response_class(html, status=status, mimetype="text/html")
 
 
@@ -251,8 +253,17 @@ def not_issued(link: DigitalLink | None, detail: str, title: str = "Not issued h
             }
             response.set_data(json.dumps(body, ensure_ascii=False))
         return response
-    html = render_template("public/not_issued.html", detail=detail, link=link, malformed=False)
+    html = render_template(
+        "public/not_issued.html", detail=detail, malformed=False, code=scanned_code()
+    )
     return current_app.response_class(html, status=404, mimetype="text/html")
+
+
+def scanned_code() -> str:
+    """The code as the phone read it (its path still percent-encoded), for the report."""
+    query = request.query_string.decode("latin-1")
+    path = requests_.raw_path(request.environ)
+    return current_app.config["PUBLIC_URL"] + path + (f"?{query}" if query else "")
 
 
 @bp.after_request
