@@ -18,6 +18,7 @@ import atexit
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -75,6 +76,7 @@ PG_COUNT = text(
     "WHERE live AND (kind <> 'item' OR scan_count > :limit)"
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+HEX = re.compile(r"[0-9a-f]*")
 MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -119,7 +121,7 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
                 "ns": _int_array(ns),
                 "firsts": _int_array((at - EPOCH) // MICROSECOND for at in firsts),
                 "lasts": _int_array((at - EPOCH) // MICROSECOND for at in lasts),
-                "fps": _text_array(fps),
+                "fps": _fingerprint_array(fps),
             }
             limit = current_app.config["CLONE_MAX_SCANS"]
             rows = connection.execute(PG_COUNT, {**literals, "limit": limit}).all()
@@ -158,10 +160,11 @@ def _int_array(values: Iterable[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 
 
-def _text_array(values: Iterable[str]) -> str:
-    """A PostgreSQL array literal of strings (client fingerprints: hex digits, or empty)."""
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
+def _fingerprint_array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of client fingerprints. They are hex digits (see
+    ``client_fingerprint``), so nothing needs escaping; anything else is written as ""
+    (a client that matches nobody)."""
+    return "{" + ",".join(f'"{v}"' if HEX.fullmatch(v) else '""' for v in values) + "}"
 
 
 def _apply_count_rules(rows: Sequence[tuple[Any, ...]]) -> None:
