@@ -91,6 +91,35 @@ def test_language_from_query_then_cookie_then_accept_language(
     assert fast_path(app).answered == before + (8 if paths else 0)
 
 
+def test_switching_language_shows_the_same_scan(
+    client: FlaskClient,
+    item: dict,  # noqa: F811
+    app: Flask,
+) -> None:
+    """The page's language switch shows the buyer's scan again in the other language and
+    keeps the choice: it logs no scan and moves no count (the verdict stays "genuine")."""
+    from traceability.models import Label, Scan
+
+    path = path_of(item["codes"][0]["uri"])
+    html = client.get(path).get_data(as_text=True)
+    switch = re.search(r'<a lang="en" href="([^"]+)"', html).group(1)
+    assert re.fullmatch(r"/scans/[0-9a-f]{32}\?lang=en", switch)
+    english = client.get(switch)
+    assert english.status_code == 200 and "lang=en;" in english.headers["Set-Cookie"]
+    body = english.get_data(as_text=True)
+    assert verdict_class(body) == "verdict-genuine" and ">Genuine<" in body
+    assert 'action="/scans/' in body  # the place question is still open for this scan
+    with app.app_context():
+        assert len(db.session.scalars(select(Scan)).all()) == 1
+        assert (
+            db.session.scalar(
+                select(Label.scan_count).where(Label.serial == path.rsplit("/", 1)[1])
+            )
+            == 1
+        )
+    assert client.get("/scans/" + "f" * 32).status_code == 404
+
+
 def test_language_choice_reaches_the_report_form(client: FlaskClient, item: dict) -> None:  # noqa: F811
     """English chosen on a consumer page stays on the next page and in "report a fake"."""
     path = path_of(item["codes"][0]["uri"])

@@ -78,12 +78,15 @@ def page_parts(card: dict[str, Any], locale: str, *, render: bool = True) -> lis
             "moment": lambda v: format_moment(v, locale),
             "offset": offset_label,
         }
+        # Another language shows this same scan again (it is not another scan).
+        lang_href = lambda code: Markup(f"/scans/{_slot('ref')}?lang={code}")  # noqa: E731, S704
         # render_template escaped every value, so the pieces are safe HTML.
         html = render_template(
             "public/consumer.html",
             card=card,
             card_html=Markup(render_template("public/_card.html", card=card, **helpers)),  # noqa: S704
             slot=_slot,
+            lang_href=lang_href,
             **helpers,
         )
         parts = pages[locale] = html.split(SLOT)
@@ -178,6 +181,7 @@ def page_html(
         "scan": scan,
         "share": form.replace(_REF, ref) if form is not None and ref else "",
         "report": quote(link.uri(config["PUBLIC_URL"]), safe=""),
+        "ref": ref or _REF,
     }
     return fill(parts, own)
 
@@ -195,11 +199,14 @@ def consumer_page(
     ref: str | None,
     shared: str | None = None,
     share_error: str = "",
+    *,
+    ask_place: bool = True,
 ) -> str:
     """The consumer page: the batch's part rendered once per TTL and language, with the
-    scan's own parts (verdict, serial, place form, report link) filled into its slots."""
+    scan's own parts (verdict, serial, place form, report link, language links) filled
+    into its slots; ``ask_place``: with the place question (not once it is answered)."""
     locale = str(get_locale())
-    form = share_form(locale, ref=ref or _REF, error=share_error) if ref else None
+    form = share_form(locale, ref=ref or _REF, error=share_error) if ref and ask_place else None
     return page_html(
         current_app.config,
         page_parts(card, locale),  # type: ignore[arg-type]

@@ -355,9 +355,38 @@ def share_place(ref: str) -> Any:
         link,  # type: ignore[arg-type]
         label,
         shown_verdict(scan.verdict, label),
-        None,
+        ref,
         shared=name,
+        ask_place=False,
     )
+
+
+@bp.get("/scans/<ref>")
+@limiter.limit(public_limit)
+def scan_page(ref: str) -> Any:
+    """A consumer's own scan shown again, in the language the page's switch asked for:
+    the same scan, not another (nothing is logged, no count moves)."""
+    scan = places.scan_by_ref(ref)
+    link = requests_.parse(scan.path).link if scan is not None else None
+    label = lookup(link, in_session=True) if link is not None else None
+    if label is None or link is None or scan is None:
+        abort(404, description="unknown scan")
+    page = consumer_page(
+        batch_card(label.batch_id),  # type: ignore[arg-type]
+        link,
+        label,
+        shown_verdict(scan.verdict, label),
+        ref,
+        ask_place=scan.place is None,
+    )
+    headers = scan_headers(
+        link,
+        current_app.config["PUBLIC_URL"],
+        str(get_locale()),
+        request.args.get("lang"),
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
+    )
+    return current_app.response_class(page, mimetype="text/html", headers=headers)
 
 
 def shown_verdict(seen: str, label: Any) -> str:
