@@ -41,6 +41,13 @@ def _row(code: str, name: str, level: str, **extra: Any) -> dict[str, Any]:
 
 
 def current_units() -> list[dict[str, Any]]:
+    """Today's provinces and communes as unit rows (fresh dicts each call)."""
+    return [dict(row) for row in _current_units()]
+
+
+@functools.lru_cache(maxsize=1)
+def _current_units() -> tuple[dict[str, Any], ...]:
+    # Read and geocoded once per process (about a second: a parse per commune).
     with open(vietnam_provinces.NESTED_DIVISIONS_JSON_PATH, encoding="utf-8") as handle:
         provinces = json.load(handle)
     rows = []
@@ -60,7 +67,7 @@ def current_units() -> list[dict[str, Any]]:
                     longitude=place.longitude,
                 )
             )
-    return rows
+    return tuple(rows)
 
 
 def legacy_district(district: str, province: str) -> dict[str, Any] | None:

@@ -169,13 +169,7 @@ def test_reportWith400_noErrorWith200(client: FlaskClient, dl: str, paths: bool)
         ("/01/08930000000019/10/LN2026-001?10=OTHER", "path"),
     ],
 )
-def test_malformed_links_are_400(
-    client: FlaskClient,
-    item: dict,  # noqa: F811
-    paths: bool,
-    path: str,
-    why: str,
-) -> None:
+def test_malformed_links_are_400(client: FlaskClient, paths: bool, path: str, why: str) -> None:
     """400 for a malformed Digital Link (syntax, check digit, an AI value out of its
     format) on every form of the path; never 200 or 404."""
     response = client.get(path, headers={"Accept": "application/json"})
