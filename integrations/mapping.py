@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
@@ -18,7 +18,6 @@ from traceability.models import (
     Batch,
     Claim,
     EpcisEvent,
-    EventEpc,
     Label,
     LabelKind,
     Location,
@@ -76,11 +75,8 @@ def location(location_id: str) -> Call:
     )
 
 
-def _certifications(batch_or_product: Any) -> list[dict[str, Any]]:
-    return [
-        {"kind": a.kind, "number": a.certificate_number, "name": a.name}
-        for a in batch_or_product.assets
-    ]
+def _certifications(assets: list[Any]) -> list[dict[str, Any]]:
+    return [{"kind": a.kind, "number": a.certificate_number, "name": a.name} for a in assets]
 
 
 def product(product_id: str) -> Call:
@@ -98,7 +94,7 @@ def product(product_id: str) -> Call:
         "producer_tax_code": producer.tax_code,
         "origin": producer.address,
         "standards": list(item.standards or []),
-        "certifications": _certifications(item),
+        "certifications": _certifications(services.backed_assets(item)),
         "safety_warnings": item.safety_warnings,
     }
     return Call("PUT", f"/api/v1/products/{item.gtin}", body, (("organisation", str(producer.id)),))
@@ -134,22 +130,8 @@ def preload(kind: str, record_ids: list[str]) -> None:
             .where(Label.batch_id.in_(ids), Label.kind == LabelKind.ITEM, Label.voided_at.is_(None))
             .group_by(Label.batch_id)
         ).all()))  # fmt: skip
-        lots = {(b.product.gtin, b.lot): b.id for b in loaded}
-        events = db.session.info.setdefault("events", {})
-        for batch_id in ids:
-            events[batch_id] = []
-        rows = db.session.execute(
-            select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
-            .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
-            .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(lots)))
-            .order_by(EpcisEvent.event_time, EpcisEvent.id)
-        ).all()  # fmt: skip
-        seen: set[tuple[int, int]] = set()
-        for gtin, lot, event in rows:
-            batch_id = lots[(gtin, lot)]
-            if (batch_id, event.id) not in seen:
-                seen.add((batch_id, event.id))
-                events[batch_id].append(event)
+        # The same events, and the same filter, as services.batch_events.
+        db.session.info.setdefault("events", {}).update(services.lots_events(loaded))
 
 
 def trace_record(batch_id: str) -> Call:
