@@ -27,7 +27,7 @@ from registry.forms import FormField, load, parse_form
 from registry.models import IPAsset, OcopProduct, Organisation, ProductionArea
 from registry.views import form_page
 from traceability import api, epcis, labels, ownership, services
-from traceability.models import Batch, CloneAlarm, Label, Product, Scan
+from traceability.models import Batch, Label, Product, Scan
 from traceability.schemas import (
     UNITS,
     BatchSchema,
@@ -421,13 +421,3 @@ def scans() -> str:
         rows=rows,
         map_svg=geo.svg_map([outline, *points], 320, 480, _("Scans")) if points else "",
     )
-
-
-@bp.get("/alarms")
-@login_required
-def alarms() -> str:
-    """Clone alarms for officers: the rule, the code and the scans that raised it."""
-    if not is_staff():
-        abort(403)
-    rows = db.session.scalars(select(CloneAlarm).order_by(CloneAlarm.id.desc()).limit(200)).all()
-    return render_template("traceability/alarms.html", alarms=rows)

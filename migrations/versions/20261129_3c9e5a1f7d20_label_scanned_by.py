@@ -6,7 +6,7 @@ it needs to know, without reading the scans, who scanned the code last. ``scanne
 holds that client's (daily-salted) fingerprint, NULL while the code was never scanned.
 
 Revision ID: 3c9e5a1f7d20
-Revises: 6404e50ec57a
+Revises: cc92386b4041
 Create Date: 2026-11-29 10:40:00.000000
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3c9e5a1f7d20"
-down_revision: str | None = "6404e50ec57a"
+down_revision: str | None = "cc92386b4041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

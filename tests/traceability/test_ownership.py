@@ -1013,6 +1013,18 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             {"data": {"into": "2"}},
         ),
         ("POST", "/registry/fine-bands"): ("/registry/fine-bands", {"data": {}}),
+        ("POST", "/registry/manage/<any(areas, assets):kind>/<int:record_id>/confirm"): (
+            f"/registry/manage/areas/{area}/confirm",
+            {"data": {"decision_number": "1/QĐ", "decision_date": "2026-06-01"}},
+        ),
+        ("POST", "/registry/manage/measure"): (
+            "/registry/manage/measure",
+            {"json": {"geometry": {"type": "Point", "coordinates": [106.6, 21.37]}}},
+        ),
+        ("POST", "/traceability/alarms/<int:alarm_id>/<any(dismiss, void, merge):action>"): (
+            "/traceability/alarms/1/void",
+            {"data": {"reason": "x"}},
+        ),
         ("POST", "/registry/manage/areas/<int:area_id>"): (
             f"/registry/manage/areas/{area}",
             {"data": {"hectares": "999"}},
