@@ -1,7 +1,7 @@
 """Trading partners entered by name and tax code; corrections of published records.
 
 Revision ID: 5e0c3a1d9b27
-Revises: cc92386b4041
+Revises: 3c9e5a1f7d20
 Create Date: 2026-11-29 10:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import nguon.db
 
 revision: str = "5e0c3a1d9b27"
-down_revision: str | None = "cc92386b4041"
+down_revision: str | None = "3c9e5a1f7d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
