@@ -25,7 +25,25 @@ NEGOTIATING_BLUEPRINTS: set[str] = set()
 
 _ = gettext
 _l = lazy_gettext
-__all__ = ["LABELS", "LANGUAGES", "_", "_l", "babel", "get_locale", "init_app", "label", "ngettext"]
+
+
+def N_(text: str) -> str:
+    """A msgid marked for the catalogue, translated later (e.g. by an exception's words)."""
+    return text
+
+
+__all__ = [
+    "LABELS",
+    "LANGUAGES",
+    "N_",
+    "_",
+    "_l",
+    "babel",
+    "get_locale",
+    "init_app",
+    "label",
+    "ngettext",
+]
 
 babel = Babel()
 

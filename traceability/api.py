@@ -359,7 +359,7 @@ def import_batch_rows(rows: list[dict[str, str]], *, dry_run: bool) -> dict[str,
         try:
             gtin = parse_gtin(row.get("gtin", ""))
         except IdentifierError as exc:
-            raise DomainValidationError({"gtin": str(exc)}) from None
+            raise DomainValidationError({"gtin": exc.in_words()}) from None
         product = db.session.scalar(select(Product).where(Product.gtin == gtin))
         if product is None or not can_access_organisation(product.producer_id):
             raise DomainValidationError({"gtin": _("no product %(gtin)s of yours", gtin=gtin)})
@@ -459,7 +459,7 @@ def _csv_batch(gtin: str, lot: str, field: str) -> Batch:
     try:
         gtin14 = parse_gtin(gtin)
     except IdentifierError as exc:
-        raise DomainValidationError({"gtin": str(exc)}) from None
+        raise DomainValidationError({"gtin": exc.in_words()}) from None
     batch = services.batch_by_lot(gtin14, lot)
     if batch is None or not can_access_organisation(batch.producer_id):
         raise DomainValidationError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 from biip import ParseError
@@ -16,8 +17,9 @@ from biip.checksums import gs1_standard_check_digit
 from biip.gln import Gln
 from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from biip.gtin import Gtin
+from flask_babel import gettext
 
-from nguon.i18n import _
+from nguon.i18n import N_
 
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1).
 CHARSET_82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
@@ -26,7 +28,21 @@ _CHECK_DIGIT = re.compile(r"Expected (\d), got (\d)")
 
 
 class IdentifierError(ValueError):
-    """An identifier that is not valid; the message says what is wrong."""
+    """An identifier that is not valid; the message says what is wrong, in English (for
+    programs: the resolver's problem details); ``words`` holds the catalogue's msgid and its
+    values, so :meth:`in_words` tells a person in their language."""
+
+    def __init__(self, message: str, words: tuple[str, dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.words = words
+
+    def in_words(self) -> str:
+        if self.words is None:
+            return str(self)
+        msgid, values = self.words
+        if "what" in values:
+            values = {**values, "what": gettext(values["what"])}
+        return gettext(msgid, **values)
 
 
 def _explain(exc: ParseError, what: str, value: str) -> IdentifierError:
@@ -34,22 +50,23 @@ def _explain(exc: ParseError, what: str, value: str) -> IdentifierError:
     found = _CHECK_DIGIT.search(text)
     if found:
         return IdentifierError(
-            _(
-                "%(what)s %(value)s: check digit should be %(expected)s (got %(got)s)",
-                what=what,
-                value=value,
-                expected=found[1],
-                got=found[2],
-            )
+            f"{what} {value}: check digit should be {found[1]} (got {found[2]})",
+            (
+                N_("%(what)s %(value)s: check digit should be %(expected)s (got %(got)s)"),
+                {"what": what, "value": value, "expected": found[1], "got": found[2]},
+            ),
         )
-    return IdentifierError(_("%(what)s %(value)r: %(reason)s", what=what, value=value, reason=text))
+    return IdentifierError(f"{what} {value!r}: {text}")
 
 
 def parse_gtin(value: str) -> str:
     """A GTIN-8/12/13/14 as its canonical 14 digits; IdentifierError says what is wrong."""
     value = value.strip()
     if not value.isdigit() or len(value) not in (8, 12, 13, 14):
-        raise IdentifierError(_("GTIN %(value)r: must be 8, 12, 13 or 14 digits", value=value))
+        raise IdentifierError(
+            f"GTIN {value!r}: must be 8, 12, 13 or 14 digits",
+            (N_("GTIN %(value)r: must be 8, 12, 13 or 14 digits"), {"value": value}),
+        )
     try:
         return Gtin.parse(value).as_gtin_14()
     except ParseError as exc:
@@ -59,7 +76,10 @@ def parse_gtin(value: str) -> str:
 def parse_gln(value: str) -> str:
     value = value.strip()
     if not value.isdigit() or len(value) != 13:
-        raise IdentifierError(_("GLN %(value)r: must be 13 digits", value=value))
+        raise IdentifierError(
+            f"GLN {value!r}: must be 13 digits",
+            (N_("GLN %(value)r: must be 13 digits"), {"value": value}),
+        )
     try:
         return Gln.parse(value).value
     except ParseError as exc:
@@ -69,25 +89,25 @@ def parse_gln(value: str) -> str:
 def check_lot(value: str, what: str = "lot") -> str:
     """A lot or serial: 1–20 characters of GS1's 82-character set."""
     if not value:
-        raise IdentifierError(_("%(what)s: must not be empty", what=what))
+        raise IdentifierError(
+            f"{what}: must not be empty", (N_("%(what)s: must not be empty"), {"what": what})
+        )
     if len(value) > MAX_LOT_LENGTH:
         raise IdentifierError(
-            _(
-                "%(what)s %(value)r: at most %(max)d characters",
-                what=what,
-                value=value,
-                max=MAX_LOT_LENGTH,
-            )
+            f"{what} {value!r}: at most {MAX_LOT_LENGTH} characters",
+            (
+                N_("%(what)s %(value)r: at most %(max)d characters"),
+                {"what": what, "value": value, "max": MAX_LOT_LENGTH},
+            ),
         )
     if not CHARSET_82.match(value):
         bad = sorted({ch for ch in value if not CHARSET_82.match(ch)})
         raise IdentifierError(
-            _(
-                "%(what)s %(value)r: characters not in the GS1 set: %(bad)s",
-                what=what,
-                value=value,
-                bad=" ".join(map(repr, bad)),
-            )
+            f"{what} {value!r}: characters not in the GS1 set: {' '.join(map(repr, bad))}",
+            (
+                N_("%(what)s %(value)r: characters not in the GS1 set: %(bad)s"),
+                {"what": what, "value": value, "bad": " ".join(map(repr, bad))},
+            ),
         )
     return value
 

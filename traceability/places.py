@@ -105,7 +105,7 @@ def resolve_place(
         try:
             gln = parse_gln(gln)
         except IdentifierError as exc:
-            problems.add(f"{field}_gln", str(exc))
+            problems.add(f"{field}_gln", exc.in_words())
             problems.raise_if_any()
         found = db.session.scalar(select(Location).where(Location.gln == gln))
         if found is None:

@@ -65,7 +65,7 @@ def save_product(data: Mapping[str, Any], product: Product | None = None) -> Pro
         try:
             gtin = parse_gtin(str(data["gtin"]))
         except IdentifierError as exc:
-            problems.add("gtin", str(exc))
+            problems.add("gtin", exc.in_words())
         else:
             taken = db.session.scalar(
                 select(Product.id).where(Product.gtin == gtin, Product.id != (product.id or 0))
@@ -409,7 +409,7 @@ def save_batch(data: Mapping[str, Any], *, acting_organisation_id: int | None = 
     try:
         check_lot(batch.lot or "", _("lot"))
     except IdentifierError as exc:
-        problems.add("lot", str(exc))
+        problems.add("lot", exc.in_words())
     if batch.lot and db.session.scalar(
         select(Batch.id).where(Batch.product_id == product.id, Batch.lot == batch.lot)
     ):
