@@ -208,6 +208,14 @@ def page_args(app: Flask, client: FlaskClient) -> dict[str, dict[str, Any]]:
         data={"csrf_token": token, "category": "fake_code", "description": "Tem giả ở chợ"},
     )
     with app.app_context():
+        from traceability.models import Scan
+
+        code = db.session.scalar(select(Label).where(Label.serial.isnot(None)).limit(1))
+        path = "/01/" + code.uri.split("/01/", 1)[1] if code else None
+    if path:  # a consumer's scan, to be shown again by its reference
+        client.get(path)
+    with app.app_context():
+        scan_ref = db.session.scalar(select(Scan.ref).where(Scan.ref.isnot(None)).limit(1))
         first = lambda model: db.session.scalar(select(model.id).order_by(model.id).limit(1))  # noqa: E731
         label = db.session.scalar(select(Label).where(Label.serial.isnot(None)).limit(1))
         case = db.session.scalar(select(Case).limit(1))
@@ -229,6 +237,7 @@ def page_args(app: Flask, client: FlaskClient) -> dict[str, dict[str, Any]]:
             "traceability.edit_product": {"product_id": first(Product)},
             "traceability.labels.run": {"run_id": first(LabelRun)},
             "alarms.code_page": {"label_id": label.id if label else 1},
+            "resolver.scan_page": {"ref": scan_ref or "0" * 16},
         }
 
 
