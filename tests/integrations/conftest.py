@@ -12,7 +12,19 @@ from werkzeug.serving import make_server
 
 from integrations.portal import PortalClient
 from integrations.simulator import Faults, create_simulator
+from integrations.worker import SyncSettings
 from nguon.db import db
+
+# Time constants short enough for a test (the defaults are a day, seconds and minutes).
+FAST = SyncSettings(
+    retry_for=60.0,
+    backoff_base=0.005,
+    backoff_max=0.05,
+    circuit_failures=5,
+    probe_every=0.05,
+    poll_first=0.01,
+    poll_max=0.05,
+)
 
 
 def outbox_rows(app: Any) -> list[Any]:

@@ -1,0 +1,171 @@
+"""One pace for a destination: every call the sync workers make waits for its slot.
+
+The pace is a schedule of send times spaced ``1 / rate`` apart (the generic cell rate
+algorithm with no burst): a call reserves the next free slot in one atomic step and
+sleeps until it. Reserving rather than "try, refuse, try again" keeps the calls evenly
+spaced and served in order however many threads and workers ask at once, and a
+``Retry-After`` from the destination pushes the next free slot past it for everyone.
+
+Where the schedule lives decides who shares it:
+
+- Redis (``NGUON_RATELIMIT_STORAGE_URL=redis://…``): every worker on every host; one
+  small script keeps the reservation atomic, with Redis's own clock;
+- PostgreSQL: the destination's ``sync_pace`` row, one ``UPDATE … RETURNING`` per call
+  in autocommit (the database's clock, so hosts whose clocks differ still agree);
+- otherwise (SQLite: one worker) the process itself.
+
+A pace keeps ``MARGIN`` under the destination's limit: network jitter may bring two
+evenly spaced requests closer together by the time they arrive.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Protocol
+
+from flask import Flask
+from sqlalchemy import create_engine, text
+
+MARGIN = 0.9
+
+
+class Pace(Protocol):
+    def wait(self) -> float:
+        """Reserve the next slot and sleep until it; returns the seconds slept."""
+
+    def hold(self, seconds: float) -> None:
+        """Nobody sends for ``seconds`` (the destination's Retry-After)."""
+
+
+class Unpaced:
+    """No limit (a simulator in a test, a repository that sets none)."""
+
+    def wait(self) -> float:
+        return 0.0
+
+    def hold(self, seconds: float) -> None:
+        return None
+
+
+class LocalPace:
+    """The schedule in this process (threads share it)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / (rate * MARGIN)
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            start = max(self._next, now)
+            self._next = start + self.interval
+            return start - now
+
+    def wait(self) -> float:
+        delay = self.reserve()
+        if delay > 0:
+            time.sleep(delay)
+        return delay
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._next = max(self._next, time.monotonic() + seconds)
+
+
+class DatabasePace(LocalPace):
+    """The schedule in the destination's ``sync_pace`` row (PostgreSQL)."""
+
+    RESERVE = text(
+        "UPDATE sync_pace SET next_slot = GREATEST(next_slot, clock_timestamp())"
+        " + make_interval(secs => :interval) WHERE target = :target"
+        " RETURNING EXTRACT(EPOCH FROM next_slot - clock_timestamp()) - :interval"
+    )
+    HOLD = text(
+        "UPDATE sync_pace SET next_slot = GREATEST(next_slot,"
+        " clock_timestamp() + make_interval(secs => :seconds)) WHERE target = :target"
+    )
+
+    def __init__(self, url: Any, target: str, rate: float) -> None:
+        super().__init__(rate)
+        self.target = target
+        # Its own small pool in autocommit: a reservation never waits for a worker's
+        # transaction, and holds the row's lock for one statement only.
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=2,
+                                    max_overflow=6, pool_recycle=300)  # fmt: skip
+        with self.engine.connect() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO sync_pace (target, next_slot) VALUES (:target, clock_timestamp())"
+                    " ON CONFLICT (target) DO NOTHING"
+                ),
+                {"target": target},
+            )
+
+    def reserve(self) -> float:
+        with self.engine.connect() as connection:
+            delay = connection.scalar(
+                self.RESERVE, {"interval": self.interval, "target": self.target}
+            )
+        return float(delay or 0)
+
+    def hold(self, seconds: float) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(self.HOLD, {"seconds": seconds, "target": self.target})
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+class RedisPace(LocalPace):
+    """The schedule in Redis, for workers on several hosts."""
+
+    # KEYS[1]: the schedule; ARGV[1]: the interval, ARGV[2]: a hold (0 for a reservation).
+    # Returns the seconds to wait, as a string (Redis turns Lua numbers into integers).
+    SCRIPT = """
+    local now = redis.call('TIME')
+    now = tonumber(now[1]) + tonumber(now[2]) / 1000000
+    local free = tonumber(redis.call('GET', KEYS[1]) or '0')
+    local hold = tonumber(ARGV[2])
+    if hold > 0 then
+        free = math.max(free, now + hold)
+        redis.call('SET', KEYS[1], string.format('%.6f', free), 'EX', math.ceil(hold) + 60)
+        return '0'
+    end
+    local start = math.max(free, now)
+    redis.call('SET', KEYS[1], string.format('%.6f', start + tonumber(ARGV[1])), 'EX', 3600)
+    return string.format('%.6f', start - now)
+    """
+
+    def __init__(self, url: str, target: str, rate: float) -> None:
+        import redis
+
+        super().__init__(rate)
+        self.key = f"nguon:sync:pace:{target}"
+        self.client = redis.Redis.from_url(url)
+        self.script = self.client.register_script(self.SCRIPT)
+
+    def reserve(self) -> float:
+        return float(self.script(keys=[self.key], args=[self.interval, 0]))
+
+    def hold(self, seconds: float) -> None:
+        self.script(keys=[self.key], args=[self.interval, seconds])
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def pace_for(app: Flask, target: str, rate: float | None) -> Pace:
+    """The pace the workers of ``app`` share for ``target`` (see the module's docstring)."""
+    from nguon.db import db
+
+    if rate is None:
+        return Unpaced()
+    storage = app.config.get("RATELIMIT_STORAGE_URI") or ""
+    if storage.startswith(("redis://", "rediss://")):
+        return RedisPace(storage, target, rate)
+    engine = db.engine(app)
+    if engine.dialect.name == "postgresql":
+        return DatabasePace(engine.url, target, rate)
+    return LocalPace(rate)
