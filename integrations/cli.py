@@ -55,6 +55,9 @@ def run(once: bool, max_rows: int | None) -> None:
         stats = worker.run(once=once, max_rows=max_rows)
     except WorkerRefused as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        for client in clients.values():
+            client.pace.close()
     click.echo(
         f"sent {stats.sent}, done {stats.done}, retried {stats.retried}, "
         f"throttled {stats.throttled}, parked {stats.parked}, rejected {stats.rejected}",
@@ -159,13 +162,20 @@ def portal_sim(
 def reconcile(repair: bool, restart: bool, duplicates_csv: str | None) -> None:
     """Compare every batch with the records the portal holds, at the portal's pace:
     missing, duplicated and unknown records. An interrupted run resumes."""  # fmt: skip
+    client = make_client()
+    try:
+        _reconcile(client, restart, repair, duplicates_csv)
+    finally:
+        client.pace.close()
+
+
+def _reconcile(client: Any, restart: bool, repair: bool, duplicates_csv: str | None) -> None:
     import csv
     import time
 
     from integrations import reconcile as rec
     from nguon.db import commit_boundary
 
-    client = make_client()
     with commit_boundary():
         run = rec.current_run(restart, repair)
         run_id, resumed, left = run.id, run.checked > 0, rec.remaining(run)

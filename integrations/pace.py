@@ -20,6 +20,7 @@ evenly spaced requests closer together by the time they arrive.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from typing import Any, Protocol
@@ -37,6 +38,9 @@ class Pace(Protocol):
     def hold(self, seconds: float) -> None:
         """Nobody sends for ``seconds`` (the destination's Retry-After)."""
 
+    def close(self) -> None:
+        """Let go of connections (a database or Redis pace)."""
+
 
 class Unpaced:
     """No limit (a simulator in a test, a repository that sets none)."""
@@ -45,6 +49,9 @@ class Unpaced:
         return 0.0
 
     def hold(self, seconds: float) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
 
@@ -72,6 +79,9 @@ class LocalPace:
     def hold(self, seconds: float) -> None:
         with self._lock:
             self._next = max(self._next, time.monotonic() + seconds)
+
+    def close(self) -> None:
+        return None
 
 
 class DatabasePace(LocalPace):
@@ -138,11 +148,11 @@ class RedisPace(LocalPace):
     return string.format('%.6f', start - now)
     """
 
-    def __init__(self, url: str, target: str, rate: float) -> None:
+    def __init__(self, url: str, key: str, rate: float) -> None:
         import redis
 
         super().__init__(rate)
-        self.key = f"nguon:sync:pace:{target}"
+        self.key = key
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(self.SCRIPT)
 
@@ -163,9 +173,21 @@ def pace_for(app: Flask, target: str, rate: float | None) -> Pace:
     if rate is None:
         return Unpaced()
     storage = app.config.get("RATELIMIT_STORAGE_URI") or ""
-    if storage.startswith(("redis://", "rediss://")):
-        return RedisPace(storage, target, rate)
     engine = db.engine(app)
+    if storage.startswith(("redis://", "rediss://")):
+        # Keyed by the database too: deployments sharing a Redis keep their own paces.
+        database = engine.url.render_as_string(hide_password=True)
+        digest = hashlib.sha256(database.encode()).hexdigest()[:12]
+        return RedisPace(storage, f"nguon:sync:pace:{digest}:{target}", rate)
     if engine.dialect.name == "postgresql":
         return DatabasePace(engine.url, target, rate)
-    return LocalPace(rate)
+    # One per process and destination: the worker, its poll threads and a reconciliation
+    # run in the same process keep one schedule.
+    paces = app.extensions.setdefault("nguon.sync.paces", {})
+    with _LOCAL_PACES:
+        if (target, rate) not in paces:
+            paces[(target, rate)] = LocalPace(rate)
+        return paces[(target, rate)]
+
+
+_LOCAL_PACES = threading.Lock()

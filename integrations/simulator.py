@@ -49,6 +49,7 @@ class State:
     window: dict[str, list[float]] = field(default_factory=dict)
     requests: int = 0
     throttled: int = 0  # 429s answered
+    serial: int = 0  # the last record id given
     updates: int = 0  # revisions applied by PUT
 
 
@@ -276,7 +277,8 @@ def create_simulator(
         errors = record_errors(body)
         if errors:
             return 422, errors
-        record_id = f"TR-{len(st().records) + 1:07d}"
+        st().serial += 1
+        record_id = f"TR-{st().serial:07d}"
         fate = "rejected" if rng.random() < f().reject_rate else "accepted"
         st().records[record_id] = {
             "body": body,

@@ -325,6 +325,9 @@ class SyncWorker:
             if row is None or row.lease_owner != self.name or row.state != OutboxState.PENDING:
                 return False
             target = row.target
+            if not probe and not self.breakers[target].state.closed:
+                row.lease_owner = row.lease_until = None  # held back: the outage is one state
+                return False
             self._load_records([row])
             if not self._prepare(row):
                 return False
@@ -619,20 +622,28 @@ class SyncWorker:
             rows = list(session.scalars(query))
             if not rows:
                 return 0
-            # The status calls are independent: ask them a few at a time (at the pace).
+            # The status calls are independent: ask them a few at a time (at the pace);
+            # when a whole round fails, the destination is down: the rest wait.
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=POLL_CONCURRENCY)
-            outcomes = list(
-                self._pool.map(self._status_of, [(r.target, r.remote_id or "") for r in rows])
-            )
-            now = utcnow()
-            for row, outcome in zip(rows, outcomes, strict=True):
-                self.stats.polled += 1
-                self._verdict(row, outcome, now)
-        for target in {r.target for r in rows}:
-            self._count(target, [o for r, o in zip(rows, outcomes, strict=True)
+            asked: list[OutboxRow] = []
+            for start in range(0, len(rows), POLL_CONCURRENCY):
+                round_ = rows[start : start + POLL_CONCURRENCY]
+                answers = list(
+                    self._pool.map(self._status_of, [(r.target, r.remote_id or "") for r in round_])
+                )
+                now = utcnow()
+                for row, outcome in zip(round_, answers, strict=True):
+                    self.stats.polled += 1
+                    self._verdict(row, outcome, now)
+                asked += round_
+                outcomes += answers
+                if not any(o.reached for o in answers):
+                    break
+        for target in {r.target for r in asked}:
+            self._count(target, [o for r, o in zip(asked, outcomes, strict=True)
                                  if r.target == target])  # fmt: skip
-        return len(rows)
+        return len(asked)
 
     def _verdict(self, row: OutboxRow, outcome: Outcome, now: dt.datetime) -> None:
         if outcome.kind == "ok":
