@@ -181,26 +181,32 @@ def _reconcile(client: Any, restart: bool, repair: bool, duplicates_csv: str | N
         run_id, resumed, left = run.id, run.checked > 0, rec.remaining(run)
     if resumed:
         click.echo(f"resuming run {run_id}: {left} batch(es) left", err=True)
-    try:
-        with click.progressbar(length=left, label="reconciling", file=sys.stderr) as bar:
-            while True:
-                with commit_boundary():
-                    run = db.session.get(ReconcileRun, run_id)
-                    chunk = next(rec.chunks(run), None)
-                    if chunk is None:
-                        rec.finish(run)
-                        break
-                    for batch in chunk:
+    stopped: rec.PortalUnreachable | None = None
+    with click.progressbar(length=left, label="reconciling", file=sys.stderr) as bar:
+        while stopped is None:
+            # Each chunk's progress is committed, also when the portal stops answering
+            # in its middle: the next run resumes after the last batch compared.
+            with commit_boundary():
+                run = db.session.get_one(ReconcileRun, run_id)
+                chunk = next(rec.chunks(run), None)
+                if chunk is None:
+                    rec.finish(run)
+                    break
+                for batch in chunk:
+                    try:
                         found = rec.compare(batch, client, run.repair, time.sleep)
-                        rec.advance(run, batch, found)
-                        bar.update(1)
-    except rec.PortalUnreachable as exc:
+                    except rec.PortalUnreachable as exc:
+                        stopped = exc
+                        break
+                    rec.advance(run, batch, found)
+                    bar.update(1)
+    if stopped is not None:
         raise click.ClickException(
-            f"the portal stopped answering ({exc}); run `nguon sync reconcile` again to resume"
-        ) from None
+            f"the portal stopped answering ({stopped}); run `nguon sync reconcile` again "
+            "to resume"
+        )
     with commit_boundary():
-        run = db.session.get(ReconcileRun, run_id)
-        differences = list(run.differences)
+        differences = list(db.session.get_one(ReconcileRun, run_id).differences)
     labels = {
         "missing": "missing on portal",
         "duplicated": "duplicated on portal",

@@ -34,6 +34,7 @@ from traceability.models import Batch
 
 CHUNK = 20  # batches compared between two commits of the run's progress
 MAX_FAILURES = 5  # transient failures in a row: the portal is down, stop (resume later)
+BACKOFF = 0.5  # seconds before asking again after the first of those; doubles each time
 KIND = "trace_record"
 
 
@@ -97,7 +98,7 @@ def _ask(client: Any, call: mapping.Call, wait: Callable[[float], None]) -> Outc
         failures += 1
         if failures >= MAX_FAILURES:
             raise PortalUnreachable(outcome.error or f"HTTP {outcome.status}")
-        wait(min(30.0, 0.5 * 2**failures))
+        wait(min(30.0, BACKOFF * 2 ** (failures - 1)))
 
 
 def _revision_of(client: Any, remote_id: str, wait: Callable[[float], None]) -> int:
