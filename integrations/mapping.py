@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import current_app
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
@@ -21,7 +21,6 @@ from traceability.models import (
     Batch,
     Claim,
     EpcisEvent,
-    EventEpc,
     Label,
     LabelKind,
     Location,
@@ -137,22 +136,6 @@ def preload(kind: str, record_ids: list[str]) -> None:
             .where(Label.batch_id.in_(ids), Label.kind == LabelKind.ITEM, Label.voided_at.is_(None))
             .group_by(Label.batch_id)
         ).all()))  # fmt: skip
-        lots = {(b.product.gtin, b.lot): b.id for b in loaded}
-        events = db.session.info.setdefault("events", {})
-        for batch_id in ids:
-            events[batch_id] = []
-        rows = db.session.execute(
-            select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
-            .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
-            .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(lots)))
-            .order_by(EpcisEvent.event_time, EpcisEvent.id)
-        ).all()  # fmt: skip
-        seen: set[tuple[int, int]] = set()
-        for gtin, lot, event in rows:
-            batch_id = lots[(gtin, lot)]
-            if (batch_id, event.id) not in seen:
-                seen.add((batch_id, event.id))
-                events[batch_id].append(event)
 
 
 def _stage(batch: Batch, event: EpcisEvent) -> dict[str, Any]:
@@ -180,9 +163,9 @@ def trace_record(batch_id: str, held: tuple[str, int] | None = None) -> Call:
                 Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
             )
         )
-    events = db.session.info.get("events", {}).get(batch.id)
-    if events is None:
-        events = services.batch_events(batch)
+    # The events the public may see of this batch (traceability decides which), one
+    # query each: a record shows exactly what the consumer's page shows.
+    events = services.batch_events(batch)
     # An event declared erroneous (EPCIS errorDeclaration) no longer tells the batch's
     # story: the record as it now stands leaves it out (its corrections are events too).
     stages = [_stage(batch, e) for e in events if not e.document.get("errorDeclaration")]
