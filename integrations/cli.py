@@ -202,8 +202,7 @@ def _reconcile(client: Any, restart: bool, repair: bool, duplicates_csv: str | N
                     bar.update(1)
     if stopped is not None:
         raise click.ClickException(
-            f"the portal stopped answering ({stopped}); run `nguon sync reconcile` again "
-            "to resume"
+            f"the portal stopped answering ({stopped}); run `nguon sync reconcile` again to resume"
         )
     with commit_boundary():
         differences = list(db.session.get_one(ReconcileRun, run_id).differences)

@@ -136,6 +136,8 @@ class SyncWorker:
         self._held: dict[tuple[str, str], PortalRecord | None] = {}
         self._parked: set[tuple[str, str]] = set()
         self._pool: ThreadPoolExecutor | None = None
+        self._poll_lock = threading.Lock()
+        self._poll_failures = 0  # transient failures in a row within the current poll
 
     # --- running ------------------------------------------------------------------------
 
@@ -437,7 +439,8 @@ class SyncWorker:
             ]
             mapping.preload("trace_record", [r.record_id for r in batch if r.payload is None])
             self._load_records(batch)
-            prepared = [r for r in batch if self._prepare(r)]
+            with session.no_autoflush:  # the frozen bodies are written once, at the commit
+                prepared = [r for r in batch if self._prepare(r)]
             # Only new records travel together; an update goes on its own (PUT).
             batch = [r for r in prepared if r.method == "POST"][: mapping.BATCH_LIMIT]
             if len(batch) < 2:
@@ -589,10 +592,17 @@ class SyncWorker:
 
     # --- polling records the portal accepted for later ----------------------------------------
 
-    def _status_of(self, row_target: tuple[str, str]) -> Outcome:
+    def _status_of(self, row_target: tuple[str, str]) -> Outcome | None:
+        """One record's verdict (in a poll thread); None, not asked, once as many calls
+        in a row as there are threads failed: the destination is down, the rest wait."""
+        if self._poll_failures >= POLL_CONCURRENCY:
+            return None
         target, remote_id = row_target
         call = mapping.status_call(remote_id)
-        return self.clients[target].call(call.method, call.path, call.body)
+        outcome = self.clients[target].call(call.method, call.path, call.body)
+        with self._poll_lock:
+            self._poll_failures = 0 if outcome.reached else self._poll_failures + 1
+        return outcome
 
     def _poll_delay(self, row: OutboxRow, now: dt.datetime) -> dt.timedelta:
         """An undecided record is asked again after half its age (within bounds)."""
@@ -626,20 +636,16 @@ class SyncWorker:
             # when a whole round fails, the destination is down: the rest wait.
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=POLL_CONCURRENCY)
+            self._poll_failures = 0
+            answers = self._pool.map(self._status_of, [(r.target, r.remote_id or "") for r in rows])
             asked: list[OutboxRow] = []
-            for start in range(0, len(rows), POLL_CONCURRENCY):
-                round_ = rows[start : start + POLL_CONCURRENCY]
-                answers = list(
-                    self._pool.map(self._status_of, [(r.target, r.remote_id or "") for r in round_])
-                )
-                now = utcnow()
-                for row, outcome in zip(round_, answers, strict=True):
-                    self.stats.polled += 1
-                    self._verdict(row, outcome, now)
-                asked += round_
-                outcomes += answers
-                if not any(o.reached for o in answers):
-                    break
+            for row, outcome in zip(rows, answers, strict=True):
+                if outcome is None:
+                    continue  # not asked: the destination looked down
+                self.stats.polled += 1
+                self._verdict(row, outcome, utcnow())
+                asked.append(row)
+                outcomes.append(outcome)
         for target in {r.target for r in asked}:
             self._count(target, [o for r, o in zip(asked, outcomes, strict=True)
                                  if r.target == target])  # fmt: skip
