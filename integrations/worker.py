@@ -15,7 +15,8 @@
 - Every call goes through the destination's one pace (``integrations.pace``).
 - Each attempt reuses the row's frozen body and Idempotency-Key: a lost answer is
   retried without creating a second record.
-- Records accepted "for later" are polled, less often as they age, until decided.
+- Records accepted "for later" are polled (by a thread of their own, while rows are
+  sent), less often as they age, until decided.
 - SIGTERM: the current row is finished, the other leased rows are released.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import os
 import random
 import signal
@@ -44,6 +46,8 @@ from integrations.models import Circuit, OutboxRow, OutboxState, PortalRecord
 from integrations.outbox import enqueue
 from integrations.portal import Outcome
 from nguon.db import commit_boundary, db, utcnow
+
+logger = logging.getLogger(__name__)
 
 LEASE = dt.timedelta(seconds=60)
 POLL_CONCURRENCY = 8
@@ -164,9 +168,19 @@ class SyncWorker:
         self, *, once: bool = False, max_rows: int | None = None, idle_sleep: float = 0.2
     ) -> Stats:
         """Work until stopped (``once``: until nothing is left to send or poll;
-        ``max_rows``: at most that many)."""
+        ``max_rows``: at most that many). Records taken for later are polled by a thread
+        of their own meanwhile, so that sending never waits for polling."""
         self.acquire_single_worker_lock()
         handled = 0
+        polling = threading.Event()
+        # An app bound to one connection (the tests' rolled-back transaction) cannot serve
+        # two threads: it polls in the loop instead.
+        inline = db.is_bound(self.app)
+        poller = threading.Thread(
+            target=self._poll_loop, args=(polling, idle_sleep), name=f"{self.name} poller"
+        )
+        if not inline:
+            poller.start()
         try:
             while not self.stop.is_set():
                 live = self._live_targets()
@@ -184,7 +198,7 @@ class SyncWorker:
                         break
                     self.process(row_id)
                     handled += 1
-                polled = self.poll(live) if live else 0
+                polled = self.poll(live) if inline and live else 0
                 if max_rows is not None and handled >= max_rows:
                     break
                 if not ids and not polled:
@@ -192,6 +206,9 @@ class SyncWorker:
                         break
                     self.stop.wait(self._idle_time(idle_sleep, live))
         finally:
+            polling.set()
+            if poller.is_alive():
+                poller.join()
             self.release_all()
             if self._pool is not None:
                 self._pool.shutdown()
@@ -199,6 +216,19 @@ class SyncWorker:
             if self._lock_file is not None:
                 self._lock_file.close()
         return self.stats
+
+    def _poll_loop(self, done: threading.Event, idle_sleep: float) -> None:
+        """Ask the verdicts of records taken for later until ``done`` (the poller thread)."""
+        while not done.is_set():
+            live = [t for t, b in self.breakers.items() if b.state.closed]
+            try:
+                polled = self.poll(live) if live else 0
+            except Exception:  # a lost database connection, say: log it, try again later
+                logger.exception("polling failed; trying again")
+                polled = 0
+                done.wait(max(idle_sleep, 1.0))
+            if not polled:
+                done.wait(idle_sleep)
 
     def _live_targets(self) -> list[str]:
         """The destinations calls may go to now; a held one gets its probe when due."""

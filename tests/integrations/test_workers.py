@@ -75,6 +75,9 @@ def test_sigterm_mid_run_loses_nothing(
         "NGUON_INSTANCE_PATH": own_app.instance_path,
         "NGUON_PORTAL_URL": sim.url,
         "NGUON_PORTAL_CLIENT_SECRET": "secret",
+        "NGUON_PORTAL_RATE_LIMIT": "100000",  # the simulator's limit in these tests
+        "NGUON_SYNC_BACKOFF_BASE": "0.005",
+        "NGUON_SYNC_BACKOFF_MAX": "0.05",
     }
     env.pop("NGUON_TEST_DATABASE_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
