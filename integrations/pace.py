@@ -9,9 +9,10 @@ spaced and served in order however many threads and workers ask at once, and a
 Where the schedule lives decides who shares it:
 
 - Redis (``NGUON_RATELIMIT_STORAGE_URL=redis://…``): every worker on every host; one
-  small script keeps the reservation atomic, with Redis's own clock;
+  small script keeps the reservation atomic, with Redis's own clock (blocks too);
 - PostgreSQL: the destination's ``sync_pace`` row, one ``UPDATE … RETURNING`` per call
-  in autocommit (the database's clock, so hosts whose clocks differ still agree);
+  (per block of calls at high rates) in autocommit (the database's clock, so hosts whose
+  clocks differ still agree);
 - otherwise (SQLite: one worker) the process itself.
 
 A pace keeps ``MARGIN`` under the destination's limit: network jitter may bring two
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections import deque
 from typing import Any, Protocol
 
 from flask import Flask
@@ -84,13 +86,50 @@ class LocalPace:
         return None
 
 
-class DatabasePace(LocalPace):
+class SharedPace(LocalPace):
+    """A schedule kept elsewhere (the database, Redis). At a high rate a round trip per
+    call would cost more than the slot is long: a pace takes a block of consecutive slots
+    at once (at most ``BLOCK_SECONDS`` of them) and hands them out here. A slot whose time
+    passed more than one interval ago is dropped, never sent late: a block left unused
+    does not turn into a burst."""
+
+    BLOCK_SECONDS = 0.05
+
+    def __init__(self, rate: float) -> None:
+        super().__init__(rate)
+        self.block = max(1, min(100, int(rate * MARGIN * self.BLOCK_SECONDS)))
+        self._slots: deque[float] = deque()
+
+    def reserve(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            while self._slots and self._slots[0] < now - self.interval:
+                self._slots.popleft()
+            if not self._slots:
+                first = now + self._reserve_block(self.block)
+                self._slots.extend(first + n * self.interval for n in range(self.block))
+            return max(0.0, self._slots.popleft() - now)
+
+    def hold(self, seconds: float) -> None:
+        with self._lock:
+            self._slots.clear()
+            self._hold(seconds)
+
+    def _reserve_block(self, count: int) -> float:
+        """Take ``count`` consecutive slots; the seconds until the first."""
+        raise NotImplementedError
+
+    def _hold(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class DatabasePace(SharedPace):
     """The schedule in the destination's ``sync_pace`` row (PostgreSQL)."""
 
     RESERVE = text(
         "UPDATE sync_pace SET next_slot = GREATEST(next_slot, clock_timestamp())"
-        " + make_interval(secs => :interval) WHERE target = :target"
-        " RETURNING EXTRACT(EPOCH FROM next_slot - clock_timestamp()) - :interval"
+        " + make_interval(secs => :length) WHERE target = :target"
+        " RETURNING EXTRACT(EPOCH FROM next_slot - clock_timestamp()) - :length"
     )
     HOLD = text(
         "UPDATE sync_pace SET next_slot = GREATEST(next_slot,"
@@ -113,14 +152,14 @@ class DatabasePace(LocalPace):
                 {"target": target},
             )
 
-    def reserve(self) -> float:
+    def _reserve_block(self, count: int) -> float:
         with self.engine.connect() as connection:
             delay = connection.scalar(
-                self.RESERVE, {"interval": self.interval, "target": self.target}
+                self.RESERVE, {"length": self.interval * count, "target": self.target}
             )
         return float(delay or 0)
 
-    def hold(self, seconds: float) -> None:
+    def _hold(self, seconds: float) -> None:
         with self.engine.connect() as connection:
             connection.execute(self.HOLD, {"seconds": seconds, "target": self.target})
 
@@ -128,10 +167,10 @@ class DatabasePace(LocalPace):
         self.engine.dispose()
 
 
-class RedisPace(LocalPace):
+class RedisPace(SharedPace):
     """The schedule in Redis, for workers on several hosts."""
 
-    # KEYS[1]: the schedule; ARGV[1]: the interval, ARGV[2]: a hold (0 for a reservation).
+    # KEYS[1]: the schedule; ARGV[1]: the block's length, ARGV[2]: a hold (0: a block).
     # Returns the seconds to wait, as a string (Redis turns Lua numbers into integers).
     SCRIPT = """
     local now = redis.call('TIME')
@@ -156,10 +195,10 @@ class RedisPace(LocalPace):
         self.client = redis.Redis.from_url(url)
         self.script = self.client.register_script(self.SCRIPT)
 
-    def reserve(self) -> float:
-        return float(self.script(keys=[self.key], args=[self.interval, 0]))
+    def _reserve_block(self, count: int) -> float:
+        return float(self.script(keys=[self.key], args=[self.interval * count, 0]))
 
-    def hold(self, seconds: float) -> None:
+    def _hold(self, seconds: float) -> None:
         self.script(keys=[self.key], args=[self.interval, seconds])
 
     def close(self) -> None:
