@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
@@ -21,6 +21,7 @@ from traceability.models import (
     Batch,
     Claim,
     EpcisEvent,
+    EventEpc,
     Label,
     LabelKind,
     Location,
@@ -136,6 +137,19 @@ def preload(kind: str, record_ids: list[str]) -> None:
             .where(Label.batch_id.in_(ids), Label.kind == LabelKind.ITEM, Label.voided_at.is_(None))
             .group_by(Label.batch_id)
         ).all()))  # fmt: skip
+        # Which of them no event names at all (one query): their public events are none,
+        # whatever traceability filters, so batch_events need not be asked for them.
+        lots = {(b.product.gtin, b.lot): b.id for b in loaded}
+        named = set(
+            db.session.execute(
+                select(EventEpc.gtin, EventEpc.lot)
+                .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(lots)))
+                .distinct()
+            ).all()
+        )
+        db.session.info.setdefault("without_events", set()).update(
+            batch_id for lot, batch_id in lots.items() if lot not in named
+        )
 
 
 def _stage(batch: Batch, event: EpcisEvent) -> dict[str, Any]:
@@ -163,9 +177,10 @@ def trace_record(batch_id: str, held: tuple[str, int] | None = None) -> Call:
                 Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
             )
         )
-    # The events the public may see of this batch (traceability decides which), one
-    # query each: a record shows exactly what the consumer's page shows.
-    events = services.batch_events(batch)
+    # The events the public may see of this batch (traceability decides which): a record
+    # shows exactly what the consumer's page shows.
+    without = db.session.info.get("without_events", set())
+    events = [] if batch.id in without else services.batch_events(batch)
     # An event declared erroneous (EPCIS errorDeclaration) no longer tells the batch's
     # story: the record as it now stands leaves it out (its corrections are events too).
     stages = [_stage(batch, e) for e in events if not e.document.get("errorDeclaration")]
