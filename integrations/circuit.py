@@ -14,6 +14,7 @@ so a worker never holds the channel's row while it waits for the destination.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 
 from flask import Flask
@@ -26,6 +27,7 @@ from nguon.db import commit_boundary, db, utcnow
 
 HEARTBEAT = dt.timedelta(seconds=5)  # how often a running worker says so
 WORKER_STALE = dt.timedelta(minutes=2)  # no heartbeat for this long: "no worker running"
+REREAD = 0.5  # seconds a worker trusts its last reading of the channel
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,17 @@ class Breaker:
         self.probe_every = dt.timedelta(seconds=probe_every)
         self.state = Snapshot()
         self._last_beat: dt.datetime | None = None
+        self._read_at: float | None = None
 
-    def read(self) -> Snapshot:
+    def read(self, fresh: bool = False) -> Snapshot:
+        """The channel as the workers left it (read at most every ``REREAD`` unless
+        ``fresh``: another worker's change is seen that late at most; this one's at once)."""
+        now = time.monotonic()
+        if not fresh and self._read_at is not None and now - self._read_at < REREAD:
+            return self.state
         with self.app.app_context():
             self.state = snapshot_of(db.session.get(SyncChannel, self.target))
+        self._read_at = now
         return self.state
 
     def heartbeat(self, worker: str) -> None:

@@ -90,8 +90,9 @@ class SharedPace(LocalPace):
     """A schedule kept elsewhere (the database, Redis). At a high rate a round trip per
     call would cost more than the slot is long: a pace takes a block of consecutive slots
     at once (at most ``BLOCK_SECONDS`` of them) and hands them out here. A slot whose time
-    passed more than one interval ago is dropped, never sent late: a block left unused
-    does not turn into a burst."""
+    passed more than ``BLOCK_SECONDS`` ago is dropped, never sent late: the most a block
+    left unused can turn into is one block's worth of calls at once (5 % of a second's,
+    within the margin)."""
 
     BLOCK_SECONDS = 0.05
 
@@ -103,7 +104,7 @@ class SharedPace(LocalPace):
     def reserve(self) -> float:
         with self._lock:
             now = time.monotonic()
-            while self._slots and self._slots[0] < now - self.interval:
+            while self._slots and self._slots[0] < now - max(self.interval, self.BLOCK_SECONDS):
                 self._slots.popleft()
             if not self._slots:
                 first = now + self._reserve_block(self.block)

@@ -228,7 +228,21 @@ class SyncWorker:
                 polled = 0
                 done.wait(max(idle_sleep, 1.0))
             if not polled:
-                done.wait(idle_sleep)
+                done.wait(self._next_poll_in(live, idle_sleep))
+
+    def _next_poll_in(self, targets: list[str], idle_sleep: float) -> float:
+        """Seconds until the next record is due to be asked (at least ``idle_sleep``, at
+        most a second: a record the main loop sends meanwhile is due in poll_first)."""
+        with self.app.app_context():
+            due = db.session.scalar(
+                select(func.min(OutboxRow.next_attempt_at)).where(
+                    OutboxRow.state == OutboxState.SENT, OutboxRow.target.in_(targets)
+                )
+            )
+        ceiling = min(1.0, self.settings.poll_first)
+        if due is None:
+            return max(idle_sleep, ceiling)
+        return min(max(idle_sleep, (due - utcnow()).total_seconds()), max(idle_sleep, ceiling))
 
     def _live_targets(self) -> list[str]:
         """The destinations calls may go to now; a held one gets its probe when due."""

@@ -101,7 +101,7 @@ def test_failures_open_the_circuit_one_worker_probes_and_an_answer_closes_it(
     assert second.state.unreachable_since is not None
 
     for b in (first, second):
-        b.read()
+        b.read(fresh=True)
     assert not first.claim_probe()  # the first probe is due only after probe_every
 
     def probe_due() -> None:
@@ -110,7 +110,7 @@ def test_failures_open_the_circuit_one_worker_probes_and_an_answer_closes_it(
         db.session.get(SyncChannel, "portal").next_probe_at = utcnow()
 
     in_tx(probe_due)
-    first.read(), second.read()
+    first.read(fresh=True), second.read(fresh=True)
     assert [first.claim_probe(), second.claim_probe()] == [True, False]  # one prober
     assert first.record([FINE]) is True  # back
     waiting = [r for r in rows(app) if r.state == OutboxState.PENDING]
