@@ -100,14 +100,8 @@ class PortalClient:
         try:
             self.pace.wait()
             self.token(force=True)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
-        except requests.HTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            kind = "refused" if status in (400, 401, 403) else "retry"
-            return Outcome(kind, status, error=f"token: {exc}"[:500])
-        except (ValueError, KeyError, TypeError) as exc:
-            return Outcome("retry", error=f"token: unreadable answer ({exc})"[:500])
+        except Exception as exc:  # sorted by failure(); anything else raises again
+            return failure(exc)
         return Outcome("ok")
 
     def call(self, method: str, path: str, body: Any = None, key: str | None = None) -> Outcome:
@@ -129,18 +123,27 @@ class PortalClient:
                     break
             else:
                 return Outcome("refused", 401, error="the portal refused a fresh token")
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
-        except requests.HTTPError as exc:  # the token endpoint itself failed
-            status = exc.response.status_code if exc.response is not None else None
-            kind = "refused" if status in (400, 401, 403) else "retry"
-            return Outcome(kind, status, error=f"token: {exc}"[:500])
-        except (ValueError, KeyError, TypeError) as exc:  # a token answer we cannot read
-            return Outcome("retry", error=f"token: unreadable answer ({exc})"[:500])
+        except Exception as exc:  # sorted by failure(); anything else raises again
+            return failure(exc)
         outcome = classify(response)
         if outcome.kind == "throttled":
             self.pace.hold(outcome.retry_after or 1.0)
         return outcome
+
+
+def failure(exc: Exception) -> Outcome:
+    """What a call that raised met: the token endpoint's refusal, a transport failure
+    (refused, reset, timed out, cut mid-answer: all transient), or a token answer we
+    cannot read. Anything else is a bug and raises again."""
+    if isinstance(exc, requests.HTTPError):  # raised by the token request only
+        status = exc.response.status_code if exc.response is not None else None
+        kind = "refused" if status in (400, 401, 403) else "retry"
+        return Outcome(kind, status, error=f"token: {exc}"[:500])
+    if isinstance(exc, requests.RequestException):
+        return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
+    if isinstance(exc, (ValueError, KeyError, TypeError)):
+        return Outcome("retry", error=f"token: unreadable answer ({exc})"[:500])
+    raise exc
 
 
 def retry_after(value: str | None) -> float | None:
@@ -212,7 +215,7 @@ class EpcisPushClient:
             self.pace.wait()
             response = self.http.request(method, self.base_url + path, json=body, headers=headers,
                                          timeout=(CONNECT_TIMEOUT, READ_TIMEOUT))  # fmt: skip
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except requests.RequestException as exc:
             return Outcome("retry", error=f"{type(exc).__name__}: {exc}"[:500])
         if response.status_code in (401, 403):
             return Outcome("refused", response.status_code,

@@ -165,3 +165,26 @@ def test_the_retired_attempt_limit_is_ignored_with_a_warning(
         app.config["SYNC_MAX_ATTEMPTS"] = None
     assert "NGUON_SYNC_MAX_ATTEMPTS is retired and ignored" in caplog.text
     assert result.exit_code == 1 and "NGUON_PORTAL_URL is not set" in result.output
+
+
+def test_an_answer_cut_in_the_middle_is_a_transient_failure() -> None:
+    """A portal that stops while answering (a chunked body cut short) is a failure to
+    retry, not an exception that stops the worker."""
+    import requests
+
+    from integrations.portal import PortalClient
+
+    class Cut(requests.Session):
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            if "oauth" in str(args[1]):
+                response = requests.Response()
+                response.status_code, response._content = 200, b'{"access_token": "t"}'
+                return response
+            raise requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")
+
+        def post(self, url: Any, **kwargs: Any) -> Any:
+            return self.request("POST", url, **kwargs)
+
+    client = PortalClient("http://portal.invalid", "nguon", "secret", session=Cut())
+    outcome = client.call("GET", "/api/v1/trace-records/TR-1")
+    assert outcome.kind == "retry" and "ChunkedEncodingError" in outcome.error
