@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import current_app
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from nguon.db import db
@@ -21,7 +21,6 @@ from traceability.models import (
     Batch,
     Claim,
     EpcisEvent,
-    EventEpc,
     Label,
     LabelKind,
     Location,
@@ -79,11 +78,8 @@ def location(location_id: str) -> Call:
     )
 
 
-def _certifications(batch_or_product: Any) -> list[dict[str, Any]]:
-    return [
-        {"kind": a.kind, "number": a.certificate_number, "name": a.name}
-        for a in batch_or_product.assets
-    ]
+def _certifications(assets: list[Any]) -> list[dict[str, Any]]:
+    return [{"kind": a.kind, "number": a.certificate_number, "name": a.name} for a in assets]
 
 
 def product(product_id: str) -> Call:
@@ -101,7 +97,7 @@ def product(product_id: str) -> Call:
         "producer_tax_code": producer.tax_code,
         "origin": producer.address,
         "standards": list(item.standards or []),
-        "certifications": _certifications(item),
+        "certifications": _certifications(services.backed_assets(item)),
         "safety_warnings": item.safety_warnings,
     }
     return Call("PUT", f"/api/v1/products/{item.gtin}", body, (("organisation", str(producer.id)),))
@@ -137,19 +133,8 @@ def preload(kind: str, record_ids: list[str]) -> None:
             .where(Label.batch_id.in_(ids), Label.kind == LabelKind.ITEM, Label.voided_at.is_(None))
             .group_by(Label.batch_id)
         ).all()))  # fmt: skip
-        # Which of them no event names at all (one query): their public events are none,
-        # whatever traceability filters, so batch_events need not be asked for them.
-        lots = {(b.product.gtin, b.lot): b.id for b in loaded}
-        named = set(
-            db.session.execute(
-                select(EventEpc.gtin, EventEpc.lot)
-                .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(lots)))
-                .distinct()
-            ).all()
-        )
-        db.session.info.setdefault("without_events", set()).update(
-            batch_id for lot, batch_id in lots.items() if lot not in named
-        )
+        # The same events, and the same filter, as services.batch_events.
+        db.session.info.setdefault("events", {}).update(services.lots_events(loaded))
 
 
 def _stage(batch: Batch, event: EpcisEvent) -> dict[str, Any]:
@@ -177,10 +162,11 @@ def trace_record(batch_id: str, held: tuple[str, int] | None = None) -> Call:
                 Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
             )
         )
-    # The events the public may see of this batch (traceability decides which): a record
-    # shows exactly what the consumer's page shows.
-    without = db.session.info.get("without_events", set())
-    events = [] if batch.id in without else services.batch_events(batch)
+    # The events the public may see of this batch (traceability's one filter): a record
+    # shows what the consumer's page shows. Preloaded for a batch call (lots_events).
+    events = db.session.info.get("events", {}).get(batch.id)
+    if events is None:
+        events = services.batch_events(batch)
     # An event declared erroneous (EPCIS errorDeclaration) no longer tells the batch's
     # story: the record as it now stands leaves it out (its corrections are events too).
     stages = [_stage(batch, e) for e in events if not e.document.get("errorDeclaration")]

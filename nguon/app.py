@@ -153,7 +153,9 @@ def _register_blueprints(app: Flask) -> None:
     from nguon.views import accounts_bp, audit_bp, main_bp
     from registry.enforcement.views import bp as reports_bp
     from registry.views import bp as registry_bp
+    from traceability.alarm_views import bp as alarms_bp
     from traceability.epcis_api import bp as epcis_bp
+    from traceability.report_views import bp as monthly_bp
     from traceability.resolver import bp as resolver_bp
     from traceability.views import bp as traceability_bp
 
@@ -164,11 +166,28 @@ def _register_blueprints(app: Flask) -> None:
         registry_bp,
         reports_bp,
         traceability_bp,
+        alarms_bp,
+        monthly_bp,
         epcis_bp,
         resolver_bp,
         integrations_bp,
     ):
         app.register_blueprint(bp)
+
+
+def _too_large(size: int, limit: int) -> str:
+    """The 413 sentence, in the visitor's language (a reporter's photos are the usual cause)."""
+    from nguon.i18n import _
+
+    def mb(n: int) -> str:
+        return f"{n / (1024 * 1024):.1f}".rstrip("0").rstrip(".")
+
+    return _(
+        "What you sent is %(size)s MB; at most %(limit)s MB is accepted. Nothing was saved: go"
+        " back (your browser usually keeps what you typed) and send fewer or smaller files.",
+        size=mb(size),
+        limit=mb(limit),
+    )
 
 
 class SessionInterface(SecureCookieSessionInterface):
@@ -195,7 +214,7 @@ def _register_request_hooks(app: Flask) -> None:
         # (werkzeug would only notice once a view reads it).
         limit = app.config["MAX_CONTENT_LENGTH"]
         if request.content_length is not None and request.content_length > limit:
-            abort(413, description=f"the request body is larger than {limit} bytes")
+            abort(413, description=_too_large(request.content_length, limit))
 
     @app.after_request
     def _commit_or_roll_back(response: Response) -> Response:

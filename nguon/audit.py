@@ -8,10 +8,12 @@ row and a committed one always has its row.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import enum
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from flask import g, has_app_context, has_request_context
@@ -51,7 +53,8 @@ def _plain(value: Any) -> Any:
 
 
 def current_actor() -> tuple[int | None, str]:
-    """Who is acting: the logged-in user, a CLI/worker label, or "system"."""
+    """Who is acting: the logged-in user, a CLI/worker label, a named system task, or
+    "anonymous" (a member of the public, e.g. a report filed without an account)."""
     if has_app_context():
         label = g.get("audit_actor")
         if label:
@@ -62,7 +65,24 @@ def current_actor() -> tuple[int | None, str]:
         if current_user and current_user.is_authenticated:
             return current_user.id, current_user.email
         return None, "anonymous"
+    import click
+
+    command = click.get_current_context(silent=True)
+    if command is not None:  # a CLI command or a worker started from one (nguon sync run)
+        return None, f"system:{command.command_path}"[:300]
     return None, "system"
+
+
+@contextlib.contextmanager
+def acting_as(label: str) -> Iterator[None]:
+    """Record what is written inside as done by ``label`` (e.g. ``system:clone-detection``
+    when a public scan raises an alarm), whoever made the request."""
+    previous = g.get("audit_actor"), g.get("audit_actor_id")
+    g.audit_actor, g.audit_actor_id = label, None
+    try:
+        yield
+    finally:
+        g.audit_actor, g.audit_actor_id = previous
 
 
 def _record_id(obj: Any) -> str:

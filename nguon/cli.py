@@ -55,7 +55,8 @@ def transactional(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from nguon.db import commit_boundary
 
-        g.audit_actor = f"cli:{_os_user()}"
+        command_path = click.get_current_context().command_path
+        g.audit_actor = f"cli:{_os_user()} ({command_path})"
         try:
             with commit_boundary():
                 return command(*args, **kwargs)

@@ -125,6 +125,24 @@ def _bounded(minimum: float, maximum: float, unit: str) -> Callable[[str], float
     return parse
 
 
+def _parse_tiles_url(value: str) -> str:
+    """A tile URL template such as https://tiles.example.vn/{z}/{x}/{y}.png."""
+    url = value.strip()
+    parts = urlsplit(url.replace("{", "").replace("}", ""))
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError(
+            "must be an http(s) URL template, e.g. https://tiles.example.vn/{z}/{x}/{y}.png"
+        )
+    import re
+
+    placeholders = set(re.findall(r"\{([^{}]*)\}", url))
+    if not {"z", "x", "y"} <= placeholders or placeholders - {"z", "x", "y", "s", "r"}:
+        raise ValueError("must contain {z}, {x} and {y} (and only {s} or {r} besides)")
+    if any(c in url for c in "\"'<> \\"):
+        raise ValueError("must not contain quotes, spaces, '<', '>' or backslashes")
+    return url
+
+
 def _parse_rate(value: str) -> str:
     from limits import parse_many
 
@@ -182,8 +200,8 @@ SETTINGS: tuple[Setting, ...] = (
         "MAX_CONTENT_LENGTH",
         "MAX_CONTENT_LENGTH",
         _int_parser(1024),
-        16 * 1024 * 1024,
-        "largest accepted request body, in bytes",
+        51 * 1024 * 1024,
+        "largest accepted request body, in bytes (default: a report with five 10 MiB photos)",
     ),
     Setting(
         "LOGIN_MAX_ATTEMPTS",
@@ -348,6 +366,21 @@ SETTINGS: tuple[Setting, ...] = (
         _int_parser(1, 1000),
         None,
         "retired (rows retry for SYNC_RETRY_FOR); still parsed, then ignored with a warning",
+    ),
+    Setting(
+        "MAP_TILES_URL",
+        "MAP_TILES_URL",
+        _parse_tiles_url,
+        None,
+        "tile server for the officers' map editor, e.g. https://tiles.example.vn/{z}/{x}/{y}.png"
+        " (unset: the offline base of communes and registered areas only)",
+    ),
+    Setting(
+        "AREA_TOLERANCE",
+        "AREA_TOLERANCE",
+        _fraction,
+        Decimal("0.20"),
+        "how far a declared area may differ from its drawn shape before it is flagged (0.20: 20 %)",
     ),
     Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
     Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),

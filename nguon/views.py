@@ -10,7 +10,7 @@ from flask import Blueprint, abort, flash, g, redirect, render_template, request
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from nguon import services
+from nguon import audit_words, services
 from nguon.auth import login_required, staff_required
 from nguon.db import db, paginate, utcnow
 from nguon.errors import DomainValidationError
@@ -175,7 +175,8 @@ def audit_log() -> str:
     ).all()
     return render_template(
         "audit/list.html",
-        entries=entries,
+        entries=audit_words.in_words(entries, _user_titles),
+        table_name=audit_words.table_name,
         total=total,
         page=page,
         pages=pages,
@@ -184,6 +185,13 @@ def audit_log() -> str:
         record_id=record_id,
         actor=actor,
     )
+
+
+def _user_titles(ids: Any) -> dict[int, str]:
+    from nguon.models import User
+
+    rows = db.session.execute(select(User.id, User.name, User.email).where(User.id.in_(list(ids))))
+    return {row.id: f"{row.name} ({row.email})" if row.name else row.email for row in rows}
 
 
 @audit_bp.get("/<record_table>/<record_id>")

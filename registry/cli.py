@@ -35,3 +35,21 @@ def load_units() -> None:
     from registry.admin_units import load_units as insert
 
     click.echo(f"{insert(current_units())} units added", err=True)
+
+
+@registry.command("load-fine-bands")
+@click.option(
+    "--data",
+    "data_path",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Fine bands JSON (default: shared/data beside the checkout, else the project's copy).",
+)
+@transactional
+def load_fine_bands(data_path: str | None) -> None:
+    """Load the reviewed fine bands of Decree 99/2013/NĐ-CP (idempotent, audited)."""
+    from pathlib import Path
+
+    from registry.enforcement import fines
+
+    added, present = fines.load_extract(Path(data_path) if data_path else None)
+    click.echo(f"fine bands: {added} added, {present} already there", err=True)

@@ -37,61 +37,112 @@ def counts_by_kind_and_status() -> dict[str, dict[str, int]]:
     return table
 
 
-def targets_progress(today: dt.date, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
-    """Each count target (the latest set for a year ≥ this year, else the latest) against
-    the number of granted assets of that kind (``counts``: counts_by_kind_and_status())."""
-    targets = db.session.scalars(select(Target).order_by(Target.metric, Target.by_year)).all()
-    chosen: dict[str, Target] = {}
-    for metric in KIND_ORDER:
-        candidates = [t for t in targets if t.metric == metric]
-        upcoming = [t for t in candidates if t.by_year >= today.year]
-        # The nearest target still ahead, else the last one set.
-        pick = upcoming[0] if upcoming else (candidates[-1] if candidates else None)
-        if pick is not None:
-            chosen[metric] = pick
-    progress = []
-    for metric in KIND_ORDER:
-        target = chosen.get(metric)
-        if target is None:
-            continue
-        granted = counts.get(metric, {}).get(AssetStatus.GRANTED, 0)
-        goal = int(target.value)
-        progress.append(
-            {
-                "metric": metric,
-                "by_year": target.by_year,
-                "target": goal,
-                "granted": granted,
-                "share": round(granted / goal, 3) if goal else None,
-                "source": target.source,
-            }
+PLAN_FIRST_YEAR = 2021  # the province's five-year plans: 2021–2025, 2026–2030, ...
+
+
+def plan_period(year: int) -> tuple[int, int]:
+    """The five-year plan period holding ``year`` (socio-economic plans run 2021–2025,
+    2026–2030, ...)."""
+    start = PLAN_FIRST_YEAR + 5 * ((year - PLAN_FIRST_YEAR) // 5)
+    return start, start + 4
+
+
+def granted_by(kind: str, day: dt.date) -> int:
+    """Assets of ``kind`` granted on or before ``day`` (and not since refused)."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(IPAsset)
+            .where(
+                IPAsset.kind == kind,
+                IPAsset.grant_date.isnot(None),
+                IPAsset.grant_date <= day,
+                IPAsset.status.in_((AssetStatus.GRANTED, AssetStatus.EXPIRED)),
+            )
         )
-    return progress
+        or 0
+    )
 
 
-def applications_per_year() -> list[dict[str, Any]]:
-    """Applications filed per year, the growth on the year before, and whether that met
-    the yearly growth goal (the latest applications_growth target; 5 % in the seed)."""
-    year = extract("year", IPAsset.filing_date)
-    rows = db.session.execute(
-        select(year, func.count())
-        .where(IPAsset.filing_date.isnot(None))
-        .group_by(year)
-        .order_by(year)
+def targets_progress(today: dt.date, counts: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """Each count target of the plan period holding ``today`` (the latest year set within
+    it) against the number of granted assets of that kind (``counts``:
+    counts_by_kind_and_status()). A period without targets has none: an old period's
+    targets are not shown as if they were current (see :func:`period_outcome`)."""
+    start, end = plan_period(today.year)
+    return [
+        {**item, "granted": counts.get(item["metric"], {}).get(AssetStatus.GRANTED, 0)}
+        | _share(counts.get(item["metric"], {}).get(AssetStatus.GRANTED, 0), item["target"])
+        for item in _period_targets(start, end)
+    ]
+
+
+def period_outcome(start: int, end: int) -> list[dict[str, Any]]:
+    """A plan period's targets against what was granted by its last day."""
+    last_day = dt.date(end, 12, 31)
+    return [
+        {**item, "granted": granted_by(item["metric"], last_day)}
+        | _share(granted_by(item["metric"], last_day), item["target"])
+        for item in _period_targets(start, end)
+    ]
+
+
+def _share(granted: int, goal: int) -> dict[str, Any]:
+    return {"share": round(granted / goal, 3) if goal else None}
+
+
+def _period_targets(start: int, end: int) -> list[dict[str, Any]]:
+    targets = db.session.scalars(
+        select(Target)
+        .where(Target.by_year >= start, Target.by_year <= end, Target.metric.in_(KIND_ORDER))
+        .order_by(Target.metric, Target.by_year)
     ).all()
+    chosen = {t.metric: t for t in targets}  # the latest year within the period wins
+    return [
+        {
+            "metric": metric,
+            "by_year": chosen[metric].by_year,
+            "period": f"{start}–{end}",
+            "target": int(chosen[metric].value),
+            "source": chosen[metric].source,
+        }
+        for metric in KIND_ORDER
+        if metric in chosen
+    ]
+
+
+def applications_per_year(until_year: int | None = None) -> list[dict[str, Any]]:
+    """Applications filed per year, every year from the first filing to ``until_year``
+    (years without a filing count as 0, so growth is never computed across a gap), the
+    growth on the year before (none after a year of 0), and whether that met the yearly
+    growth goal (the latest applications_growth target; 5 % in the seed)."""
+    year = extract("year", IPAsset.filing_date)
+    rows = dict(
+        db.session.execute(
+            select(year, func.count())
+            .where(IPAsset.filing_date.isnot(None))
+            .group_by(year)
+            .order_by(year)
+        ).all()
+    )
+    counts = {int(y): n for y, n in rows.items()}
     goal_row = db.session.scalar(
         select(Target.value)
         .where(Target.metric == "applications_growth")
         .order_by(Target.by_year.desc())
     )
     goal = Decimal(goal_row) if goal_row is not None else Decimal("0.05")
-    result = []
+    result: list[dict[str, Any]] = []
+    if not counts:
+        return result
+    last = max(max(counts), until_year or 0)
     previous = None
-    for raw_year, count in rows:
+    for each in range(min(counts), last + 1):
+        count = counts.get(each, 0)
         growth = None if not previous else round((count - previous) / previous, 4)
         result.append(
             {
-                "year": int(raw_year),
+                "year": each,
                 "applications": count,
                 "growth": growth,
                 "goal": float(goal),
@@ -175,7 +226,7 @@ class Figures:
 def figures(today: dt.date) -> Figures:
     counts = counts_by_kind_and_status()
     progress = targets_progress(today, counts)
-    applications = applications_per_year()
+    applications = applications_per_year(today.year)
     return Figures(counts, progress, applications, _charts(today, counts, progress, applications))
 
 

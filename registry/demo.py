@@ -64,6 +64,10 @@ def load(data: dict[str, Any], echo: Callable[..., Any]) -> None:
     ]
     added = load_units([row for group in units for row in group] + [r for r in legacy if r])
     echo(f"administrative units: {added} added", err=True)
+    from registry.enforcement import fines
+
+    bands, _present = fines.load_extract()
+    echo(f"fine bands (Decree 99/2013/NĐ-CP, reviewed extract): {bands} added", err=True)
     department = _org(
         f"Sở Khoa học và Công nghệ tỉnh {province}{DEMO}", "agency", address=f"tỉnh {province}"
     )

@@ -26,6 +26,7 @@ class FormField:
     label: Any
     kind: str = (
         "text"  # text | textarea | date | number | select | multiselect | list | ints | json
+        # | geometry (GeoJSON text, with the map editor and file import over it)
     )
     choices: Callable[[], Sequence[tuple[Any, Any]]] | None = None
     help: Any = ""
@@ -59,7 +60,7 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
             data[field.name] = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
         elif raw == "":
             data[field.name] = None
-        elif field.kind == "json":
+        elif field.kind in ("json", "geometry"):
             try:
                 data[field.name] = json.loads(raw)
             except json.JSONDecodeError as exc:
@@ -72,6 +73,16 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
 def load(schema: Schema, data: dict[str, Any], *, partial: bool = False) -> dict[str, Any]:
     """Validate with the API's schema; missing optional fields are simply left out."""
     cleaned = {k: v for k, v in data.items() if v is not None or partial}
+    if partial:  # a cleared optional field takes its default ("" for a name), not null
+        from marshmallow import missing
+
+        for key, value in list(cleaned.items()):
+            field = schema.fields.get(key)
+            if value is None and field is not None and not field.allow_none:
+                if field.load_default is not missing:
+                    cleaned[key] = field.load_default
+                elif not field.required:
+                    cleaned.pop(key)
     for key, value in list(cleaned.items()):
         if isinstance(value, dict) and "_invalid_json" in value:
             raise DomainValidationError({key: f"not valid JSON ({value['_invalid_json']})"})
@@ -101,7 +112,7 @@ def display(value: Any, field: FormField) -> Any:
         return "; ".join(map(str, value))
     if field.kind == "ints":
         return ", ".join(map(str, value))
-    if field.kind == "json":
+    if field.kind in ("json", "geometry"):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dt.date | Decimal):
         return str(value)

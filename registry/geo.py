@@ -1,16 +1,19 @@
-"""Areas: GeoJSON checked with shapely, containment, and inline SVG maps."""
+"""Areas: GeoJSON checked with shapely, containment, geodesic hectares, and inline SVG maps."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from markupsafe import Markup, escape
+from pyproj import Geod
 from shapely import make_valid
 from shapely.geometry import box, mapping, shape
 from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
 # Vietnam's mainland and islands (Hoàng Sa, Trường Sa) in WGS 84 longitude/latitude.
@@ -59,6 +62,40 @@ def _lists(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _lists(v) for k, v in value.items()}
     return value
+
+
+WGS84 = Geod(ellps="WGS84")
+
+
+def hectares(geojson: dict[str, Any] | None) -> Decimal:
+    """The area on the WGS 84 ellipsoid (pyproj's geodesic polygon area), in hectares;
+    0 for a point. The geometry is expected to be valid (see :func:`parse_geometry`)."""
+    if not geojson:
+        return Decimal(0)
+    geometry = shape(geojson)
+    if geometry.geom_type not in ("Polygon", "MultiPolygon"):
+        return Decimal(0)
+    # pyproj sums signed ring areas: exteriors counter-clockwise, holes clockwise.
+    polygons = geometry.geoms if geometry.geom_type == "MultiPolygon" else [geometry]
+    area = sum(WGS84.geometry_area_perimeter(orient(p, sign=1.0))[0] for p in polygons)
+    return Decimal(abs(area) / 10_000).quantize(Decimal("0.0001"))
+
+
+def mismatch(declared: Decimal | float | None, measured: Decimal, tolerance: Decimal) -> bool:
+    """Whether a declared area is further than ``tolerance`` (a fraction of the measured
+    area) from what the shape measures; points and empty shapes never mismatch."""
+    if declared is None or measured <= 0:
+        return False
+    return abs(Decimal(declared) - measured) > measured * tolerance
+
+
+def fingerprint(geojson: dict[str, Any] | None) -> str:
+    """A stable hash of a geometry (a confirmation names the shape it confirmed)."""
+    import hashlib
+    import json
+
+    text = json.dumps(geojson, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def square(lon: float, lat: float, half: float) -> dict[str, Any]:

@@ -335,6 +335,33 @@ class ProductionArea(Audited, Base):
     )
 
 
+class ZoneConfirmation(Audited, Base):
+    """An officer's confirmation of a mapped zone (a production area, or a mark's or GI's zone)
+    under a decision: who, when, which decision, and which shape (by its hash, so a shape
+    changed afterwards is no longer confirmed)."""
+
+    __tablename__ = "zone_confirmation"
+    __table_args__ = (
+        CheckConstraint("(area_id IS NULL) <> (asset_id IS NULL)", name="one_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_area.id", ondelete="CASCADE"), index=True
+    )
+    asset_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ip_asset.id", ondelete="CASCADE"), index=True
+    )
+    decision_number: Mapped[str] = mapped_column(String(100))
+    decision_date: Mapped[dt.date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    geometry_sha256: Mapped[str] = mapped_column(String(64))
+    hectares: Mapped[Decimal] = mapped_column(Numeric(14, 4))  # computed, at confirmation
+    confirmed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    confirmed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    confirmed_by: Mapped[str] = mapped_column(String(300))
+
+
 class CertificateScheme(enum.StrEnum):
     VIETGAP = "vietgap"
     GLOBALGAP = "globalgap"
@@ -371,6 +398,17 @@ class OcopGroup(enum.StrEnum):
 
 
 class OcopCriteria(enum.StrEnum):
+    """The set of criteria a product was scored against."""
+
+    V2019 = "1048/2019"
+    V2023 = "148/2023"
+
+
+class OcopProcedure(enum.StrEnum):
+    """The procedure the rating followed. Decision 1489/QĐ-TTg (2025) changed the procedure of
+    Decision 148/QĐ-TTg (2023) (the commune proposes, the province rates, 90 points and more go
+    to the Ministry), not its criteria."""
+
     V2019 = "1048/2019"
     V2023 = "148/2023"
     V2025 = "1489/2025"
@@ -403,6 +441,7 @@ class OcopProduct(Audited, Base):
     __table_args__ = (
         _check_in("product_group", OcopGroup),
         _check_in("criteria_version", OcopCriteria),
+        _check_in("procedure_version", OcopProcedure),
         _check_in("rating_level", OcopLevel),
         _check_in("status", OcopStatus),
         CheckConstraint("stars BETWEEN 3 AND 5", name="stars"),
@@ -415,6 +454,9 @@ class OcopProduct(Audited, Base):
     producer_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), index=True)
     product_group: Mapped[str] = mapped_column(String(20))
     criteria_version: Mapped[str] = mapped_column(String(20))
+    procedure_version: Mapped[str] = mapped_column(
+        String(20), default=OcopProcedure.V2023, server_default=OcopProcedure.V2023.value
+    )
     score: Mapped[int]
     stars: Mapped[int]
     rating_level: Mapped[str] = mapped_column(String(20))

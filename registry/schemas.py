@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.models import (
     AssetKind,
@@ -13,6 +13,7 @@ from registry.models import (
     OcopCriteria,
     OcopGroup,
     OcopLevel,
+    OcopProcedure,
     OrganisationKind,
     ProtectionRoute,
 )
@@ -20,6 +21,20 @@ from registry.models import (
 
 def one_of(enum_cls) -> validate.OneOf:  # type: ignore[no-untyped-def]
     return validate.OneOf([str(m.value) for m in enum_cls])
+
+
+def ocop_criteria(value: str) -> None:
+    """A criteria version; 1489/2025 is refused with the reason (it is a procedure)."""
+    if value == OcopProcedure.V2025:
+        raise ValidationError(
+            "Decision 1489/QĐ-TTg (2025) changed the rating procedure, not the criteria:"
+            " give it as procedure_version, with criteria 148/2023"
+        )
+    one_of(OcopCriteria)(value)
+
+
+def ocop_procedure() -> fields.String:
+    return fields.String(load_default=OcopProcedure.V2023.value, validate=one_of(OcopProcedure))
 
 
 class OrganisationSchema(Schema):
@@ -244,7 +259,8 @@ class OcopSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=300))
     producer_id = fields.Integer(required=True)
     product_group = fields.String(required=True, validate=one_of(OcopGroup))
-    criteria_version = fields.String(required=True, validate=one_of(OcopCriteria))
+    criteria_version = fields.String(required=True, validate=ocop_criteria)
+    procedure_version = ocop_procedure()
     score = fields.Integer(required=True, validate=validate.Range(0, 100))
     stars = fields.Integer(required=True, validate=validate.Range(3, 5))
     rating_level = fields.String(required=True, validate=one_of(OcopLevel))
@@ -263,7 +279,8 @@ class OcopSchema(Schema):
 
 
 class OcopRerateSchema(Schema):
-    criteria_version = fields.String(required=True, validate=one_of(OcopCriteria))
+    criteria_version = fields.String(required=True, validate=ocop_criteria)
+    procedure_version = ocop_procedure()
     score = fields.Integer(required=True, validate=validate.Range(0, 100))
     stars = fields.Integer(required=True, validate=validate.Range(3, 5))
     rating_level = fields.String(required=True, validate=one_of(OcopLevel))

@@ -41,6 +41,7 @@ from registry.models import (
     Organisation,
     ProductionArea,
     Target,
+    ZoneConfirmation,
 )
 from registry.photos import write_once
 
@@ -662,6 +663,13 @@ def save_authorised_user(
         if missing:
             problems.add("area_ids", f"no production area {', '.join(map(str, missing))}")
             areas = [a for a in areas if a is not None]
+        if org is not None:
+            foreign = [a for a in areas if a.owner_id != org.id]
+            for area in foreign:
+                problems.add(
+                    "area_ids",
+                    f"area {area.code} belongs to {area.owner.name}, not to {org.name}",
+                )
     if asset is not None:
         if (
             asset.kind == AssetKind.CERTIFICATION_MARK
@@ -753,6 +761,7 @@ OCOP_FIELDS = (
     "producer_id",
     "product_group",
     "criteria_version",
+    "procedure_version",
     "score",
     "stars",
     "rating_level",
@@ -828,6 +837,11 @@ TARGET_METRICS = (
     "collective_mark",
     "mark",
     "applications_growth",
+    # Yearly figures of the monthly report (a target for the year itself).
+    "authorised_users_added",
+    "zones_confirmed",
+    "batches_registered",
+    "codes_issued",
 )
 
 
@@ -852,3 +866,126 @@ def save_target(data: Mapping[str, Any], target: Target | None = None) -> Target
     db.session.add(target)
     db.session.flush()
     return target
+
+
+# --- zones on the map: confirmations and the editor's base ------------------------------------
+
+
+def _zone_subject(record: ProductionArea | IPAsset) -> dict[str, int]:
+    return {"area_id": record.id} if isinstance(record, ProductionArea) else {"asset_id": record.id}
+
+
+def _zone_geometry(record: ProductionArea | IPAsset) -> dict[str, Any] | None:
+    return record.geometry if isinstance(record, ProductionArea) else record.area
+
+
+def confirmations(
+    area: ProductionArea | None = None, asset: IPAsset | None = None
+) -> list[ZoneConfirmation]:
+    """Every confirmation of an area's (or asset's) zone, newest first."""
+    record = area if area is not None else asset
+    assert record is not None  # noqa: S101 - one of the two is given
+    column = ZoneConfirmation.area_id if area is not None else ZoneConfirmation.asset_id
+    return list(
+        db.session.scalars(
+            select(ZoneConfirmation)
+            .where(column == record.id)
+            .order_by(ZoneConfirmation.confirmed_at.desc(), ZoneConfirmation.id.desc())
+        )
+    )
+
+
+def latest_confirmation(
+    area: ProductionArea | None = None, asset: IPAsset | None = None
+) -> ZoneConfirmation | None:
+    found = confirmations(area=area, asset=asset)
+    return found[0] if found else None
+
+
+def confirm_zone(
+    record: ProductionArea | IPAsset,
+    decision_number: str,
+    decision_date: Any,
+    note: str,
+    actor: tuple[int | None, str],
+) -> ZoneConfirmation:
+    """Record that an officer confirmed the zone as mapped now (the step the Department
+    performs for mark applications: "xác nhận vào bản đồ khoanh vùng sản xuất"), under a
+    decision; the confirmation names the shape by its hash. Raises DomainValidationError."""
+    problems = Problems()
+    geometry = _zone_geometry(record)
+    if not geometry:
+        problems.add("geometry", "there is no zone to confirm: draw or import it first")
+    number = nfc((decision_number or "").strip())
+    if not number:
+        problems.add("decision_number", "the decision (or document) under which it is confirmed")
+    elif len(number) > 100:
+        problems.add("decision_number", "at most 100 characters")
+    on = decision_date
+    if isinstance(on, str):
+        try:
+            on = dt.date.fromisoformat(on.strip())
+        except ValueError:
+            problems.add("decision_date", "must be a date (YYYY-MM-DD)")
+            on = None
+    if on is None and "decision_date" not in problems.errors:
+        problems.add("decision_date", "is required")
+    problems.raise_if_any()
+    confirmation = ZoneConfirmation(
+        **_zone_subject(record),
+        decision_number=number,
+        decision_date=on,
+        note=nfc((note or "").strip()),
+        geometry_sha256=geo.fingerprint(geometry),
+        hectares=geo.hectares(geometry),
+        confirmed_by_id=actor[0],
+        confirmed_by=actor[1],
+    )
+    db.session.add(confirmation)
+    db.session.flush()
+    return confirmation
+
+
+def map_base(exclude_area: int | None = None, exclude_asset: int | None = None) -> dict[str, Any]:
+    """The map editor's offline base: communes in force as [name, longitude, latitude], and
+    the registered areas and asset zones as GeoJSON features with their names and owners."""
+    communes = [
+        [name, round(lon, 5), round(lat, 5)]
+        for name, lon, lat in db.session.execute(
+            select(AdminUnit.name, AdminUnit.longitude, AdminUnit.latitude).where(
+                AdminUnit.level == "commune",
+                AdminUnit.valid_to.is_(None),
+                AdminUnit.latitude.isnot(None),
+                AdminUnit.longitude.isnot(None),
+            )
+        )
+    ]
+    features = []
+    areas = db.session.execute(
+        select(ProductionArea.id, ProductionArea.code, ProductionArea.geometry, Organisation.name)
+        .join(Organisation, Organisation.id == ProductionArea.owner_id)
+        .where(ProductionArea.id != (exclude_area or 0))
+    )
+    for area_id, code, geometry, owner in areas:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {"kind": "area", "id": area_id, "name": f"{code} — {owner}"},
+            }
+        )
+    zones = db.session.execute(
+        select(IPAsset.id, IPAsset.name, IPAsset.area).where(
+            IPAsset.area.isnot(None), IPAsset.id != (exclude_asset or 0)
+        )
+    )
+    for asset_id, name, geometry in zones:
+        if geometry:
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": geometry,
+                    "properties": {"kind": "zone", "id": asset_id, "name": name},
+                }
+            )
+    return {"communes": communes, "areas": {"type": "FeatureCollection", "features": features}}

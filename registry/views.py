@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -12,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -26,7 +29,7 @@ from nguon.auth import staff_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.i18n import _, _l
-from registry import dashboard, geo, services, transfer
+from registry import audit_words, dashboard, geo, services, transfer
 from registry.forms import FormField, enum_choices, load, parse_form, values_of
 from registry.labels import register_labels
 from registry.models import (
@@ -40,6 +43,7 @@ from registry.models import (
     OcopCriteria,
     OcopGroup,
     OcopLevel,
+    OcopProcedure,
     OcopProduct,
     Organisation,
     OrganisationKind,
@@ -61,6 +65,7 @@ from registry.schemas import (
 
 bp = Blueprint("registry", __name__, url_prefix="/registry")
 register_labels()
+audit_words.register()
 PAGE_SIZE = 25
 
 
@@ -82,13 +87,17 @@ def asset_choices() -> list[tuple[int, str]]:
     return [(row.id, f"{row.name} ({_kind_label(row.kind)})") for row in rows]
 
 
-def area_choices() -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        select(ProductionArea.id, ProductionArea.code, ProductionArea.crop).order_by(
-            ProductionArea.code
-        )
+def area_choices(owner_id: int | None = None) -> list[tuple[int, str]]:
+    """Areas with their owners; only ``owner_id``'s own when it is known (an authorisation
+    covers the authorised organisation's areas, never another's)."""
+    query = (
+        select(ProductionArea.id, ProductionArea.code, ProductionArea.crop, Organisation.name)
+        .join(Organisation, Organisation.id == ProductionArea.owner_id)
+        .order_by(Organisation.name_key, ProductionArea.code)
     )
-    return [(row.id, f"{row.code} — {row.crop}") for row in rows]
+    if owner_id is not None:
+        query = query.where(ProductionArea.owner_id == owner_id)
+    return [(row.id, f"{row.code} — {row.crop} ({row.name})") for row in db.session.execute(query)]
 
 
 def _kind_label(kind: str) -> str:
@@ -143,8 +152,8 @@ ASSET_FORM = [
     FormField("grant_date", _l("Grant date"), "date"),
     FormField(
         "area",
-        _l("Area (GeoJSON polygon)"),
-        "json",
+        _l("Zone (GeoJSON polygon)"),
+        "geometry",
         help=_l("coordinates as [longitude, latitude]"),
     ),
     FormField("product_specification", _l("Product specification"), "textarea"),
@@ -166,7 +175,7 @@ AREA_FORM = [
     FormField(
         "geometry",
         _l("Geometry (GeoJSON point or polygon)"),
-        "json",
+        "geometry",
         required=True,
         help=_l("coordinates as [longitude, latitude]"),
     ),
@@ -208,8 +217,27 @@ AUTHORISED_USER_FORM = [
         "select",
         lambda: [("KGM", "kg"), ("TNE", "t"), ("H87", _("pieces")), ("LTR", "l")],
     ),
-    FormField("area_ids", _l("Production areas"), "multiselect", area_choices),
+    FormField(
+        "area_ids",
+        _l("Production areas (the organisation's own)"),
+        "multiselect",
+        area_choices,
+        help=_l("each area is shown with its owner; only the organisation's own are accepted"),
+    ),
 ]
+
+
+def authorised_user_form(owner_id: int | None) -> list[FormField]:
+    """The form, its area choices narrowed to the organisation's own areas once known."""
+    if owner_id is None:
+        return AUTHORISED_USER_FORM
+    return [
+        dataclasses.replace(f, choices=lambda: area_choices(owner_id))
+        if f.name == "area_ids"
+        else f
+        for f in AUTHORISED_USER_FORM
+    ]
+
 
 OCOP_FORM = [
     FormField("name", _l("Product"), required=True),
@@ -229,6 +257,14 @@ OCOP_FORM = [
         "select",
         lambda: [(v, v) for v in _values(OcopCriteria)],
         required=True,
+    ),
+    FormField(
+        "procedure_version",
+        _l("Procedure"),
+        "select",
+        lambda: [(v, v) for v in _values(OcopProcedure)],
+        required=True,
+        help=_l("Decision 1489/QĐ-TTg (2025) changed the procedure, not the criteria"),
     ),
     FormField("score", _l("Score"), "number", required=True),
     FormField(
@@ -276,12 +312,18 @@ def form_page(
     done: Callable[[Any], str],
     initial: dict[str, Any] | None = None,
     partial: bool = False,
+    check: Callable[[dict[str, Any]], None] | None = None,
     **extra: Any,
 ) -> Any:
-    """GET shows the form; POST reads it through ``schema`` and ``save``; errors re-show it."""
+    """GET shows the form; POST reads it through ``schema`` and ``save``; errors re-show it.
+
+    A form with a geometry field also takes a zone file (``action=import``): it is read
+    into the field and shown for checking, nothing is saved. ``check`` may refuse the
+    loaded data before ``save`` (e.g. a declared area the shape does not bear out)."""
     values = initial or {}
     errors: dict[str, list[str]] = {}
     status = 200
+    imported: dict[str, Any] = {}
     if request.method == "POST":
         data = parse_form(fields, request.form)
         values = {
@@ -290,16 +332,77 @@ def form_page(
             else request.form.get(f.name, "")
             for f in fields
         }
-        try:
-            saved = save(load(schema, data, partial=partial))
-        except DomainValidationError as exc:
-            errors, status = exc.errors, 422
+        if request.form.get("action") == "import":
+            errors, status, imported = _import_into(fields, values)
         else:
-            flash(_("Saved."), "success")
-            return redirect(done(saved))
+            try:
+                loaded = load(schema, data, partial=partial)
+                if check is not None:
+                    check(loaded)
+                saved = save(loaded)
+            except DomainValidationError as exc:
+                errors, status = exc.errors, 422
+            else:
+                flash(_("Saved."), "success")
+                return redirect(done(saved))
+    geometry = _geometry_context(fields, values, extra.pop("exclude", {}))
     return render_template(
-        "registry/form.html", title=title, fields=fields, values=values, errors=errors, **extra
+        "registry/form.html",
+        title=title,
+        fields=fields,
+        values=values,
+        errors=errors,
+        imported=imported,
+        geometry=geometry,
+        **extra,
     ), status
+
+
+def _import_into(
+    fields: Sequence[FormField], values: dict[str, Any]
+) -> tuple[dict[str, list[str]], int, dict[str, Any]]:
+    """Read the uploaded zone file into the geometry field's value (not saved)."""
+    import json
+
+    from registry import geoimport
+
+    field = next((f for f in fields if f.kind == "geometry"), None)
+    upload = request.files.get(f"{field.name}_file") if field else None
+    if field is None or upload is None or not upload.filename:
+        name = f"{field.name}_file" if field else "file"
+        return {name: [_("choose a file to import")]}, 422, {}
+    try:
+        found = geoimport.read_shape(upload.filename, upload.read(geoimport.MAX_FILE_BYTES + 1))
+        geo.parse_geometry(found.geometry)
+    except (geoimport.ImportRefused, geo.GeometryError) as exc:
+        return {f"{field.name}_file": [str(exc)]}, 422, {}
+    values[field.name] = json.dumps(found.geometry, ensure_ascii=False)
+    return {}, 200, {"filename": upload.filename, "kind": found.kind, "parts": found.parts,
+                     "notes": found.notes}  # fmt: skip
+
+
+def _geometry_context(
+    fields: Sequence[FormField], values: dict[str, Any], exclude: dict[str, Any]
+) -> dict[str, Any]:
+    """For the geometry field: the map editor's settings, and the shape as it stands (its
+    hectares measured on the ellipsoid and an SVG preview) when it parses."""
+    import json
+
+    field = next((f for f in fields if f.kind == "geometry"), None)
+    if field is None:
+        return {}
+    context: dict[str, Any] = {
+        "field": field.name,
+        "base_url": url_for("registry.map_base", **exclude),
+        "tiles": current_app.config.get("MAP_TILES_URL") or "",
+    }
+    try:
+        shape = geo.normalised(json.loads(values.get(field.name) or "null") or {})
+    except (ValueError, TypeError, geo.GeometryError):
+        return context
+    context["hectares"] = geo.hectares(shape)
+    context["svg"] = geo.svg_map([geo.Layer(shape, "zone")], 320, 220, _("Preview"))
+    return context
 
 
 def page_of(query: Any, page: int, size: int = PAGE_SIZE) -> tuple[list[Any], int, int]:
@@ -432,6 +535,7 @@ def edit_asset(asset_id: int) -> Any:
         lambda a: url_for(".manage_asset", asset_id=a.id),
         initial=values_of(item, ASSET_FORM),
         partial=True,
+        exclude={"asset": item.id},
     )
 
 
@@ -459,7 +563,18 @@ def manage_asset(asset_id: int) -> Any:
         next_states=sorted(services.STATUS_FLOW.get(item.status, set())),
         routes=_values(ProtectionRoute),
         window=_window(item),
+        zone=_zone_flags(item),
     ), status
+
+
+def _zone_flags(item: IPAsset) -> dict[str, Any]:
+    confirmation = services.latest_confirmation(asset=item)
+    return {
+        "measured": geo.hectares(item.area),
+        "confirmation": confirmation,
+        "confirmed": confirmation is not None
+        and confirmation.geometry_sha256 == geo.fingerprint(item.area),
+    }
 
 
 def _window(item: IPAsset) -> tuple[dt.date, dt.date] | None:
@@ -585,9 +700,33 @@ def edit_organisation(org_id: int) -> Any:
     )
 
 
+def _area_flags(area: ProductionArea) -> dict[str, Any]:
+    """What an area's page and list say about its shape: measured hectares, whether the
+    declared area is off by more than the tolerance, and whether an officer confirmed
+    this very shape (a confirmation of an earlier shape no longer counts)."""
+    measured = geo.hectares(area.geometry)
+    confirmation = services.latest_confirmation(area=area)
+    return {
+        "measured": measured,
+        "mismatch": geo.mismatch(area.hectares, measured, current_app.config["AREA_TOLERANCE"]),
+        "confirmation": confirmation,
+        "confirmed": confirmation is not None
+        and confirmation.geometry_sha256 == geo.fingerprint(area.geometry),
+    }
+
+
 @bp.get("/manage/areas")
 @staff_required
 def areas() -> str:
+    def measured(a: ProductionArea) -> str:
+        flags = _area_flags(a)
+        text = f"{flags['measured']:.2f}" if flags["measured"] else "—"
+        if flags["mismatch"]:
+            text += " ⚠ " + _("differs from the declared area")
+        if flags["confirmed"]:
+            text += " ✓ " + _("confirmed")
+        return text
+
     return _list_page(
         _("Production areas"),
         select(ProductionArea)
@@ -597,7 +736,8 @@ def areas() -> str:
             (_("Area code"), lambda a: a.code),
             (_("Crop or livestock"), lambda a: a.crop),
             (_("Owner"), lambda a: a.owner.name),
-            (_("Hectares"), lambda a: a.hectares),
+            (_("Hectares declared"), lambda a: a.hectares),
+            (_("Hectares measured"), measured),
             (
                 _("Certificates"),
                 lambda a: ", ".join(f"{c.scheme} {c.number}" for c in a.certificates) or "—",
@@ -606,6 +746,33 @@ def areas() -> str:
         url_for(".new_area"),
         lambda a: url_for(".edit_area", area_id=a.id),
     )
+
+
+def _check_declared_hectares(data: dict[str, Any]) -> None:
+    """A declared area further than the tolerance from the drawn shape is refused until the
+    officer ticks that it is confirmed (the page then flags it)."""
+    if data.get("geometry") is None or data.get("hectares") is None:
+        return
+    try:
+        measured = geo.hectares(geo.normalised(data["geometry"]))
+    except geo.GeometryError:
+        return  # the service names what is wrong with the shape
+    tolerance = current_app.config["AREA_TOLERANCE"]
+    if geo.mismatch(data["hectares"], measured, tolerance) and not request.form.get(
+        "confirm_hectares"
+    ):
+        raise DomainValidationError(
+            {
+                "hectares": _(
+                    "%(declared)s ha declared, but the shape measures %(measured)s ha (more than"
+                    " %(tolerance)s %% apart): correct one of them, or tick the box below to"
+                    " keep the declared area",
+                    declared=f"{data['hectares']:.2f}",
+                    measured=f"{measured:.2f}",
+                    tolerance=f"{float(tolerance) * 100:g}",
+                )
+            }
+        )
 
 
 @bp.route("/manage/areas/new", methods=["GET", "POST"])
@@ -617,6 +784,8 @@ def new_area() -> Any:
         AreaSchema(),
         services.save_area,
         lambda a: url_for(".edit_area", area_id=a.id),
+        check=_check_declared_hectares,
+        confirm_hectares=True,
     )
 
 
@@ -629,12 +798,102 @@ def edit_area(area_id: int) -> Any:
         AREA_FORM,
         AreaSchema(),
         lambda d: services.save_area(d, area),
-        lambda a: url_for(".areas"),
+        lambda a: url_for(".edit_area", area_id=a.id),
         initial=values_of(area, AREA_FORM),
         partial=True,
+        check=_check_declared_hectares,
+        confirm_hectares=True,
+        exclude={"area": area.id},
         certificates=area.certificates,
+        area=area,
+        flags=_area_flags(area),
+        confirmations=services.confirmations(area=area),
         links=[(_("Add a certificate"), url_for(".new_area_certificate", area_id=area.id))],
     )
+
+
+@bp.post("/manage/<any(areas, assets):kind>/<int:record_id>/confirm")
+@staff_required
+def confirm_zone(kind: str, record_id: int) -> Any:
+    """An officer confirms the zone as mapped (who, when, under which decision)."""
+    from flask_login import current_user
+
+    record: Any = services.get_or_404(ProductionArea if kind == "areas" else IPAsset, record_id)
+    back = (
+        url_for(".edit_area", area_id=record.id)
+        if kind == "areas"
+        else url_for(".manage_asset", asset_id=record.id)
+    )
+    try:
+        services.confirm_zone(
+            record,
+            request.form.get("decision_number", ""),
+            request.form.get("decision_date", ""),
+            request.form.get("note", ""),
+            (current_user.id, current_user.email),
+        )
+    except DomainValidationError as exc:
+        flash(exc.detail, "error")
+        return redirect(back + "#confirm"), 303
+    flash(_("The zone is confirmed."), "success")
+    return redirect(back + "#confirm"), 303
+
+
+@bp.get("/manage/map-base.json")
+@staff_required
+def map_base() -> Response:
+    """The map editor's offline base: communes as named points (administrative units in
+    force), and the other registered areas and zones with their owners."""
+    response = Response(
+        json.dumps(
+            services.map_base(
+                exclude_area=request.args.get("area", type=int),
+                exclude_asset=request.args.get("asset", type=int),
+            ),
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ),
+        mimetype="application/json",
+    )
+    response.headers["Cache-Control"] = "private, max-age=300"
+    return response
+
+
+@bp.post("/manage/measure")
+@staff_required
+def measure() -> Response:
+    """The map editor asks, as the officer draws: is the shape valid, and how many hectares
+    does it measure on the ellipsoid? (The same checks and measure as on saving.)"""
+    body = request.get_json(silent=True)
+    geometry = body.get("geometry") if isinstance(body, dict) else None
+    try:
+        shape = geo.normalised(geometry) if geometry else None
+    except geo.GeometryError as exc:
+        return Response(
+            json.dumps({"valid": False, "message": str(exc)}), mimetype="application/json"
+        )
+    hectares = geo.hectares(shape) if shape else None
+    return Response(
+        json.dumps({"valid": shape is not None, "hectares": f"{hectares:.2f}" if shape else None}),
+        mimetype="application/json",
+    )
+
+
+@bp.after_request
+def _tiles_in_csp(response: Response) -> Response:
+    """Pages with the map editor may load tiles from NGUON_MAP_TILES_URL's origin."""
+    tiles = current_app.config.get("MAP_TILES_URL")
+    if tiles and response.mimetype == "text/html" and b'class="map-editor' in response.get_data():
+        from urllib.parse import urlsplit
+
+        from nguon.app import CSP
+
+        parts = urlsplit(tiles.replace("{s}", "a").replace("{z}", "0"))
+        host = parts.netloc.replace("a.", "*.", 1) if "{s}." in tiles else parts.netloc
+        response.headers["Content-Security-Policy"] = CSP.replace(
+            "img-src 'self' data:", f"img-src 'self' data: {parts.scheme}://{host}"
+        )
+    return response
 
 
 @bp.route("/manage/areas/<int:area_id>/certificates", methods=["GET", "POST"])
@@ -702,9 +961,10 @@ def edit_authorised_user(user_id: int) -> Any:
         return redirect(url_for(".edit_authorised_user", user_id=user.id))
     initial = values_of(user, AUTHORISED_USER_FORM)
     initial["area_ids"] = [str(a.id) for a in user.areas]
+    posted_org = request.form.get("organisation_id", type=int)
     return form_page(
         _("Authorised user %(code)s", code=user.user_code),
-        AUTHORISED_USER_FORM,
+        authorised_user_form(posted_org or user.organisation_id),
         AuthorisedUserSchema(),
         lambda d: services.save_authorised_user(d, user),
         lambda u: url_for(".authorised_users"),
@@ -811,11 +1071,18 @@ def edit_target(target_id: int) -> Any:
 @bp.get("/dashboard")
 @staff_required
 def dashboard_page() -> str:
+    from nguon.i18n import label
+
     today = request.args.get("on", type=dt.date.fromisoformat) or dt.date.today()
     figures = dashboard.figures(today)
+    period = dashboard.plan_period(today.year)
+    previous = (period[0] - 5, period[0] - 1)
     return render_template(
         "registry/dashboard.html",
         today=today,
+        period=period,
+        previous=previous,
+        previous_targets=dashboard.period_outcome(*previous),
         charts=figures.charts,
         charts_svg=chart_svgs(figures.charts),
         targets=figures.targets,
@@ -824,6 +1091,11 @@ def dashboard_page() -> str:
         ocop_expiring=dashboard.ocop_expiring(today),
         counts=figures.counts,
         statuses=_values(AssetStatus),
+        statuses_shown=[
+            (f"s-{status}", label("asset_status", status))
+            for status in _values(AssetStatus)
+            if any(row.get(status) for row in figures.counts.values())
+        ],
     )
 
 

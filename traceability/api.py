@@ -25,7 +25,7 @@ from nguon.auth import (
 )
 from nguon.db import db
 from nguon.errors import DomainValidationError, flatten_messages
-from traceability import epcis, labels, services
+from traceability import epcis, labels, ownership, services
 from traceability.models import Batch, Label, LabelRun, Product
 from traceability.schemas import (
     BatchSchema,
@@ -205,8 +205,25 @@ def record_guided_event(batch: Batch, data: dict[str, Any]) -> str:
         epcis.validate({"@context": [epcis.EPCIS_CONTEXT], **event})
     except epcis.EpcisError as exc:
         raise DomainValidationError({exc.path.strip("/") or "event": exc.message}) from None
-    result = epcis.store_events([event], [], organisation_id=batch.producer_id)
+    try:
+        result = epcis.store_events([event], [], organisation_id=batch.producer_id)
+    except ownership.OwnershipError as exc:
+        # Name the form's field (location, source, destination, output lot), not the path.
+        raise ownership.OwnershipError(
+            {GUIDED_FIELDS.get(f.split("/")[2], "step"): m for f, m in exc.errors.items()},
+            detail=exc.detail,
+        ) from None
     return (result.stored or result.duplicates)[0]
+
+
+# Where a guided event's part comes from on its form.
+GUIDED_FIELDS = {
+    "readPoint": "location",
+    "bizLocation": "location",
+    "sourceList": "source",
+    "destinationList": "destination",
+    "outputQuantityList": "output_batch_id",
+}
 
 
 EVENT_CSV_COLUMNS = (

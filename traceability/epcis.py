@@ -24,6 +24,7 @@ from epcis_event_hash_generator import hash_generator, json_to_py
 from sqlalchemy import Select, insert, or_, select, tuple_
 
 from nguon.db import db, utcnow
+from traceability import ownership
 from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
 
@@ -218,7 +219,10 @@ def store_events(
     """Store schema-valid events; one whose eventID is already stored is skipped.
 
     Events without an eventID get the reference hash. Flushes; the caller commits.
+    An organisation's events must pass the ownership rule (``ownership.check_events``:
+    403 naming what it may not name, 400 for an eventID that is not the reference hash).
     """
+    ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
     missing = [e for e in events if not e.get("eventID")]
     for event, event_id in zip(missing, event_hashes(missing, context), strict=True):

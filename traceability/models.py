@@ -327,6 +327,10 @@ class CloneAlarm(Base):
     detail: Mapped[str] = mapped_column(Text)
     scan_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    status: Mapped[str] = mapped_column(String(10), default="open")
+    status: Mapped[str] = mapped_column(String(10), default="open")  # AlarmStatus
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("infringement_case.id"), index=True)
+    handled_at: Mapped[dt.datetime | None]
+    handled_by: Mapped[str | None] = mapped_column(String(300))
+    handled_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     label: Mapped[Label] = relationship()

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 from flask import Flask, current_app
 from sqlalchemy import bindparam, func, select, text, update
 
+from nguon.audit import acting_as
 from nguon.db import commit_boundary, db, utcnow
 from traceability.models import Batch, CloneAlarm, Label, LabelKind, Scan
 
@@ -195,18 +196,20 @@ def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = Non
             select(Scan.id).where(Scan.label_id == label_id).order_by(Scan.id.desc()).limit(50)
         )
     )
-    db.session.add(CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=evidence))
+    alarm = CloneAlarm(label_id=label_id, rule=rule, detail=detail, scan_ids=evidence)
+    db.session.add(alarm)
     label = db.session.get(Label, label_id)
     batch = db.session.get(Batch, label.batch_id)
-    open_case_from_alarm(
-        code=label.uri,
-        rule=rule,
-        detail=detail,
-        scan_ids=evidence,
-        label_id=label.id,
-        batch_id=batch.id,
-        asset_id=next((c.asset_id for c in batch.claims if c.asset_id), None),
-    )
+    with acting_as("system:clone-detection"):  # not the anonymous scanner
+        alarm.case_id = open_case_from_alarm(
+            code=label.uri,
+            rule=rule,
+            detail=detail,
+            scan_ids=evidence,
+            label_id=label.id,
+            batch_id=batch.id,
+            asset_id=next((c.asset_id for c in batch.claims if c.asset_id), None),
+        ).id
 
 
 class ScanLog:

@@ -9,17 +9,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import extract, select
+from sqlalchemy import extract, select, tuple_
 
 from nguon.db import db
 from nguon.errors import DomainValidationError
+from nguon.i18n import _
 from nguon.text import nfc, search_key
 from registry import geo
 from registry import services as registry
@@ -30,6 +32,7 @@ from registry.models import (
     Organisation,
     ProductionArea,
 )
+from traceability import ownership
 from traceability.gs1 import IdentifierError, check_lot, parse_gtin
 from traceability.models import Batch, Claim, ClaimKind, ClaimStatus, EpcisEvent, EventEpc, Product
 
@@ -87,17 +90,53 @@ def save_product(data: Mapping[str, Any], product: Product | None = None) -> Pro
             problems.add("ocop_product_id", "no such OCOP rating")
         elif ocop.producer_id != product.producer_id:
             problems.add("ocop_product_id", "this OCOP rating belongs to another producer")
+        elif "ocop_product_id" in data and not registry.ocop_is_valid(ocop, local_today()):
+            problems.add(
+                "ocop_product_id",
+                _("%(name)s: this OCOP rating is not in force today", name=ocop.name),
+            )
     if "asset_ids" in data:
         assets = [db.session.get(IPAsset, i) for i in data["asset_ids"]]
         if any(a is None for a in assets):
             problems.add("asset_ids", "every linked mark or GI must exist")
         else:
             product.assets = assets  # type: ignore[assignment]
+    if ("asset_ids" in data or "producer_id" in data) and product.producer_id is not None:
+        for asset in product.assets:
+            if not asset_backs(asset, product.producer_id, local_today()):
+                problems.add(
+                    "asset_ids",
+                    _(
+                        "%(asset)s: the producer is neither its holder nor an active "
+                        "authorised user of it today",
+                        asset=asset.name,
+                    ),
+                )
     problems.raise_if_any()
     product.name_key = search_key(product.name)
     db.session.add(product)
     db.session.flush()
     return product
+
+
+def local_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")).date()
+
+
+def asset_backs(asset: IPAsset, producer_id: int, on: dt.date) -> bool:
+    """Whether the registry lets ``producer_id`` show ``asset`` (a mark or GI) on ``on``:
+    it holds the asset, or is an active authorised user of it that day (the rule a batch
+    claim follows; DESIGN.md "Who may write what")."""
+    return (
+        asset.holder_id == producer_id
+        or registry.active_authorisation(producer_id, asset.id, on) is not None
+    )
+
+
+def backed_assets(product: Product, on: dt.date | None = None) -> list[IPAsset]:
+    """The product's linked marks and GIs that the registry backs for its producer."""
+    day = on or local_today()
+    return [a for a in product.assets if asset_backs(a, product.producer_id, day)]
 
 
 IMAGE_TYPES = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -473,7 +512,7 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         EventEpc.gtin == gtin, EventEpc.lot == lot, EventEpc.role.in_(mine)
     )
     rows = db.session.execute(
-        select(EventEpc.gtin, EventEpc.lot, EpcisEvent.event_id)
+        select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
         .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
         .where(
             EventEpc.event_pk.in_(own),
@@ -483,7 +522,9 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         )
         .order_by(EventEpc.gtin, EventEpc.lot)
     ).all()
-    return [(g, lt, e) for g, lt, e in rows]
+    # A stranger's transformation naming this lot links nothing (the ownership rule).
+    failing = ownership.refusals(list({e.id: e for _g, _l, e in rows}.values()))
+    return [(g, lt, e.event_id) for g, lt, e in rows if e.id not in failing]
 
 
 def lineage(batch: Batch, direction: str, max_depth: int = 50) -> list[LineageNode]:
@@ -517,18 +558,40 @@ def lineage(batch: Batch, direction: str, max_depth: int = 50) -> list[LineageNo
     return nodes
 
 
-def batch_events(batch: Batch) -> list[EpcisEvent]:
-    """Every event naming this lot (as a class or through its item codes), oldest first."""
-    pks = select(EventEpc.event_pk).where(
-        EventEpc.gtin == batch.product.gtin, EventEpc.lot == batch.lot
-    )
-    return list(
-        db.session.scalars(
-            select(EpcisEvent)
-            .where(EpcisEvent.id.in_(pks))
-            .order_by(EpcisEvent.event_time, EpcisEvent.id)
-        )
-    )
+def batch_events(batch: Batch, *, public: bool = True) -> list[EpcisEvent]:
+    """Every event naming this lot (as a class or through its item codes), oldest first;
+    ``public``: only those that pass the ownership rule (see :func:`lots_events`)."""
+    return lots_events([batch], public=public)[batch.id]
+
+
+def lots_events(batches: Sequence[Batch], *, public: bool = True) -> dict[int, list[EpcisEvent]]:
+    """The events of each batch (by id), oldest first, read in one query.
+
+    ``public`` (the default: the consumer page, the passport, the batch history, the
+    portal record) keeps only events that pass the ownership rule today
+    (``ownership.refusals``): an organisation's event about a lot it neither owns nor
+    received is left out. ``public=False`` gives every event (officers see them, marked
+    with ``ownership.refusals``)."""
+    by_lot = {(b.product.gtin, b.lot): b.id for b in batches}
+    found: dict[int, list[EpcisEvent]] = {b.id: [] for b in batches}
+    if not by_lot:
+        return found
+    rows = db.session.execute(
+        select(EventEpc.gtin, EventEpc.lot, EpcisEvent)
+        .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
+        .where(tuple_(EventEpc.gtin, EventEpc.lot).in_(list(by_lot)))
+        .order_by(EpcisEvent.event_time, EpcisEvent.id)
+    ).all()
+    seen: set[tuple[int, int]] = set()
+    for gtin, lot, event in rows:
+        batch_id = by_lot[(gtin, lot)]
+        if (batch_id, event.id) not in seen:
+            seen.add((batch_id, event.id))
+            found[batch_id].append(event)
+    if public:  # the one filter step
+        failing = ownership.refusals(list({e.id: e for es in found.values() for e in es}.values()))
+        found = {i: [e for e in es if e.id not in failing] for i, es in found.items()}
+    return found
 
 
 def lot_class(batch: Batch, base: str = "https://id.gs1.org") -> str:

@@ -26,8 +26,8 @@ from nguon.i18n import _, _l
 from registry.forms import FormField, load, parse_form
 from registry.models import IPAsset, OcopProduct, Organisation, ProductionArea
 from registry.views import form_page
-from traceability import api, epcis, labels, services
-from traceability.models import Batch, CloneAlarm, Label, Product, Scan
+from traceability import api, epcis, labels, ownership, services
+from traceability.models import Batch, Label, Product, Scan
 from traceability.schemas import (
     UNITS,
     BatchSchema,
@@ -240,11 +240,15 @@ def batch(batch_id: int) -> Any:
             )
             api.record_guided_event(item, data)
         except DomainValidationError as exc:
-            errors, status = exc.errors, 422
+            errors, status = exc.errors, exc.status
         else:
             flash(_("Event recorded."), "success")
             return redirect(url_for(".batch", batch_id=item.id))
-    events = services.batch_events(item)
+    # Officers see every event, those that fail the ownership rule marked; others see
+    # what the public sees.
+    events = services.batch_events(item, public=not is_staff())
+    refused = ownership.refusals(events) if is_staff() else {}
+    untrusted = {e.event_id: epc for e in events for epc in [refused.get(e.id)] if epc}
     others = [
         b
         for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
@@ -254,6 +258,7 @@ def batch(batch_id: int) -> Any:
         "traceability/batch.html",
         batch=item,
         events=[epcis.event_document(e) for e in events],
+        untrusted=untrusted,
         upstream=services.lineage(item, "up"),
         downstream=services.lineage(item, "down"),
         errors=errors,
@@ -416,13 +421,3 @@ def scans() -> str:
         rows=rows,
         map_svg=geo.svg_map([outline, *points], 320, 480, _("Scans")) if points else "",
     )
-
-
-@bp.get("/alarms")
-@login_required
-def alarms() -> str:
-    """Clone alarms for officers: the rule, the code and the scans that raised it."""
-    if not is_staff():
-        abort(403)
-    rows = db.session.scalars(select(CloneAlarm).order_by(CloneAlarm.id.desc()).limit(200)).all()
-    return render_template("traceability/alarms.html", alarms=rows)

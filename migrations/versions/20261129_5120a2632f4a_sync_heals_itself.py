@@ -6,7 +6,7 @@ The portal records already delivered are adopted from the outbox (the latest rem
 of each record, as revision 1), so the next change of such a record is an update of it.
 
 Revision ID: 5120a2632f4a
-Revises: 6404e50ec57a
+Revises: cc92386b4041
 Create Date: 2026-11-29 10:00:00
 """
 
@@ -18,7 +18,7 @@ from alembic import op
 import nguon.db
 
 revision: str = "5120a2632f4a"
-down_revision: str | None = "6404e50ec57a"
+down_revision: str | None = "cc92386b4041"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

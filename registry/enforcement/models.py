@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, Date, ForeignKey, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from nguon.audit import Audited
@@ -124,6 +124,11 @@ class Case(Audited, Base):
     legal_basis: Mapped[str] = mapped_column(Text, default="")
     fine_vnd: Mapped[int | None] = mapped_column(BigInteger)
     fine_band_id: Mapped[int | None] = mapped_column(ForeignKey("fine_band.id"))
+    # What the band is proposed from: the act (the decree's article), when it was committed,
+    # and whether an individual or an organisation committed it (Art. 2(1): twice the fine).
+    violation_article: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    violation_date: Mapped[dt.date | None] = mapped_column(Date)
+    infringer_kind: Mapped[str | None] = mapped_column(String(20))
     # The registered organisation concerned (the infringer or the holder whose right it is).
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"), index=True)
     measures: Mapped[str] = mapped_column(Text, default="")
@@ -184,9 +189,14 @@ class CaseTransition(Base):
 
 class FineBand(Audited, Base):
     """A fine band of the sanctions decree as it stood between two dates (Decree 99/2013/NĐ-CP
-    and its amendments): a case is judged by the band in force on its date."""
+    and its amendments): a case is judged by the band in force on its date.
+
+    Amounts are an individual's; an organisation pays twice as much, up to its ceiling
+    (Art. 2(1)). The goods' value range has an exclusive lower bound ("từ trên") and an
+    inclusive upper one; a band may instead apply when the value cannot be determined."""
 
     __tablename__ = "fine_band"
+    __table_args__ = (CheckConstraint("origin IN ('extract', 'officer')", name="origin"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     decree: Mapped[str] = mapped_column(String(100))  # e.g. "99/2013/NĐ-CP"
@@ -197,3 +207,10 @@ class FineBand(Audited, Base):
     max_vnd: Mapped[int] = mapped_column(BigInteger)
     effective_from: Mapped[dt.date] = mapped_column(Date)
     effective_to: Mapped[dt.date | None] = mapped_column(Date)
+    clause: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    goods_value_above_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    goods_value_up_to_vnd: Mapped[int | None] = mapped_column(BigInteger)
+    value_undeterminable: Mapped[bool] = mapped_column(default=False, server_default=false())
+    warning_possible: Mapped[bool] = mapped_column(default=False, server_default=false())
+    source: Mapped[str] = mapped_column(Text, default="", server_default="")  # provenance
+    origin: Mapped[str] = mapped_column(String(10), default="officer", server_default="officer")

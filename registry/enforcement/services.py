@@ -7,6 +7,7 @@ Registry does not know about labels and batches; traceability registers a resolv
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,8 +20,10 @@ from sqlalchemy import func, select
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
+from nguon.i18n import _
 from nguon.text import nfc
 from registry import photos
+from registry.enforcement import fines
 from registry.enforcement.models import (
     CATEGORIES,
     Case,
@@ -34,6 +37,7 @@ from registry.enforcement.models import (
 from registry.models import AdminUnit, IPAsset, Organisation
 
 MAX_PHOTOS = 5
+FORM_ROOM = 1024 * 1024  # the report's text fields and multipart framing
 CodeResolver = Callable[[str], dict[str, Any] | None]
 _resolvers: list[CodeResolver] = []
 
@@ -62,36 +66,57 @@ class Filed:
     secret: str  # shown once: the reporter's link to follow the report
 
 
+def photo_limit() -> int:
+    """Bytes one photo may have: 10 MiB, or less when the request body limit
+    (``NGUON_MAX_CONTENT_LENGTH``) could not carry five of them and the form's text."""
+    body = current_app.config["MAX_CONTENT_LENGTH"]
+    return max(1024, min(photos.MAX_BYTES, (body - FORM_ROOM) // MAX_PHOTOS))
+
+
 def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Filed:
     """Check and store a report; every photo is cleaned (metadata removed) and searched
-    for a QR code. Raises DomainValidationError naming each bad field; stores nothing then."""
-    problems: dict[str, str] = {}
+    for a QR code. Raises DomainValidationError naming each bad field (and each refused
+    photo by its file name), in the reporter's language; stores nothing then."""
+    problems: dict[str, str | list[str]] = {}
     category = data.get("category", "")
     if category not in CATEGORIES:
-        problems["category"] = "choose one of the listed kinds of problem"
+        problems["category"] = _("choose one of the listed kinds of problem")
     description = nfc(data.get("description", ""))
     if len(description) < 10:
-        problems["description"] = "describe what you saw in at least 10 characters"
+        problems["description"] = _("describe what you saw in at least 10 characters")
     if len(description) > 5000:
-        problems["description"] = "at most 5,000 characters"
+        problems["description"] = _("at most 5,000 characters")
     unit = data.get("admin_unit_code") or None
     if unit and db.session.get(AdminUnit, unit) is None:
-        problems["admin_unit_code"] = "choose a place from the list"
+        problems["admin_unit_code"] = _("choose a place from the list")
     asset_id = data.get("asset_id") or None
     if asset_id is not None:
-        asset_id = int(asset_id) if str(asset_id).isdigit() else -1
-        if db.session.get(IPAsset, asset_id) is None:
-            problems["asset_id"] = "choose a mark or GI from the list"
+        asset_id = int(asset_id) if str(asset_id).isascii() and str(asset_id).isdigit() else -1
+        if not 0 < asset_id < 2**31 or db.session.get(IPAsset, asset_id) is None:
+            problems["asset_id"] = _("choose a mark or GI from the list")
     email = nfc(data.get("contact_email", ""))
     if email and "@" not in email:
-        problems["contact_email"] = "must be an email address"
+        problems["contact_email"] = _("must be an email address")
     if (email or data.get("contact_phone")) and not data.get("contact_consent"):
-        problems["contact_consent"] = "tick the consent box to leave your contact details"
+        problems["contact_consent"] = _("tick the consent box to leave your contact details")
+    cleaned: list[photos.CleanPhoto] = []
     if len(uploads) > MAX_PHOTOS:
-        problems["photos"] = f"at most {MAX_PHOTOS} photos"
+        problems["photos"] = _(
+            "at most %(count)d photos; you chose %(chosen)d", count=MAX_PHOTOS, chosen=len(uploads)
+        )
+    else:
+        refused: list[str] = []
+        limit = photo_limit()
+        for name, content in uploads:
+            try:
+                cleaned.append(photos.clean_photo(content, max_bytes=limit))
+            except DomainValidationError as exc:
+                shown = nfc(Path(name.replace("\\", "/")).name)[:100] or "?"
+                refused += [f"“{shown}”: {message}" for message in exc.errors["photos"]]
+        if refused:
+            problems["photos"] = refused
     if problems:
         raise DomainValidationError(problems)
-    cleaned = [photos.clean_photo(content) for _name, content in uploads]
     code = nfc(data.get("code", "")) or None
     found_codes = [c for photo in cleaned for c in photo.codes]
     link = None
@@ -207,7 +232,50 @@ CASE_FIELDS = (
     "public_note",
     "fine_band_id",
     "organisation_id",
+    "violation_article",
+    "violation_date",
+    "infringer_kind",
 )
+# What an officer fills in when moving a case to each state (REQUIRED first): the case page
+# shows only these for the transition chosen.
+FIELDS_FOR: dict[str, tuple[str, ...]] = {
+    CaseState.ACCEPTED: ("deadline", "assignee_id"),
+    CaseState.TRANSFERRED: ("public_note",),
+    CaseState.REJECTED: ("public_note",),
+    CaseState.INVESTIGATING: (
+        "inspection_decision_number",
+        "inspection_decision_date",
+        "assignee_id",
+        "deadline",
+    ),
+    CaseState.EXPERT_ASSESSMENT: ("deadline",),
+    CaseState.VIOLATION_RECORDED: (
+        "infringer",
+        "violation_record",
+        "infringer_kind",
+        "organisation_id",
+        "violation_article",
+        "violation_date",
+        "goods",
+        "goods_value_vnd",
+    ),
+    CaseState.NO_VIOLATION: ("public_note",),
+    CaseState.REFERRED_TO_POLICE: ("public_note",),
+    CaseState.SANCTION_DECIDED: (
+        "sanction_decision_number",
+        "legal_basis",
+        "fine_vnd",
+        "measures",
+        "fine_band_id",
+        "violation_article",
+        "violation_date",
+        "infringer_kind",
+        "goods_value_vnd",
+        "public_note",
+    ),
+    CaseState.ENFORCED: ("payment", "public_note"),
+    CaseState.CLOSED: ("public_note",),
+}
 
 
 def open_case(title: str, source: str, **fields: Any) -> Case:
@@ -247,12 +315,23 @@ def move_case(
         ):
             problems[name] = f"is required to move the case to {to_state}"
     org_id = values.get("organisation_id")
-    if org_id is not None and db.session.get(Organisation, org_id) is None:
+    if org_id is not None and (
+        not 0 < org_id < 2**31 or db.session.get(Organisation, org_id) is None
+    ):
         problems["organisation_id"] = "no such organisation in the registry"
+    article = values.get("violation_article")
+    if article is not None and not re.fullmatch(r"\d{1,3}[a-z]?", article):
+        problems["violation_article"] = "the article's number, e.g. 12"
+    kind = values.get("infringer_kind")
+    if kind is not None and kind not in fines.INFRINGER_KINDS:
+        problems["infringer_kind"] = f"must be one of {', '.join(fines.INFRINGER_KINDS)}"
     band_id = values.get("fine_band_id", case.fine_band_id)
     fine = values.get("fine_vnd", case.fine_vnd)
-    if band_id is not None and "fine_vnd" not in problems:
-        problems.update(_band_problems(band_id, fine, case.created_at.date()))
+    if band_id is not None and "fine_vnd" not in problems and "infringer_kind" not in problems:
+        on = values.get("violation_date") or case_date(case)
+        problems.update(
+            _band_problems(band_id, fine, on, values.get("infringer_kind", case.infringer_kind))
+        )
     if problems:
         raise DomainValidationError(problems)
     for name, value in values.items():
@@ -280,12 +359,28 @@ def _record_move(case: Case, to_state: str, reason: str, actor: tuple[int | None
 
 
 def band_in_force(band: FineBand, on: Any) -> bool:
-    return band.effective_from <= on and (band.effective_to is None or on <= band.effective_to)
+    return fines.in_force(band, on)
 
 
-def _band_problems(band_id: int, fine: Any, on: Any) -> dict[str, str]:
-    """The chosen band must be the one in force on the case's date, and the fine inside it."""
-    band = db.session.get(FineBand, band_id)
+def case_date(case: Case) -> Any:
+    """The date a case is judged by: when the act was committed, else when the case opened."""
+    return case.violation_date or case.created_at.date()
+
+
+def fine_proposal(case: Case) -> fines.Proposal | None:
+    """The band proposed for the case from its violation, goods' value and date, or None
+    while the violation is not recorded yet."""
+    if not case.violation_article:
+        return None
+    return fines.propose(
+        case.violation_article, case.goods_value_vnd, case_date(case), case.infringer_kind
+    )
+
+
+def _band_problems(band_id: int, fine: Any, on: Any, infringer_kind: str | None) -> dict[str, str]:
+    """The chosen band must be the one in force on the case's date, and the fine inside it
+    (an organisation's range is twice an individual's, within its ceiling)."""
+    band = db.session.get(FineBand, band_id) if 0 < band_id < 2**31 else None
     if band is None:
         return {"fine_band_id": "no such fine band"}
     if not band_in_force(band, on):
@@ -293,11 +388,11 @@ def _band_problems(band_id: int, fine: Any, on: Any) -> dict[str, str]:
         span = f"{band.effective_from} – {until}"
         where = f"{band.decree} {band.article}"
         return {"fine_band_id": f"{where} was in force {span}, not on the case's date {on}"}
-    if isinstance(fine, int) and not band.min_vnd <= fine <= band.max_vnd:
-        return {
-            "fine_vnd": f"must be between {band.min_vnd:,} and {band.max_vnd:,} VND "
-            f"({band.decree} {band.article})"
-        }
+    low, high = fines.amounts(band, infringer_kind)
+    if isinstance(fine, int) and not low <= fine <= high:
+        who = " for an organisation" if infringer_kind == "organisation" else ""
+        where = " ".join(part for part in (band.decree, band.article, band.clause) if part)
+        return {"fine_vnd": f"must be between {low:,} and {high:,} VND{who} ({where})"}
     return {}
 
 
@@ -326,6 +421,7 @@ def attach_to_case(
 
 
 def save_fine_band(data: Mapping[str, Any]) -> FineBand:
+    """A band entered by an officer from the official text (audited like every band)."""
     problems = {}
     for name in ("decree", "article", "description", "min_vnd", "max_vnd", "effective_from"):
         if data.get(name) in (None, ""):
@@ -333,11 +429,18 @@ def save_fine_band(data: Mapping[str, Any]) -> FineBand:
     if not problems:
         if data["min_vnd"] < 0 or data["max_vnd"] < data["min_vnd"]:
             problems["max_vnd"] = "must be at least the minimum (and both 0 or more)"
+        if data["max_vnd"] > fines.CEILING_VND["individual"]:
+            problems["max_vnd"] = "an individual's fine is at most 250,000,000 VND (Art. 2(1))"
         if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
             problems["effective_to"] = "cannot be before effective_from"
+        above, up_to = data.get("goods_value_above_vnd"), data.get("goods_value_up_to_vnd")
+        if above is not None and up_to is not None and up_to <= above:
+            problems["goods_value_up_to_vnd"] = "must be more than the lower bound"
     if problems:
         raise DomainValidationError(problems)
-    band = FineBand(**{k: (nfc(v) if isinstance(v, str) else v) for k, v in data.items()})
+    band = FineBand(
+        origin="officer", **{k: (nfc(v) if isinstance(v, str) else v) for k, v in data.items()}
+    )
     db.session.add(band)
     db.session.flush()
     return band

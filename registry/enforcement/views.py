@@ -12,6 +12,7 @@ from sqlalchemy import select
 from nguon.db import db
 from nguon.errors import DomainValidationError
 from nguon.ratelimit import limiter, public_limit
+from registry import photos
 from registry.enforcement import services
 from registry.enforcement.models import CATEGORIES
 from registry.models import AdminUnit, IPAsset, Organisation
@@ -50,6 +51,7 @@ def report_form() -> Any:
     values = {"code": request.args.get("code", "")}
     errors: dict[str, list[str]] = {}
     status = 200
+    chosen = 0
     if request.method == "POST":
         values = {name: request.form.get(name, "") for name in FIELDS}
         uploads = [
@@ -57,6 +59,7 @@ def report_form() -> Any:
             for f in request.files.getlist("photos")
             if f and f.filename
         ]
+        chosen = len(uploads)
         try:
             filed = services.file_report(values, uploads)
         except DomainValidationError as exc:
@@ -67,7 +70,14 @@ def report_form() -> Any:
             )
             return render_template("enforcement/receipt.html", report=filed.report, link=link), 201
     return render_template(
-        "enforcement/report_form.html", values=values, errors=errors, **_choices()
+        "enforcement/report_form.html",
+        values=values,
+        errors=errors,
+        chosen=chosen,
+        photo_limit_mb=photos.megabytes(services.photo_limit()),
+        max_photos=services.MAX_PHOTOS,
+        accept=photos.ACCEPT,
+        **_choices(),
     ), status
 
 
@@ -94,7 +104,13 @@ from nguon.i18n import _  # noqa: E402
 from nguon.models import Role, User  # noqa: E402
 from registry.enforcement.models import Case, CaseState  # noqa: E402
 
-DATE_FIELDS = {"deadline", "inspection_decision_date", "effective_from", "effective_to"}
+DATE_FIELDS = {
+    "deadline",
+    "inspection_decision_date",
+    "effective_from",
+    "effective_to",
+    "violation_date",
+}
 INT_FIELDS = {
     "fine_vnd",
     "goods_value_vnd",
@@ -103,16 +119,22 @@ INT_FIELDS = {
     "organisation_id",
     "min_vnd",
     "max_vnd",
+    "goods_value_above_vnd",
+    "goods_value_up_to_vnd",
 }
 BAND_FIELDS = (
     "decree",
     "amended_by",
     "article",
+    "clause",
     "description",
     "min_vnd",
     "max_vnd",
+    "goods_value_above_vnd",
+    "goods_value_up_to_vnd",
     "effective_from",
     "effective_to",
+    "source",
 )
 
 
@@ -188,7 +210,7 @@ def _parse_fields(form: Any, names: Iterable[str]) -> tuple[dict[str, Any], dict
                 problems[name] = "must be a date (YYYY-MM-DD)"
         elif name in INT_FIELDS:
             digits = raw.replace(".", "").replace(",", "").replace(" ", "")
-            if digits.isdigit():
+            if digits.isascii() and digits.isdigit() and len(digits) <= 18:
                 values[name] = int(digits)
             else:
                 problems[name] = "must be a whole number"
@@ -225,6 +247,9 @@ def case_page(case_id: int) -> Any:
         .where(User.role.in_((Role.OFFICER, Role.ADMIN)))
         .order_by(User.email)
     ).all()
+    from registry.enforcement import fines
+
+    proposal = services.fine_proposal(case)
     return render_template(
         "enforcement/case.html",
         case=case,
@@ -232,13 +257,33 @@ def case_page(case_id: int) -> Any:
         form=request.form,
         next_states=sorted(services.FLOW.get(case.state, set())),
         required=services.REQUIRED,
+        fields_for=services.FIELDS_FOR,
+        proposal=proposal,
+        proposal_basis=fines.legal_basis(proposal.band) if proposal and proposal.band else "",
+        articles=fines.articles(),
+        infringer_kinds=fines.INFRINGER_KINDS,
+        alarms=alarms_of(case),
         officers=officers,
         organisations=db.session.execute(
             select(Organisation.id, Organisation.name).order_by(Organisation.name)
         ).all(),
         overdue=services.is_overdue(case),
-        bands=services.bands_in_force(case.created_at.date()),
+        bands=services.bands_in_force(services.case_date(case)),
     ), status
+
+
+_case_alarms: list[Any] = []
+
+
+def register_case_alarms(finder: Any) -> None:
+    """Traceability tells the case page which clone alarms a case came from (registry does
+    not import traceability)."""
+    if finder not in _case_alarms:
+        _case_alarms.append(finder)
+
+
+def alarms_of(case: Case) -> list[Any]:
+    return [alarm for finder in _case_alarms for alarm in finder(case.id)]
 
 
 @bp.post("/registry/cases/<int:case_id>/merge")
@@ -290,12 +335,40 @@ def attachment(case_id: int, attachment_id: int) -> Any:
     found = db.session.get(CaseAttachment, attachment_id)
     if found is None or found.case_id != case_id:
         abort(404)
-    return send_file(
+    inline = found.media_type in ("application/pdf", "image/png", "image/jpeg", "image/webp")
+    response = send_file(
         document_path(found.sha256),
         mimetype=found.media_type,
-        as_attachment=True,
+        as_attachment=not inline,
         download_name=found.filename,
     )
+    response.headers["Cache-Control"] = "private, no-cache"
+    if found.media_type != "application/pdf":  # the PDF viewer does not run in a sandbox
+        response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
+
+
+@bp.get("/registry/report-photos/<int:photo_id>")
+@bp.get("/registry/report-photos/<int:photo_id>/thumbnail", defaults={"thumbnail": True})
+@staff_required
+def report_photo(photo_id: int, thumbnail: bool = False) -> Any:
+    """A report's photo (cleaned when it was filed) or its thumbnail: officers only."""
+    from flask import send_file
+
+    from registry.enforcement.models import ReportPhoto
+
+    found = db.session.get(ReportPhoto, photo_id) if photo_id < 2**31 else None
+    if found is None:
+        abort(404)
+    path = photos.stored_path(services.photo_folder(), found.sha256, thumbnail)
+    if not path.is_file():
+        abort(404, description="the photo is missing from storage")
+    response = send_file(
+        path, mimetype="image/jpeg" if thumbnail else found.media_type, etag=found.sha256
+    )
+    response.headers["Cache-Control"] = "private, no-cache"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response
 
 
 @bp.get("/registry/cases/dashboard")
@@ -362,6 +435,8 @@ def fine_bands() -> Any:
     status = 200
     if request.method == "POST":
         data, problems = _parse_fields(request.form, BAND_FIELDS)
+        data["value_undeterminable"] = bool(request.form.get("value_undeterminable"))
+        data["warning_possible"] = bool(request.form.get("warning_possible"))
         try:
             if problems:
                 raise DomainValidationError(problems)
@@ -372,8 +447,16 @@ def fine_bands() -> Any:
             flash(_("Saved."), "success")
             return redirect(url_for(".fine_bands"))
     bands = db.session.scalars(
-        select(FineBand).order_by(FineBand.decree, FineBand.effective_from)
+        select(FineBand).order_by(
+            FineBand.decree, FineBand.article, FineBand.goods_value_above_vnd, FineBand.id
+        )
     ).all()
+    from registry.enforcement import fines
+
     return render_template(
-        "enforcement/fine_bands.html", bands=bands, errors=errors, form=request.form
+        "enforcement/fine_bands.html",
+        bands=bands,
+        errors=errors,
+        form=request.form,
+        missing=fines.missing(),
     ), status

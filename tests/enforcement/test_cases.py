@@ -130,12 +130,29 @@ def test_cooperatives_cannot_read_cases(
     assert client.get(f"/registry/cases/{case_id}").status_code == 403
 
 
+def move_in_browser(page: Any, state: str, reason: str, fields: dict[str, str]) -> None:
+    """Open the transition's own form (it shows only the fields that step needs), fill it
+    and send it."""
+    if page.locator(f"#to-{state}").get_attribute("open") is None:
+        page.click(f"#to-{state} summary")
+    page.fill(f"#{state}-reason", reason)
+    for name, value in fields.items():
+        if page.locator(f"#{state}-{name}").evaluate("e => e.tagName") == "SELECT":
+            page.select_option(f"#{state}-{name}", value)
+        else:
+            page.fill(f"#{state}-{name}", value)
+    page.click(f"#to-{state} button[type=submit]")
+
+
 def test_phone_report_to_sanction_in_a_browser(
-    app: Flask, item: dict, make_user: Callable[..., Any]
+    app: Flask, item: dict, make_user: Callable[..., Any], fine_bands: Any
 ) -> None:
     """Playwright + Chromium at 390×844: a report with a photo of a code (and GPS); the officer
-    sees it linked to the code, is refused 'sanction decided' without its fields, then gets
-    it; the reporter's status page shows the new state."""
+    opens the photo from the case, moves the case step by step (each step's form shows only
+    its fields), records the violation (Art. 12, goods worth 36,000,000 VND on 2025-10-15, by
+    an organisation), sees the band proposed (40,000,000–70,000,000 VND, Art. 2(1) doubled),
+    is refused a fine outside it, then decides the sanction; the reporter's status page
+    shows the new state."""
     import tempfile
     from pathlib import Path
 
@@ -164,45 +181,66 @@ def test_phone_report_to_sanction_in_a_browser(
             case_id = db.session.scalar(select(Case.id).order_by(Case.id.desc()))
         page.goto(f"{base}/registry/cases/{case_id}")
         assert code in page.content() and receipt in page.content()
-        steps = [
-            ("accepted", {"deadline": "2026-12-31"}),
-            (
-                "investigating",
-                {
-                    "inspection_decision_number": "12/QĐ-TTr",
-                    "inspection_decision_date": "2026-11-20",
-                },
-            ),
-            ("violation_recorded", {"infringer": "Sạp 12", "violation_record": "BB-01"}),
-        ]
-        for state, fields in steps:
-            page.select_option("#to_state", state)
-            page.fill("#reason", "theo quy trình")
-            for name, value in fields.items():
-                page.fill(f"#{name}", value)
-            page.click("#move-form button[type=submit]")
-        page.select_option("#to_state", "sanction_decided")
-        page.fill("#reason", "xử phạt")
-        page.click("#move-form button[type=submit]")
-        assert page.locator(".field-error").count() == 4  # decision, legal basis, fine, measures
-        for name, value in {
-            "sanction_decision_number": "34/QĐ-XPVPHC",
-            "legal_basis": "Nghị định 99/2013/NĐ-CP",
-            "fine_vnd": "15.000.000",
-            "measures": "tịch thu, tiêu hủy",
-            "public_note": "Đã xử phạt cơ sở vi phạm",
-        }.items():
-            page.fill(f"#{name}", value)
-        page.select_option("#to_state", "sanction_decided")
-        page.fill("#reason", "xử phạt")
-        page.click("#move-form button[type=submit]")
+        # The evidence is visible: the thumbnail is an image, and it opens the full photo.
+        thumbnail = page.locator(".photos img").first
+        assert thumbnail.evaluate("img => img.complete && img.naturalWidth > 0")
+        page.click(".photos a.photo")
+        assert page.evaluate("document.contentType") == "image/jpeg"
+        page.go_back()
+        labels = page.locator("#to-accepted label").all_inner_texts()
+        assert labels == ["Hạn xử lý *", "Cán bộ thụ lý", "Lý do *"]  # only what it needs
+        move_in_browser(page, "accepted", "theo quy trình", {"deadline": "2026-12-31"})
+        move_in_browser(
+            page,
+            "investigating",
+            "theo quy trình",
+            {"inspection_decision_number": "12/QĐ-TTr", "inspection_decision_date": "2026-11-20"},
+        )
+        move_in_browser(
+            page,
+            "violation_recorded",
+            "lập biên bản",
+            {
+                "infringer": "Công ty TNHH Thương mại X",
+                "violation_record": "BB-01",
+                "infringer_kind": "organisation",
+                "violation_article": "12",
+                "violation_date": "2025-10-15",
+                "goods_value_vnd": "36.000.000",
+            },
+        )
+        proposal = page.locator("#fine-proposal").inner_text()
+        assert "Khoản 4 Điều 12 Nghị định 99/2013/NĐ-CP" in proposal
+        assert "40.000.000–70.000.000" in proposal
+        # The band is chosen and the legal basis written out from the proposal.
+        assert (
+            page.locator("#sanction_decided-legal_basis")
+            .input_value()
+            .startswith("Khoản 4 Điều 12")
+        )
+        move_in_browser(page, "sanction_decided", "xử phạt", {"fine_vnd": "15.000.000"})
+        errors = page.locator("#to-sanction_decided .field-error").all_inner_texts()
+        assert any("40,000,000 and 70,000,000" in e for e in errors), errors
+        assert len(errors) == 3  # the fine, the decision number, the measures
+        move_in_browser(
+            page,
+            "sanction_decided",
+            "xử phạt",
+            {
+                "sanction_decision_number": "34/QĐ-XPVPHC",
+                "fine_vnd": "55.000.000",
+                "measures": "tịch thu, tiêu hủy",
+                "public_note": "Đã xử phạt cơ sở vi phạm",
+            },
+        )
         assert page.locator(".field-error").count() == 0
+        assert "55.000.000" in page.locator("dl.facts").inner_text()
 
         page.goto(link)
         status = page.locator("main").inner_text()
         assert "đã quyết định xử phạt" in status  # the state, in Vietnamese
         assert "Đã xử phạt cơ sở vi phạm" in status
-        assert "Sạp 12" not in status  # the officer's case data stays private
+        assert "Công ty TNHH" not in status  # the officer's case data stays private
 
 
 def test_merging_duplicates_and_the_dashboard(
@@ -355,8 +393,17 @@ def test_officers_enter_fine_bands_on_their_page(
     )
     assert old.status_code == 302
     # A case opened today offers the band in force today, not the one that has ended.
+    move(in_tx, case_id, "accepted", deadline=dt.date(2027, 1, 31))
+    move(
+        in_tx,
+        case_id,
+        "investigating",
+        inspection_decision_number="1",
+        inspection_decision_date=dt.date(2026, 11, 1),
+    )
+    move(in_tx, case_id, "violation_recorded", infringer="X", violation_record="BB")
     case_page = officer.get(f"/registry/cases/{case_id}").get_data(as_text=True)
-    choices = case_page.split('id="fine_band_id"', 1)[1].split("</select>", 1)[0]
+    choices = case_page.split('id="sanction_decided-fine_band_id"', 1)[1].split("</select>", 1)[0]
     assert f'<option value="{band.id}">' in choices and "Điều C" not in choices
     officer.post("/logout", data={"csrf_token": csrf_from(page)})
     assert logged_in("cooperative").get("/registry/fine-bands").status_code == 403
@@ -424,3 +471,79 @@ def test_a_case_links_to_a_registered_organisation(in_tx: Callable[..., Any], ca
     assert in_tx(lambda: db.session.get(Case, case_id).state) == "received"
     move(in_tx, case_id, "accepted", organisation_id=org_id, **deadline)
     assert in_tx(lambda: db.session.get(Case, case_id).organisation.name) == "Công ty Giả Mạo"
+
+
+def test_the_shared_fine_bands_load_with_their_provenance(in_tx: Callable[..., Any]) -> None:
+    """The reviewed extract loads as data (each band with its decree, amending decree,
+    article, clause and source), once: loading again adds nothing; every band is audited."""
+    from nguon.models import AuditEntry
+    from registry.enforcement import fines
+    from registry.enforcement.models import FineBand
+
+    added, present = in_tx(fines.load_extract)
+    assert (added, present) == (13, 0)
+    assert in_tx(fines.load_extract) == (0, 13)
+
+    def check() -> None:
+        band = db.session.scalar(
+            select(FineBand).where(FineBand.article == "12", FineBand.clause == "4")
+        )
+        assert (band.decree, band.amended_by) == ("99/2013/NĐ-CP", "126/2021/NĐ-CP")
+        assert (band.goods_value_above_vnd, band.goods_value_up_to_vnd) == (20_000_000, 40_000_000)
+        assert band.origin == "extract" and "01/VBHN-BKHCN" in band.source
+        audited = db.session.scalar(
+            select(func.count())
+            .select_from(AuditEntry)
+            .where(AuditEntry.record_table == "fine_band", AuditEntry.action == "insert")
+        )
+        assert audited == 13
+
+    in_tx(check)
+
+
+@pytest.mark.parametrize(
+    ("article", "value", "on", "kind", "expected"),
+    [
+        # The issue's check: an organisation, goods worth 36,000,000 VND, 2025-10-15.
+        ("12", 36_000_000, dt.date(2025, 10, 15), "organisation", (40_000_000, 70_000_000)),
+        ("12", 36_000_000, dt.date(2025, 10, 15), "individual", (20_000_000, 35_000_000)),
+        # Lower bounds are exclusive ("từ trên"), upper bounds inclusive.
+        ("12", 20_000_000, dt.date(2025, 10, 15), "individual", (12_000_000, 20_000_000)),
+        ("12", 20_000_001, dt.date(2025, 10, 15), "individual", (20_000_000, 35_000_000)),
+        # The value cannot be determined: its own band (clause 11).
+        ("12", None, dt.date(2025, 10, 15), "organisation", (20_000_000, 60_000_000)),
+        # Art. 11 clause 12 (above 500 million): doubled, capped by the 500 million ceiling.
+        ("11", 600_000_000, dt.date(2025, 1, 1), "organisation", (400_000_000, 500_000_000)),
+    ],
+)
+def test_the_proposed_band(
+    in_tx: Callable[..., Any],
+    fine_bands: Any,
+    article: str,
+    value: int | None,
+    on: dt.date,
+    kind: str,
+    expected: tuple[int, int],
+) -> None:
+    from registry.enforcement import fines
+
+    proposal = in_tx(lambda: fines.propose(article, value, on, kind))
+    assert (proposal.min_vnd, proposal.max_vnd) == expected
+
+
+@pytest.mark.parametrize(
+    ("article", "value", "on"),
+    [
+        ("12", 45_000_000, dt.date(2025, 10, 15)),  # Art. 12 above 40 million: not entered yet
+        ("12", 36_000_000, dt.date(2021, 6, 1)),  # Art. 12 before 2022: not entered yet
+        ("14", 1_000_000, dt.date(2025, 10, 15)),  # Art. 14: not entered at all
+    ],
+)
+def test_no_band_is_proposed_when_none_was_entered(
+    in_tx: Callable[..., Any], fine_bands: Any, article: str, value: int, on: dt.date
+) -> None:
+    """The extract's gaps are not filled by guessing: no band, and the case page says so."""
+    from registry.enforcement import fines
+
+    proposal = in_tx(lambda: fines.propose(article, value, on, "organisation"))
+    assert proposal.band is None and proposal.min_vnd is None

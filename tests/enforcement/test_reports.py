@@ -99,7 +99,9 @@ def test_bad_reports_are_refused_and_store_nothing(client: FlaskClient, app: Fla
     ]
     for data, message in cases:
         response = client.post(
-            "/report", data={"csrf_token": token, **data}, content_type="multipart/form-data"
+            "/report?lang=en",
+            data={"csrf_token": token, **data},
+            content_type="multipart/form-data",
         )
         assert response.status_code == 422, data
         assert message in response.get_data(as_text=True), message
@@ -109,7 +111,7 @@ def test_bad_reports_are_refused_and_store_nothing(client: FlaskClient, app: Fla
         "description": "six photos attached",
         "photos": [(io.BytesIO(photo_with_qr_and_gps()), f"{n}.jpg") for n in range(6)],
     }
-    response = client.post("/report", data=too_many, content_type="multipart/form-data")
+    response = client.post("/report?lang=en", data=too_many, content_type="multipart/form-data")
     assert response.status_code == 422 and "at most 5 photos" in response.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count(Report.id))) == 0

@@ -47,23 +47,36 @@ def page_text(client: Any, lang: str = "en") -> str:
 def test_the_page_says_when_sync_is_off(logged_in: Callable[..., Any], queued: list[int]) -> None:
     client = logged_in("officer")
     page = page_text(client)
-    assert "Sync is off: no portal address is set (NGUON_PORTAL_URL)" in page
-    assert "5 rows are waiting." in page
+    assert "Sync is switched off: no portal address is configured (NGUON_PORTAL_URL)" in page
+    assert "the 5 record(s) waiting will go once it is set" in page
     assert "Đồng bộ đang tắt" in page_text(client, "vi")
 
 
 def test_the_page_says_when_no_worker_has_run_recently(
     logged_in: Callable[..., Any], queued: list[int], in_tx: Callable[..., Any], portal_set: None
 ) -> None:
+    """The heartbeat decides, not the age of the oldest row: rows 10 s old and no worker
+    ever seen is "no worker"; a heartbeat 10 minutes old is too; one just now is not."""
+    client = logged_in("officer")
+    page = page_text(client)
+    assert "No sync worker seems to have run recently" in page
+    assert 'data-state="no-worker"' in page
+    channel(in_tx, worker_seen_at=utcnow() - dt.timedelta(minutes=10), worker_name="w1")
+    assert 'data-state="no-worker"' in page_text(client)
+    channel(in_tx, worker_seen_at=utcnow(), worker_name="w1")
+    page = page_text(client)
+    assert "No sync worker seems to have run" not in page and 'data-state="on"' in page
+    assert "Sync is on." in page
+
+
+def test_with_nothing_waiting_the_page_says_since_when_no_worker_ran(
+    logged_in: Callable[..., Any], in_tx: Callable[..., Any], portal_set: None
+) -> None:
     client = logged_in("officer")
     assert "No sync worker has run yet." in page_text(client)
     channel(in_tx, worker_seen_at=utcnow() - dt.timedelta(minutes=10), worker_name="w1")
-    page = page_text(client)
-    assert "No sync worker has run since" in page and "Rows wait until one runs" in page
-    channel(in_tx, worker_seen_at=utcnow(), worker_name="w1")
-    page = page_text(client)
-    assert "No sync worker has run" not in page and 'id="no-worker"' not in page
-    assert "Chưa có tiến trình đồng bộ nào chạy" not in page_text(client, "vi")
+    assert "No sync worker has run since" in page_text(client)
+    assert "Không có tiến trình đồng bộ nào chạy kể từ" in page_text(client, "vi")
 
 
 def test_oldest_waiting_row_delivery_rate_and_retry_of_every_parked_row(

@@ -122,9 +122,28 @@ def test_officer_browses_a_records_history(
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert "HTX Na dai Lục Nam" in html
-    assert f"organisation #{org_id}" in html
+    # In words: the record named and linked, field labels, kinds in words, no table names.
+    assert f'href="/registry/manage/organisations/{org_id}">Tổ chức HTX Na dai Lục Nam</a>' in html
+    assert "<dt>Tên</dt>" in html and "<dt>Loại</dt>" in html and "hợp tác xã" in html
+    assert "organisation #" not in html and "name_key" not in html
 
     api = client.get(f"/api/v1/audit?table=organisation&record={org_id}")
     assert api.status_code == 200
     assert [e["action"] for e in api.json] == ["insert"]
     assert "X-Pagination" in api.headers
+
+
+def test_the_audit_log_says_who_acted_in_words(
+    app: Flask, logged_in: Callable[..., FlaskClient], make_user: Callable[..., Any]
+) -> None:
+    """A user by name and email, a command by its name and OS user, a system task by name,
+    a member of the public as such; never a bare "anonymous" or "cli:root"."""
+    from nguon.audit_words import actor_words
+
+    with app.test_request_context():
+        assert actor_words("cli:root (nguon demo load)", None, {}) == (
+            "lệnh nguon demo load, do root chạy"
+        )
+        assert actor_words("system:clone-detection", None, {}) == "hệ thống: clone detection"
+        assert actor_words("anonymous", None, {}) == "người dân (không có tài khoản)"
+        assert actor_words("a@b.vn", 7, {7: "Chị Lan (a@b.vn)"}) == "Chị Lan (a@b.vn)"

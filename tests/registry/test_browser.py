@@ -44,5 +44,9 @@ def test_public_search_and_officer_form_in_a_browser(
         page.goto(f"{base}/registry/manage/organisations?q=thanh+luan")
         assert page.locator("td", has_text="2400123456").count() == 1
 
-        page.goto(f"{base}/registry/dashboard")
-        assert page.locator("svg.chart").count() == 4
+        page.goto(f"{base}/registry/dashboard?on=2026-11-29")
+        # No target is set for 2026–2030: the page says so (and links to add one) rather
+        # than drawing an empty chart; every chart drawn has its legend.
+        assert page.locator("svg.chart").count() == 3
+        assert "2026–2030" in page.locator("#no-period-targets").inner_text()
+        assert page.locator("ul.legend").count() == 3

@@ -231,11 +231,17 @@ def test_dashboard_figures(client: FlaskClient, staff: dict, known_registry: dic
     # 2026 is past 2025: the 2030 target is the one still ahead.
     assert targets == {"geographical_indication": (2, 5, 2030), "collective_mark": (3, 81, 2030)}
     apps = {a["year"]: (a["applications"], a["growth"], a["met"]) for a in body["applications"]}
+    # Every year from the first filing to this one; a year without filings counts as 0 and
+    # no growth is computed from a year of 0 (it was computed across the gap before).
     assert apps == {
         2016: (1, None, None),
-        2022: (1, 0.0, False),
+        2017: (0, -1.0, False),
+        **{year: (0, None, None) for year in range(2018, 2022)},
+        2022: (1, None, None),
         2023: (2, 1.0, True),
         2024: (2, 0.0, False),
+        2025: (0, -1.0, False),
+        2026: (0, None, None),
     }
     assert [(r["name"], r["window_open"], r["days_left"]) for r in body["renewals_due"]] == [
         ("Nhãn sắp hết hạn", True, 106)
@@ -248,6 +254,26 @@ def test_dashboard_figures(client: FlaskClient, staff: dict, known_registry: dic
     assert body["charts"]["ocop"]["rows"] == [["beverages", 0, 0, 1], ["food", 1, 1, 0]]
 
 
+def test_targets_per_plan_period(
+    in_tx: Callable[..., Any], logged_in: Callable[..., FlaskClient], known_registry: dict
+) -> None:
+    """Targets belong to five-year plan periods: in 2026 the 2026–2030 ones are current and
+    2021–2025's are shown as an outcome (what was granted by the end of 2025); a period
+    without targets shows none rather than an old period's."""
+    from registry import dashboard
+
+    assert dashboard.plan_period(2026) == (2026, 2030)
+    assert dashboard.plan_period(2025) == (2021, 2025)
+    outcome = in_tx(lambda: dashboard.period_outcome(2021, 2025))
+    assert {t["metric"]: (t["granted"], t["target"]) for t in outcome} == {
+        "geographical_indication": (2, 4),
+        "collective_mark": (3, 80),
+    }
+    html = logged_in("officer").get(f"/registry/dashboard?on={TODAY}").get_data(as_text=True)
+    assert "2026–2030" in html and 'id="previous-period"' in html
+    assert in_tx(lambda: dashboard.targets_progress(dt.date(2031, 6, 1), {})) == []
+
+
 def test_dashboard_page_and_csv(
     logged_in: Callable[..., FlaskClient], known_registry: dict
 ) -> None:
@@ -256,6 +282,7 @@ def test_dashboard_page_and_csv(
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert html.count('<svg class="chart"') == 4
+    assert html.count('<ul class="legend"') == 4
     assert "Nhãn sắp hết hạn" in html
     csv_text = client.get(f"/registry/dashboard/ocop.csv?on={TODAY}").get_data(as_text=True)
     assert csv_text.splitlines() == [

@@ -277,8 +277,21 @@ def test_ocop_rerating_keeps_the_old_rating(
 ) -> None:
     first = client.post("/api/v1/registry/ocop", json=ocop_body(registry), headers=staff).json
     url = f"/api/v1/registry/ocop/{first['id']}/rerate"
-    rerate = {
+    as_criteria = {
         "criteria_version": "1489/2025",
+        "score": 91,
+        "stars": 5,
+        "rating_level": "national",
+        "decision_number": "88/QĐ-TTg",
+        "decision_date": "2027-06-01",
+    }
+    refused = client.post(url, json=as_criteria, headers=staff)
+    assert (
+        "changed the rating procedure, not the criteria" in errors_of(refused)["criteria_version"]
+    )
+    rerate = {
+        "criteria_version": "148/2023",
+        "procedure_version": "1489/2025",
         "score": 91,
         "stars": 5,
         "rating_level": "national",
@@ -292,6 +305,10 @@ def test_ocop_rerating_keeps_the_old_rating(
     assert new.json["previous_id"] == first["id"]
     assert new.json["expiry_date"] == "2030-06-01"
     assert new.json["name"] == first["name"]
+    assert (new.json["criteria_version"], new.json["procedure_version"]) == (
+        "148/2023",
+        "1489/2025",
+    )
     assert client.get(f"/api/v1/registry/ocop/{first['id']}").json["status"] == "rerated"
     twice = client.post(url, json=rerate, headers=staff)
     assert "only an active rating can be re-rated" in errors_of(twice)["status"]
