@@ -3,7 +3,8 @@ the shared state of each destination (circuit breaker, heartbeat; its pace apart
 reconciliation runs, and the outbox's failing clock, revision and delivery time.
 
 The portal records already delivered are adopted from the outbox (the latest remote id
-of each record, as revision 1), so the next change of such a record is an update of it.
+of each record, as revision 1), so the next change of such a record is an update of it;
+a change of one still waiting, frozen as a second record, is unfrozen to go as that update.
 
 Revision ID: 5120a2632f4a
 Revises: cc92386b4041
@@ -86,6 +87,26 @@ def upgrade() -> None:
         """
     )
     op.execute("UPDATE outbox SET sent_at = updated_at WHERE state IN ('sent', 'done', 'rejected')")
+    # A change of such a record still waiting, frozen as a new record (POST), would become a
+    # second record: unfreeze it, under a new key (the update's body differs), so that it
+    # is built again as an update of the record the portal holds.
+    if op.get_bind().dialect.name == "postgresql":
+        new_key = "gen_random_uuid()::text"
+    else:  # SQLite: a random UUID-shaped key from 16 random bytes
+        new_key = "lower(hex(randomblob(16)))"
+        new_key = (
+            f"substr({new_key}, 1, 8) || '-' || substr({new_key}, 9, 4) || '-' || "
+            f"substr({new_key}, 13, 4) || '-' || substr({new_key}, 17, 4) || '-' || "
+            f"substr({new_key}, 21, 12)"
+        )
+    op.execute(
+        f"""
+        UPDATE outbox SET payload = NULL, method = NULL, path = NULL, idempotency_key = {new_key}
+        WHERE kind = 'trace_record' AND state = 'pending' AND method = 'POST'
+          AND EXISTS (SELECT 1 FROM portal_record p
+                      WHERE p.kind = outbox.kind AND p.record_id = outbox.record_id)
+        """  # noqa: S608 - the key expression is one of the two constants above
+    )
 
 
 def downgrade() -> None:
