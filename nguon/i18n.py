@@ -6,11 +6,22 @@ committed as a binary) gives the Vietnamese every page shows by default.
 
 from __future__ import annotations
 
+import functools
+
 import flask_babel
 from flask import Flask, request, session
 from flask_babel import Babel, gettext, lazy_gettext, ngettext
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
+LANG_COOKIE = (
+    "lang"  # a consumer's choice, kept without a session (pages served below Flask read it)
+)
+LANG_COOKIE_AGE = 365 * 24 * 3600
+# Blueprints whose pages also follow the browser's Accept-Language when nothing was chosen
+# (the public pages a phone opens from a label); the rest stay Vietnamese first.
+NEGOTIATING_BLUEPRINTS: set[str] = set()
 
 _ = gettext
 _l = lazy_gettext
@@ -36,16 +47,46 @@ def label(kind: str, value: str) -> str:
 
 
 def get_locale() -> str:
-    """The visitor's choice (``?lang=`` or the session), else the configured default."""
+    """The visitor's choice (``?lang=``, the session, the language cookie), then on the
+    public pages that negotiate the browser's Accept-Language, else the configured default."""
     from flask import current_app
 
-    asked = request.args.get("lang") if request else None
-    if asked in LANGUAGES:
-        return asked
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    if not request:
+        return default
     chosen = session.get("lang")
-    if chosen in LANGUAGES:
+    if request.args.get("lang") not in LANGUAGES and chosen in LANGUAGES:
         return chosen
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+    negotiates = request.blueprint in NEGOTIATING_BLUEPRINTS
+    return choose_language(
+        request.args.get("lang"),
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("Accept-Language", "") if negotiates else "",
+        default,
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def choose_language(asked: str | None, cookie: str | None, accept: str, default: str) -> str:
+    """The page's language: ``?lang=``, then the language cookie, then the best match of
+    Accept-Language, then ``default``. One function for every path that answers a page
+    (the resolver's fast path included); browsers send a handful of distinct headers."""
+    if asked in LANGUAGES:
+        return asked  # type: ignore[return-value]
+    if cookie in LANGUAGES:
+        return cookie  # type: ignore[return-value]
+    if accept:
+        best = parse_accept_header(accept, LanguageAccept).best_match(list(LANGUAGES))
+        if best:
+            return best
+    return default
+
+
+def language_cookie(code: str, *, secure: bool) -> str:
+    """The Set-Cookie value that keeps a language chosen with ``?lang=`` (fixed text: both
+    the resolver's paths send the same header)."""
+    flags = "; Secure" if secure else ""
+    return f"{LANG_COOKIE}={code}; Max-Age={LANG_COOKIE_AGE}; Path=/; SameSite=Lax{flags}"
 
 
 def init_app(app: Flask) -> None:

@@ -9,12 +9,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from typing import Any
 
 import vietnam_provinces
 from sqlalchemy import select
-from vietnamadminunits import parse_address
+from vietnamadminunits import convert_address, parse_address
 
 from nguon.db import db
 from nguon.text import search_key
@@ -40,6 +41,13 @@ def _row(code: str, name: str, level: str, **extra: Any) -> dict[str, Any]:
 
 
 def current_units() -> list[dict[str, Any]]:
+    """Today's provinces and communes as unit rows (fresh dicts each call)."""
+    return [dict(row) for row in _current_units()]
+
+
+@functools.lru_cache(maxsize=1)
+def _current_units() -> tuple[dict[str, Any], ...]:
+    # Read and geocoded once per process (about a second: a parse per commune).
     with open(vietnam_provinces.NESTED_DIVISIONS_JSON_PATH, encoding="utf-8") as handle:
         provinces = json.load(handle)
     rows = []
@@ -59,7 +67,7 @@ def current_units() -> list[dict[str, Any]]:
                     longitude=place.longitude,
                 )
             )
-    return rows
+    return tuple(rows)
 
 
 def legacy_district(district: str, province: str) -> dict[str, Any] | None:
@@ -98,3 +106,26 @@ def load_units(rows: list[dict[str, Any]]) -> int:
     if fresh:
         db.session.execute(AdminUnit.__table__.insert(), fresh)
     return len(fresh)
+
+
+@functools.lru_cache(maxsize=1024)
+def now_part_of(address: str) -> str | None:
+    """For an address written under the units before the 2025 reorganisation, the current
+    unit it now belongs to ("phường Phượng Sơn, tỉnh Bắc Ninh", or "tỉnh Bắc Ninh" when the
+    commune is not recognised); None for an address already in today's units, or one the
+    data does not recognise. Districts were abolished and provinces merged on 01/07/2025,
+    so an address naming a district, or a province that is gone, is a legacy one (labels
+    printed with it stay lawful for two years: Decree 37/2026, Art. 98(5))."""
+    if not address or not address.strip():
+        return None
+    try:
+        legacy = parse_address(address, mode="LEGACY", level=3)
+        current = convert_address(address)
+    except Exception:  # the library raises for text it cannot read as an address
+        return None
+    if not legacy.province or not current.province:
+        return None
+    if not legacy.district and legacy.province == current.province:
+        return None  # already written in today's units
+    units = [name for name in (current.ward, current.province) if name]
+    return ", ".join(name[:1].lower() + name[1:] for name in units)

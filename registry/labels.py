@@ -180,6 +180,7 @@ REGISTRY_LABELS = {
     },
     "verdict": {
         "genuine": _l("Genuine"),
+        "scanned_by_you": _l("Genuine, scanned by you before"),
         "scanned_before": _l("Genuine, scanned before"),
         "suspicious": _l("Suspicious"),
         "voided": _l("Voided"),

@@ -33,16 +33,18 @@ def live_server(app: Flask) -> Iterator[str]:
 
 
 @contextmanager
-def chromium(viewport: dict[str, int] | None = None) -> Iterator[Any]:
+def chromium(viewport: dict[str, int] | None = None, **context: Any) -> Iterator[Any]:
+    """A page in a fresh browser context; ``context``: Playwright's new_context options
+    (locale, user_agent...)."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
+        opened = browser.new_context(viewport=viewport or {"width": 1280, "height": 900}, **context)
         try:
-            yield context.new_page()
+            yield opened.new_page()
         finally:
-            context.close()
+            opened.close()
             browser.close()

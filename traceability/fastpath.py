@@ -5,14 +5,16 @@ opening ``/01/<gtin>/10/<lot>/21/<serial>``. Flask's request machinery (request 
 session objects, hooks, extensions, the rate limiter's decorator) costs more CPU than the
 answer itself, so this WSGI middleware answers the common case directly, with the very
 functions the Flask view uses: the same label read, verdict, cached page or passport,
-scan log, rate-limit counters and headers.
+scan log, rate-limit counters and headers; the language is chosen by the same function
+(``?lang=``, then the language cookie, then Accept-Language).
 
 Anything it is not sure of goes to Flask, untouched, and gets the full treatment:
 
-- another method or path, a query other than ``?lang=``, a session or remember cookie
-  (a signed-in officer, a chosen language), credentials or a body, an Accept asking for
-  the linkset;
-- a code this service never issued, or a non-canonical path (Flask answers 404 or 301);
+- another method (HEAD, OPTIONS) or path, a query other than ``?lang=``, a session or
+  remember cookie (a signed-in officer), credentials or a body, an Accept asking for the
+  linkset;
+- a code this service never issued, or a path the shared parse does not resolve in place
+  (Flask answers 404, 301 or 400);
 - a batch whose page, passport or verdict wording is not rendered yet (Flask renders and
   keeps it, so the next scan of the batch takes this path);
 - a client over its rate limit (Flask answers 429), or any error before the scan is logged.
@@ -37,9 +39,12 @@ from werkzeug.http import parse_cookie
 
 from nguon.app import REQUEST_ID
 from nguon.db import commit_boundary, db, utcnow
-from nguon.i18n import LANGUAGES
+from nguon.i18n import LANG_COOKIE, LANGUAGES, choose_language
 from nguon.ratelimit import limiter
 from traceability import resolver, scans
+from traceability.resolver import page
+from traceability.resolver.passport import passport_json, passport_static
+from traceability.resolver.views import scan_headers
 
 log = logging.getLogger(__name__)
 ENDPOINT = "resolver.resolve"  # flask-limiter's scope for the view: both paths share counters
@@ -90,19 +95,28 @@ class ResolverFastPath:
         if environ.get("HTTP_AUTHORIZATION") or environ.get("CONTENT_LENGTH", "0") not in ("", "0"):
             return None  # credentials to check, or a body: Flask's rules apply
         cookie = environ.get("HTTP_COOKIE")
-        if cookie and any(name in self._cookies for name in parse_cookie(cookie)):
+        cookies = parse_cookie(cookie) if cookie else {}
+        if cookies and any(name in self._cookies for name in cookies):
             return None
         query = environ.get("QUERY_STRING", "")
         config = self.app.config
-        locale = LANG_QUERIES.get(query) if query else config["BABEL_DEFAULT_LOCALE"]
-        if locale is None:
-            return None
-        # As werkzeug reads the path (WSGI carries it as latin-1).
-        path = environ["PATH_INFO"].encode("latin-1").decode("utf-8", "replace")
-        link = resolver.canonical_link(path)
+        asked = LANG_QUERIES.get(query) if query else None
+        if query and asked is None:
+            return None  # linkType, GS1 data attributes, anything else: Flask's
+        # The path as the client sent it (percent-encoded), parsed as Flask's view does.
+        parsed = resolver.parse(resolver.raw_path(environ), "")
+        if parsed.outcome != "resolve" or parsed.link is None:
+            return None  # Flask answers 301, 400 and 404 (and logs the unknown code)
+        link = parsed.link
         wanted = resolver.accept_kind(environ.get("HTTP_ACCEPT", ""))
-        if link is None or wanted == "linkset":
+        if wanted == "linkset":
             return None
+        locale = choose_language(
+            asked,
+            cookies.get(LANG_COOKIE),
+            environ.get("HTTP_ACCEPT_LANGUAGE", ""),
+            config["BABEL_DEFAULT_LOCALE"],
+        )
         bound = db.is_bound(self.app)
         log_ = self.app.extensions["nguon.scans"]
         given = environ.get("HTTP_X_REQUEST_ID", "")
@@ -120,43 +134,33 @@ class ResolverFastPath:
             card = resolver.cards.get(label.batch_id)
             if card is None or (link.lot is not None and card["lot"] != link.lot):
                 return None
-            label, verdict = resolver.as_now(label, log_)
+            client = resolver.client_fingerprint(
+                config["SECRET_KEY"],
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_USER_AGENT", ""),
+            )
+            label, verdict = resolver.as_now(label, log_, client)
             if wanted == "json":
-                static = resolver.passport_static(self.app, card, render=False)
+                static = passport_static(self.app, card, render=False)
                 if static is None:
                     return None
             else:
-                parts = resolver.page_parts(card, locale, render=False)
-                scan_parts = resolver.scan_fragment(
-                    locale, verdict, label, link, None, render=False
-                )
-                form = resolver.share_form(locale, render=False)
+                parts = page.page_parts(card, locale, render=False)
+                scan_parts = page.scan_fragment(locale, verdict, label, link, None, render=False)
+                form = page.share_form(locale, render=False)
                 if parts is None or scan_parts is None or form is None:
                     return None
             limit_headers = self._rate_limit(environ)
             if limit_headers is None:
                 return None
             ref, now = scans.new_ref(), utcnow()
-            scan = scans.PendingScan(
-                ref,
-                label.id,
-                now,
-                path[:300],
-                verdict,
-                resolver.client_fingerprint(
-                    config["SECRET_KEY"],
-                    environ.get("REMOTE_ADDR"),
-                    environ.get("HTTP_USER_AGENT", ""),
-                ),
-            )
+            scan = scans.PendingScan(ref, label.id, now, link.path[:300], verdict, client)
             if wanted == "json":
-                body = resolver.passport_json(self.app, link, label, verdict, static)
-                content_type = "application/json"
+                body = passport_json(self.app, link, label, verdict, static)
+                content_type, language = "application/json", None
             else:
-                body = resolver.page_html(
-                    config, parts, scan_parts, form, link, label, verdict, ref
-                )
-                content_type = "text/html; charset=utf-8"
+                body = page.page_html(config, parts, scan_parts, form, link, label, verdict, ref)
+                content_type, language = "text/html; charset=utf-8", locale
             data = body.encode()
             # The scan is logged last: whatever fails before it leaves no trace for Flask
             # to log twice.
@@ -168,8 +172,13 @@ class ResolverFastPath:
         headers = [
             ("Content-Type", content_type),
             ("Content-Length", str(len(data))),
-            ("Cache-Control", "no-store"),
-            ("Vary", "Accept, Cookie"),  # a cookie sends the request to Flask, as it does
+            *scan_headers(
+                link,
+                config["PUBLIC_URL"],
+                language,
+                asked,
+                secure=config["SESSION_COOKIE_SECURE"],
+            ),
             ("X-Request-ID", request_id),
             *limit_headers,
             *self._headers,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote, unquote_to_bytes, urlsplit
 
 from biip import ParseError
 from biip.checksums import gs1_standard_check_digit
@@ -71,12 +71,35 @@ def check_lot(value: str, what: str = "lot") -> str:
 
 
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*")
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def encode(value: str) -> str:
-    """``value`` percent-encoded for a path segment, as ``quote(value, safe="")`` does;
+    """``value`` percent-encoded for a Digital Link path segment or query value: the
+    canonical form labels carry. GS1 Digital Link 1.2 (URI syntax, 4.x) percent-encodes
+    ``# / % & + , ! ( ) * ' : ; < = > ?`` of the 82-character set; ``"`` is encoded too,
+    as RFC 3986 does not allow it in a URI. ``quote(value, safe="")`` encodes exactly
+    those of the set (it keeps only letters, digits and ``- . _ ~``), in upper-case hex;
     the common case (letters and digits only: every serial we issue) costs one match."""
     return value if _UNRESERVED.fullmatch(value) else quote(value, safe="")
+
+
+def decode_once(segment: str) -> str:
+    """A path segment or query value as received (still percent-encoded) decoded exactly
+    once, as UTF-8; IdentifierError for a ``%`` not followed by two hex digits or bytes
+    that are not UTF-8 (a raw ``%`` is written ``%25``)."""
+    if "%" not in segment:
+        if segment.isascii():
+            return segment
+        raw = segment.encode("latin-1", "replace")  # WSGI strings carry bytes as latin-1
+    else:
+        if _BAD_ESCAPE.search(segment):
+            raise IdentifierError(f"{segment!r}: a % must be followed by two hex digits")
+        raw = unquote_to_bytes(segment.encode("latin-1", "replace"))
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise IdentifierError(f"{segment!r}: not UTF-8 once percent-decoded") from None
 
 
 @dataclass(frozen=True)
@@ -89,7 +112,7 @@ class DigitalLink:
     serial: str | None = None  # AI 21
     attributes: dict[str, str] = field(default_factory=dict)  # e.g. {"17": "260624"}
 
-    @property
+    @functools.cached_property  # a scan's answer writes it three or four times
     def path(self) -> str:
         """The canonical path: qualifiers in the order 22, 10, 21; values percent-encoded."""
         parts = [f"/01/{self.gtin}"]

@@ -276,6 +276,9 @@ class Label(Base):
     scan_count: Mapped[int] = mapped_column(default=0)
     first_scan_at: Mapped[dt.datetime | None]
     first_scan_place: Mapped[str | None] = mapped_column(String(200))
+    # The (daily-salted) fingerprint of the client of the code's last scan; None while
+    # it was never scanned.
+    scanned_by: Mapped[str | None] = mapped_column(String(32))
     last_scan_at: Mapped[dt.datetime | None]
     last_place_at: Mapped[dt.datetime | None]
     last_latitude: Mapped[float | None]

@@ -18,6 +18,7 @@ import atexit
 import datetime as dt
 import logging
 import os
+import re
 import secrets
 import threading
 import time
@@ -64,9 +65,11 @@ PG_COUNT = text(
     "WITH moved AS (UPDATE label SET scan_count = label.scan_count + v.n, "
     "last_scan_at = TIMESTAMPTZ 'epoch' + v.last_us * INTERVAL '1 microsecond', "
     "first_scan_at = COALESCE(label.first_scan_at, "
-    "TIMESTAMPTZ 'epoch' + v.first_us * INTERVAL '1 microsecond') "
+    "TIMESTAMPTZ 'epoch' + v.first_us * INTERVAL '1 microsecond'), "
+    "scanned_by = v.fp "
     "FROM unnest(CAST(:ids AS integer[]), CAST(:ns AS integer[]), "
-    "CAST(:firsts AS bigint[]), CAST(:lasts AS bigint[])) AS v(id, n, first_us, last_us) "
+    "CAST(:firsts AS bigint[]), CAST(:lasts AS bigint[]), CAST(:fps AS text[])) "
+    "AS v(id, n, first_us, last_us, fp) "
     "WHERE label.id = v.id "
     "RETURNING label.id, label.kind, label.scan_count, label.batch_id, "
     "label.flagged_at IS NULL AND label.voided_at IS NULL AS live) "
@@ -74,6 +77,7 @@ PG_COUNT = text(
     "WHERE live AND (kind <> 'item' OR scan_count > :limit)"
 )
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+HEX = re.compile(r"[0-9a-f]*")
 MICROSECOND = dt.timedelta(microseconds=1)
 
 
@@ -89,17 +93,19 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
     """Write ``scans`` in the current session's transaction and apply the count rules."""
     if not scans:
         return
-    # Per label: how many scans, the first and the last.
+    # Per label: how many scans, the first, the last, and the last one's client.
     per_label: dict[int, list[Any]] = {}
     for scan in scans:
         if scan.label_id is None:
             continue
         seen = per_label.get(scan.label_id)
         if seen is None:
-            per_label[scan.label_id] = [1, scan.at, scan.at]
+            per_label[scan.label_id] = [1, scan.at, scan.at, scan.fingerprint]
         else:
             seen[0] += 1
             seen[1], seen[2] = min(seen[1], scan.at), max(seen[2], scan.at)
+            if scan.at >= seen[2]:
+                seen[3] = scan.fingerprint
     ids = sorted(per_label)
     counts = [(label_id, *per_label[label_id]) for label_id in ids]
     connection = db.session.connection()
@@ -110,12 +116,13 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             for scan in scans:
                 copy.write_row(scan)
         if ids:
-            _, ns, firsts, lasts = zip(*counts, strict=True)
+            _, ns, firsts, lasts, fps = zip(*counts, strict=True)
             literals = {
                 "ids": _int_array(ids),
                 "ns": _int_array(ns),
                 "firsts": _int_array((at - EPOCH) // MICROSECOND for at in firsts),
                 "lasts": _int_array((at - EPOCH) // MICROSECOND for at in lasts),
+                "fps": _fingerprint_array(fps),
             }
             limit = current_app.config["CLONE_MAX_SCANS"]
             rows = connection.execute(PG_COUNT, {**literals, "limit": limit}).all()
@@ -131,8 +138,12 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
             scan_count=LABEL.c.scan_count + bindparam("b_n"),
             last_scan_at=bindparam("b_last"),
             first_scan_at=func.coalesce(LABEL.c.first_scan_at, bindparam("b_first")),
+            scanned_by=bindparam("b_fp"),
         ),
-        [{"b_id": i, "b_n": n, "b_first": first, "b_last": last} for i, n, first, last in counts],
+        [
+            {"b_id": i, "b_n": n, "b_first": first, "b_last": last, "b_fp": fp}
+            for i, n, first, last, fp in counts
+        ],
     )
     for start in range(0, len(ids), CHUNK):
         rows = connection.execute(
@@ -148,6 +159,13 @@ def write_scans(scans: Sequence[PendingScan]) -> None:
 def _int_array(values: Iterable[int]) -> str:
     """A PostgreSQL array literal of integers."""
     return "{" + ",".join(map(str, values)) + "}"
+
+
+def _fingerprint_array(values: Iterable[str]) -> str:
+    """A PostgreSQL array literal of client fingerprints. They are hex digits (see
+    ``client_fingerprint``), so nothing needs escaping; anything else is written as ""
+    (a client that matches nobody)."""
+    return "{" + ",".join(f'"{v}"' if HEX.fullmatch(v) else '""' for v in values) + "}"
 
 
 def _apply_count_rules(rows: Sequence[tuple[Any, ...]]) -> None:
@@ -220,6 +238,7 @@ class ScanLog:
         self._lock = threading.Lock()
         self._queue: list[PendingScan] = []
         self._queued: Counter[int] = Counter()  # per label, scans not yet written
+        self._queued_by: dict[int, str] = {}  # per label, the client of its last queued scan
         self._pid = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -242,6 +261,7 @@ class ScanLog:
                 self._queue.append(scan)
                 if scan.label_id is not None:
                     self._queued[scan.label_id] += 1
+                    self._queued_by[scan.label_id] = scan.fingerprint
                 return
         log.warning("scan queue full (%d): writing in the request", QUEUE_LIMIT)
         write_scans([scan])
@@ -249,6 +269,10 @@ class ScanLog:
     def queued(self, label_id: int) -> int:
         """Scans of ``label_id`` this process has queued and not yet written."""
         return self._queued.get(label_id, 0) if self.batched else 0
+
+    def queued_by(self, label_id: int) -> str | None:
+        """The client of the last scan of ``label_id`` still queued (None: none queued)."""
+        return self._queued_by.get(label_id)
 
     def flush(self) -> int:
         """Write what is queued, in one transaction; returns how many scans were written.
@@ -274,6 +298,7 @@ class ScanLog:
                         self._queued[scan.label_id] = left
                     else:
                         del self._queued[scan.label_id]
+                        self._queued_by.pop(scan.label_id, None)
         return len(batch)
 
     def close(self) -> None:
@@ -294,7 +319,7 @@ class ScanLog:
         if self._pid == pid and self._thread is not None:
             return
         if self._pid != pid:  # a forked child starts with its own, empty queue
-            self._queue, self._queued = [], Counter()
+            self._queue, self._queued, self._queued_by = [], Counter(), {}
             self._stop = threading.Event()
         self._pid = pid
         self._thread = threading.Thread(target=self._run, name="nguon-scan-writer", daemon=True)

@@ -61,21 +61,28 @@ def passport(client: Any, path: str) -> dict[str, Any]:
 def test_queued_scans_count_on_the_page_and_are_written_in_one_go(batched: Any) -> None:
     client = batched.test_client()
     item = paths(batched)["item"][0]
-    first, second = passport(client, item), passport(client, item)
+    other = {"REMOTE_ADDR": "198.51.100.5"}  # another buyer
+    first = passport(client, item)
+    second = client.get(item, headers={"Accept": "application/json"}, environ_base=other).json
     assert (first["verdict"], second["verdict"]) == ("genuine", "scanned_before")
     assert second["scan_count"] == 2  # the queued first scan is counted already
+    # Who scanned last counts while queued too: the other buyer again is not warned.
+    again = client.get(item, headers={"Accept": "application/json"}, environ_base=other).json
+    assert again["verdict"] == "scanned_by_you"
     client.get("/01/08930000000019/10/L00000/21/NEVERISSUED")  # an unknown code is logged too
     assert written(batched) == []  # nothing written yet: the scans wait in the queue
 
-    assert batched.extensions["nguon.scans"].flush() == 3
+    assert batched.extensions["nguon.scans"].flush() == 4
     rows = written(batched)
-    assert [s.verdict for s in rows] == ["genuine", "scanned_before", "unknown"]
+    assert [s.verdict for s in rows] == ["genuine", "scanned_before", "scanned_by_you", "unknown"]
     assert all(len(s.ref) == 32 and len(s.fingerprint) == 32 for s in rows)
     with batched.app_context():
         label = db.session.get(Label, rows[0].label_id)
-        assert label.scan_count == 2 and label.first_scan_at == rows[0].at
-        assert label.last_scan_at == rows[1].at
-    assert passport(client, item)["scan_count"] == 3  # now read from the database
+        assert label.scan_count == 3 and label.first_scan_at == rows[0].at
+        assert label.last_scan_at == rows[2].at and label.scanned_by == rows[2].fingerprint
+    fourth = passport(client, item)
+    assert fourth["scan_count"] == 4  # now read from the database
+    assert fourth["verdict"] == "scanned_before"  # the other buyer scanned it since
 
 
 def test_odd_paths_are_written_as_they_came(batched: Any) -> None:
