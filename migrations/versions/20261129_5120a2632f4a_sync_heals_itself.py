@@ -7,7 +7,7 @@ of each record, as revision 1), so the next change of such a record is an update
 a change of one still waiting, frozen as a second record, is unfrozen to go as that update.
 
 Revision ID: 5120a2632f4a
-Revises: cc92386b4041
+Revises: 3c9e5a1f7d20
 Create Date: 2026-11-29 10:00:00
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import nguon.db
 
 revision: str = "5120a2632f4a"
-down_revision: str | None = "cc92386b4041"
+down_revision: str | None = "3c9e5a1f7d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

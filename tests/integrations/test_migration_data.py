@@ -16,7 +16,7 @@ from nguon.db import make_engine
 from nguon.migrate import alembic_config
 from tests.conftest import drop_postgres_database, ensure_postgres_database
 
-BEFORE = "cc92386b4041"  # the revision this branch's migration follows
+BEFORE = "3c9e5a1f7d20"  # the revision this branch's migration follows
 
 
 @pytest.fixture
