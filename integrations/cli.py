@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Any
+
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from integrations.models import ReconcileRun
 from nguon.cli import main
+from nguon.db import db
 
 
 @main.group()
@@ -14,15 +20,13 @@ def sync() -> None:
     """Delivery of records to the National Traceability Portal."""
 
 
-def make_client() -> object:
-    from integrations.portal import PortalClient
+def make_client() -> Any:
+    from integrations.delivery import portal_client
 
-    config = current_app.config
-    if not config.get("PORTAL_URL"):
+    client = portal_client(current_app._get_current_object())  # type: ignore[attr-defined]
+    if client is None:
         raise click.ClickException("NGUON_PORTAL_URL is not set")
-    return PortalClient(
-        config["PORTAL_URL"], config["PORTAL_CLIENT_ID"], config.get("PORTAL_CLIENT_SECRET") or ""
-    )
+    return client
 
 
 @sync.command("run")
@@ -30,23 +34,33 @@ def make_client() -> object:
 @click.option("--max-rows", type=int, default=None, help="Stop after sending this many rows.")
 @with_appcontext
 def run(once: bool, max_rows: int | None) -> None:
-    """Send outbox rows (dependencies first), retrying with backoff; SIGTERM stops cleanly."""
-    from integrations.portal import EpcisPushClient
+    """Send outbox rows (dependencies first) at the portal's pace, retrying transient
+    failures for NGUON_SYNC_RETRY_FOR; SIGTERM stops cleanly."""
+    from integrations.delivery import clients_for
     from integrations.worker import SyncWorker, WorkerRefused
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    push = app.config.get("EPCIS_PUSH_URL")
-    epcis_client = EpcisPushClient(push, app.config.get("EPCIS_PUSH_TOKEN")) if push else None
-    worker = SyncWorker(app, make_client(), epcis_client,  # type: ignore[arg-type]
-                        max_attempts=app.config["SYNC_MAX_ATTEMPTS"])  # fmt: skip
+    if app.config.get("SYNC_MAX_ATTEMPTS") is not None:
+        logging.getLogger(__name__).warning(
+            "NGUON_SYNC_MAX_ATTEMPTS is retired and ignored: a row now retries transient "
+            "failures for NGUON_SYNC_RETRY_FOR (%s s) and waits out outages",
+            app.config["SYNC_RETRY_FOR"],
+        )
+    clients = clients_for(app)
+    if "portal" not in clients:
+        raise click.ClickException("NGUON_PORTAL_URL is not set")
+    worker = SyncWorker(app, clients=clients)
     worker.install_signal_handlers()
     try:
         stats = worker.run(once=once, max_rows=max_rows)
     except WorkerRefused as exc:
         raise click.ClickException(str(exc)) from None
+    finally:
+        for client in clients.values():
+            client.pace.close()
     click.echo(
-        f"sent {stats.sent}, done {stats.done}, retried {stats.retried}, parked {stats.parked}, "
-        f"rejected {stats.rejected}",
+        f"sent {stats.sent}, done {stats.done}, retried {stats.retried}, "
+        f"throttled {stats.throttled}, parked {stats.parked}, rejected {stats.rejected}",
         err=True,
     )
 
@@ -54,16 +68,33 @@ def run(once: bool, max_rows: int | None) -> None:
 @sync.command("status")
 @with_appcontext
 def status() -> None:
-    """Counts by state, the oldest pending row's age, parked and rejected rows."""
+    """Whether sync runs, each destination's circuit, counts by state, the oldest
+    waiting row, the delivery rate, and the parked and rejected rows."""
     from integrations.models import OutboxState
-    from integrations.outbox import summary
+    from integrations.outbox import overview
 
-    counts, age, problems = summary(50)
+    view = overview(50)
+    click.echo(f"sync\t{'on' if view.sync_on else 'off (NGUON_PORTAL_URL is not set)'}")
+    seen = view.worker_seen_at
+    if seen is None:
+        click.echo("worker\tnone has run")
+    else:
+        ago = int((view.now - seen).total_seconds())
+        state = "running" if view.worker_running else "not running"
+        click.echo(f"worker\t{state} (last seen {ago} s ago)")
+    for channel in view.channels:
+        line = f"circuit {channel.target}\t{channel.circuit}"
+        if channel.unreachable_since is not None:
+            since = int((view.now - channel.unreachable_since).total_seconds())
+            line += f" for {since} s: {channel.last_error or ''}"
+        click.echo(line)
     for state in OutboxState:
-        click.echo(f"{state.value}\t{counts.get(state.value, 0)}")
-    if age is not None:
-        click.echo(f"oldest pending\t{age} s")
-    for row in problems:
+        click.echo(f"{state.value}\t{view.counts.get(state.value, 0)}")
+    if view.oldest is not None:
+        row = view.oldest
+        click.echo(f"oldest waiting\t{view.oldest_age} s (#{row.id} {row.kind} {row.record_id})")
+    click.echo(f"delivery rate\t{view.per_minute:.1f} rows/min over the last 15 min")
+    for row in view.problems:
         click.echo(
             f"{row.state}\t#{row.id}\t{row.kind} {row.record_id}\t{row.last_error or row.reasons}"
         )
@@ -115,41 +146,88 @@ def portal_sim(
 
 
 @sync.command("reconcile")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Resend what the portal lost; adopt records "
+    "it holds under ids we do not know (duplicates are listed, never deleted).",
+)
+@click.option("--restart", is_flag=True, help="Start over instead of resuming an unfinished run.")
+@click.option(
+    "--duplicates-csv",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the duplicated records (for the portal's operator) to this file.",
+)
 @with_appcontext
-def reconcile() -> None:
-    """Compare the batches the outbox says the portal accepted with what the portal holds:
-    missing records, duplicates, and lots that differ."""
-    from sqlalchemy import select
-
-    from integrations.models import OutboxRow, OutboxState
-    from nguon.db import db
-    from traceability.gs1 import DigitalLink
-    from traceability.models import Batch
-
+def reconcile(repair: bool, restart: bool, duplicates_csv: str | None) -> None:
+    """Compare every batch with the records the portal holds, at the portal's pace:
+    missing, duplicated and unknown records. An interrupted run resumes."""  # fmt: skip
     client = make_client()
-    base = current_app.config["PUBLIC_URL"]
-    done = set(
-        db.session.scalars(
-            select(OutboxRow.record_id).where(
-                OutboxRow.kind == "trace_record", OutboxRow.state == OutboxState.DONE
-            )
+    try:
+        _reconcile(client, restart, repair, duplicates_csv)
+    finally:
+        client.pace.close()
+
+
+def _reconcile(client: Any, restart: bool, repair: bool, duplicates_csv: str | None) -> None:
+    import csv
+    import time
+
+    from integrations import reconcile as rec
+    from nguon.db import commit_boundary
+
+    with commit_boundary():
+        run = rec.current_run(restart, repair)
+        run_id, resumed, left = run.id, run.checked > 0, rec.remaining(run)
+    if resumed:
+        click.echo(f"resuming run {run_id}: {left} batch(es) left", err=True)
+    stopped: rec.PortalUnreachable | None = None
+    with click.progressbar(length=left, label="reconciling", file=sys.stderr) as bar:
+        while stopped is None:
+            # Each chunk's progress is committed, also when the portal stops answering
+            # in its middle: the next run resumes after the last batch compared.
+            with commit_boundary():
+                run = db.session.get_one(ReconcileRun, run_id)
+                chunk = next(rec.chunks(run), None)
+                if chunk is None:
+                    rec.finish(run)
+                    break
+                for batch in chunk:
+                    try:
+                        found = rec.compare(batch, client, run.repair, time.sleep)
+                    except rec.PortalUnreachable as exc:
+                        stopped = exc
+                        break
+                    rec.advance(run, batch, found)
+                    bar.update(1)
+    if stopped is not None:
+        raise click.ClickException(
+            f"the portal stopped answering ({stopped}); run `nguon sync reconcile` again to resume"
         )
-    )
-    differences = 0
-    for batch in db.session.scalars(select(Batch).order_by(Batch.id)):
-        code = DigitalLink(batch.product.gtin, lot=batch.lot).uri(base)
-        outcome = client.call("GET", f"/api/v1/trace-records?trace_code={code}")  # type: ignore[attr-defined]
-        found = outcome.body if outcome.kind == "ok" and isinstance(outcome.body, list) else None
-        if found is None:
-            click.echo(f"unknown\tbatch {batch.id}\t{code}\t{outcome.error}")
-            differences += 1
-        elif str(batch.id) in done and not found:
-            click.echo(f"missing on portal\tbatch {batch.id}\t{code}")
-            differences += 1
-        elif len(found) > 1:
-            click.echo(f"duplicated on portal ({len(found)})\tbatch {batch.id}\t{code}")
-            differences += 1
-        elif found and str(batch.id) not in done:
-            click.echo(f"on portal, not marked accepted here\tbatch {batch.id}\t{code}")
-            differences += 1
-    click.echo(f"{differences} difference(s)", err=True)
+    with commit_boundary():
+        differences = list(db.session.get_one(ReconcileRun, run_id).differences)
+    labels = {
+        "missing": "missing on portal",
+        "duplicated": "duplicated on portal",
+        "unknown_here": "on portal, not known here",
+        "other_id": "on portal under another id",
+        "unreadable": "unknown (unreadable answer)",
+    }
+    for item in differences:
+        extra = [i for i in item["found"] if i != item["held"]]
+        line = f"{labels[item['kind']]}\tbatch {item['batch_id']}\t{item['trace_code']}"
+        if item["kind"] == "duplicated":
+            line += f"\tkeep {item['held'] or item['found'][0]}\tremove {', '.join(extra)}"
+        if item["repaired"]:
+            line += "\trepaired"
+        click.echo(line)
+    if duplicates_csv:
+        with open(duplicates_csv, "w", newline="", encoding="utf-8") as handle:
+            out = csv.writer(handle)
+            out.writerow(["trace_code", "keep_record_id", "remove_record_id", "batch_id"])
+            for item in differences:
+                if item["kind"] == "duplicated":
+                    keep = item["held"] or item["found"][0]
+                    for extra in (i for i in item["found"] if i != keep):
+                        out.writerow([item["trace_code"], keep, extra, item["batch_id"]])
+    click.echo(f"{len(differences)} difference(s)", err=True)

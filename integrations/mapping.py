@@ -1,10 +1,13 @@
-"""The one place that knows the portal's payloads (PORTAL_CONTRACT.md). When the portal
-publishes its real specification, this module is what changes."""
+"""The one place that knows the portal's payloads and answers (``PORTAL_CONTRACT.md`` in
+this folder: the shared contract and its amendments). When the portal publishes its real
+specification, this module is what changes; the outbox and the worker ask it what to
+send and what an answer means, never the shape of either."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -37,7 +40,7 @@ class Unsendable(Exception):
 class Call:
     method: str
     path: str
-    body: dict[str, Any]
+    body: dict[str, Any] | None
     dependencies: tuple[tuple[str, str], ...] = ()  # (kind, record id) that must be done
 
 
@@ -134,7 +137,21 @@ def preload(kind: str, record_ids: list[str]) -> None:
         db.session.info.setdefault("events", {}).update(services.lots_events(loaded))
 
 
-def trace_record(batch_id: str) -> Call:
+def _stage(batch: Batch, event: EpcisEvent) -> dict[str, Any]:
+    return {
+        "stage": (event.document.get("bizStep") or event.event_type),
+        "product_trace_code": services.lot_class(batch),
+        "location_trace_code": (
+            event.document.get("bizLocation") or event.document.get("readPoint") or {}
+        ).get("id"),
+        "event_time": event.document["eventTime"],
+        "epcis_event_id": event.event_id,
+    }
+
+
+def trace_record(batch_id: str, held: tuple[str, int] | None = None) -> Call:
+    """The batch's record as it now stands: a new record (POST), or, when the portal
+    already holds one (``held``: its record id and revision), the next revision of it."""
     batch = db.session.get(Batch, int(batch_id))  # preloaded with its claims when batched
     if batch is None:
         raise Unsendable(f"batch {batch_id} no longer exists")
@@ -145,21 +162,14 @@ def trace_record(batch_id: str) -> Call:
                 Label.batch_id == batch.id, Label.kind == LabelKind.ITEM, Label.voided_at.is_(None)
             )
         )
+    # The events the public may see of this batch (traceability's one filter): a record
+    # shows what the consumer's page shows. Preloaded for a batch call (lots_events).
     events = db.session.info.get("events", {}).get(batch.id)
     if events is None:
         events = services.batch_events(batch)
-    stages = [
-        {
-            "stage": (e.document.get("bizStep") or e.event_type),
-            "product_trace_code": services.lot_class(batch),
-            "location_trace_code": (
-                e.document.get("bizLocation") or e.document.get("readPoint") or {}
-            ).get("id"),
-            "event_time": e.document["eventTime"],
-            "epcis_event_id": e.event_id,
-        }
-        for e in events
-    ]
+    # An event declared erroneous (EPCIS errorDeclaration) no longer tells the batch's
+    # story: the record as it now stands leaves it out (its corrections are events too).
+    stages = [_stage(batch, e) for e in events if not e.document.get("errorDeclaration")]
     certifications = [
         {"kind": c.asset.kind, "number": c.asset.certificate_number, "name": c.asset.name}
         for c in batch.claims
@@ -170,9 +180,7 @@ def trace_record(batch_id: str) -> Call:
         if c.ocop_product is not None
     ]
     body = {
-        "trace_code": DigitalLink(batch.product.gtin, lot=batch.lot).uri(
-            current_app.config["PUBLIC_URL"]
-        ),
+        "trace_code": trace_code(batch),
         "gtin": batch.product.gtin,
         "lot": batch.lot,
         "serials": {"count": int(serials or 0)},
@@ -184,12 +192,16 @@ def trace_record(batch_id: str) -> Call:
         "certifications": certifications,
         "standards": list(batch.product.standards or []),
     }
-    return Call(
-        "POST",
-        "/api/v1/trace-records",
-        body,
-        (("organisation", str(batch.producer_id)), ("product", str(batch.product_id))),
-    )
+    dependencies = (("organisation", str(batch.producer_id)), ("product", str(batch.product_id)))
+    if held is not None:
+        remote_id, revision = held
+        return Call(
+            "PUT",
+            f"/api/v1/trace-records/{quote(remote_id, safe='')}",
+            {**body, "revision": revision + 1},
+            dependencies,
+        )
+    return Call("POST", "/api/v1/trace-records", body, dependencies)
 
 
 def epcis_event(event_pk: str) -> Call:
@@ -211,5 +223,105 @@ BUILDERS = {
 }
 
 
-def call_for(kind: str, record_id: str) -> Call:
+def call_for(kind: str, record_id: str, held: tuple[str, int] | None = None) -> Call:
+    """The call that sends a record; ``held``: the portal's id and revision of it."""
+    if held is not None:
+        return BUILDERS[kind](record_id, held)  # type: ignore[call-arg]
     return BUILDERS[kind](record_id)
+
+
+# --- the portal's trace-record answers ----------------------------------------------------
+
+BATCH_PATH = "/api/v1/trace-records:batch"
+BATCH_LIMIT = 100
+
+
+def batch_call(records: list[tuple[dict[str, Any], str]]) -> Call:
+    """New records in one call: (body, idempotency key) each, at most ``BATCH_LIMIT``."""
+    return Call(
+        "POST", BATCH_PATH, {"records": [{**body, "idempotency_key": k} for body, k in records]}
+    )
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What the portal said of one record it took or refused."""
+
+    ok: bool
+    remote_id: str | None = None
+    revision: int | None = None
+    reasons: tuple[Any, ...] = ()
+
+
+def taken(body: Any) -> Taken:
+    """The answer to a POST (202) or PUT (200) of a trace record."""
+    if not isinstance(body, dict) or not isinstance(body.get("record_id"), str):
+        return Taken(False, reasons=("the portal's answer names no record_id",))
+    revision = body.get("revision")
+    return Taken(True, body["record_id"][:64], revision if isinstance(revision, int) else 1)
+
+
+def batch_results(body: Any, count: int) -> list[Taken] | None:
+    """The batch call's answer, one per record sent in order; None if unreadable."""
+    results = body.get("results") if isinstance(body, dict) else None
+    if not isinstance(results, list):
+        return None
+    found: dict[int, Taken] = {}
+    for result in results:
+        if not isinstance(result, dict) or not isinstance(result.get("index"), int):
+            return None
+        if result.get("status") == "error":
+            errors = result.get("errors") or [result.get("error")]
+            found[result["index"]] = Taken(False, reasons=tuple(errors))
+        else:
+            found[result["index"]] = taken(result)
+    if sorted(found) != list(range(count)):
+        return None
+    return [found[i] for i in range(count)]
+
+
+def status_call(remote_id: str) -> Call:
+    return Call("GET", f"/api/v1/trace-records/{quote(remote_id, safe='')}", None)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # "pending" | "accepted" | "rejected"
+    revision: int | None
+    reasons: list[Any]
+
+
+def verdict(body: Any) -> Verdict:
+    """The portal's word on a record (GET): its status, the revision it concerns."""
+    if not isinstance(body, dict) or body.get("status") not in ("pending", "accepted", "rejected"):
+        return Verdict("pending", None, [])
+    revision = body.get("revision")
+    reasons = body.get("reasons")
+    return Verdict(
+        body["status"],
+        revision if isinstance(revision, int) else None,
+        reasons if isinstance(reasons, list) else [],
+    )
+
+
+def current_revision(body: Any) -> int | None:
+    """A 409 revision_conflict's account of the revision the portal holds."""
+    if isinstance(body, dict) and isinstance(body.get("current_revision"), int):
+        return body["current_revision"]
+    return None
+
+
+def trace_code(batch: Batch) -> str:
+    return DigitalLink(batch.product.gtin, lot=batch.lot).uri(current_app.config["PUBLIC_URL"])
+
+
+def find_call(code: str) -> Call:
+    """Reconciliation: the records the portal holds under a trace code."""
+    return Call("GET", "/api/v1/trace-records?" + urlencode({"trace_code": code}), None)
+
+
+def found_ids(body: Any) -> list[str] | None:
+    if not isinstance(body, list):
+        return None
+    ids = [r.get("record_id") for r in body if isinstance(r, dict)]
+    return [i for i in ids if isinstance(i, str)] if len(ids) == len(body) else None

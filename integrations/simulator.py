@@ -1,9 +1,11 @@
-"""A portal simulator implementing PORTAL_CONTRACT.md, with faults on demand.
+"""A portal simulator implementing ``integrations/PORTAL_CONTRACT.md`` (the shared
+contract and its amendments), with faults on demand.
 
-Auth with expiring tokens, idempotency keys, validation with problem+json, 429 with
-Retry-After, asynchronous accept/reject of trace records, and injected failures:
-5xx before commit, answers dropped after commit, latency. It counts what it stored so
-tests can check that every record arrived exactly once.
+Auth with expiring tokens, idempotency keys, validation with problem+json, a rate limit
+per client with 429 and Retry-After, asynchronous accept/reject of trace records, updates
+of a record by revision, and injected failures: 5xx before commit, answers dropped after
+commit, latency. It counts what it stored so tests can check that every record arrived
+exactly once (and every update was applied once).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ class Faults:
 
 @dataclass
 class State:
-    tokens: dict[str, float] = field(default_factory=dict)
+    tokens: dict[str, tuple[float, str]] = field(default_factory=dict)  # expiry, client
     idempotency: dict[str, tuple[str, int, Any]] = field(default_factory=dict)
     organizations: dict[str, dict[str, Any]] = field(default_factory=dict)
     locations: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -46,6 +48,9 @@ class State:
     key_hits: dict[str, int] = field(default_factory=dict)  # requests seen per Idempotency-Key
     window: dict[str, list[float]] = field(default_factory=dict)
     requests: int = 0
+    throttled: int = 0  # 429s answered
+    serial: int = 0  # the last record id given
+    updates: int = 0  # revisions applied by PUT
 
 
 def canonical_digest(body: Any) -> str:
@@ -107,16 +112,18 @@ def create_simulator(
             return None
         token = request.headers.get("Authorization", "").removeprefix("Bearer ")
         with lock:
-            expiry = st().tokens.get(token)
-            if expiry is None or expiry < time.monotonic():
+            expiry, client = st().tokens.get(token, (0.0, ""))
+            if expiry < time.monotonic():
                 return problem(401, "Unauthorized", "token missing or expired")
+            # The limit is the client's, however many tokens (workers) it holds.
             now = time.monotonic()
-            window = [t for t in st().window.get(token[:8], []) if now - t < 1.0]
+            window = [t for t in st().window.get(client, []) if now - t < 1.0]
             if len(window) >= f().rate_limit or rng.random() < f().throttle_rate:
-                st().window[token[:8]] = window
+                st().window[client] = window
+                st().throttled += 1
                 return problem(429, "Too Many Requests", "slow down", Retry_After="1")
             window.append(now)
-            st().window[token[:8]] = window
+            st().window[client] = window
             if rng.random() < f().error_rate:
                 return problem(rng.choice([500, 502, 503]), "Server Error", "injected failure")
         return None
@@ -132,7 +139,7 @@ def create_simulator(
             return problem(401, "Unauthorized", "bad client credentials")
         value = secrets.token_urlsafe(24)
         with lock:
-            st().tokens[value] = time.monotonic() + f().token_ttl
+            st().tokens[value] = (time.monotonic() + f().token_ttl, client_id)
         return jsonify(access_token=value, token_type="Bearer", expires_in=f().token_ttl)  # noqa: S106
 
     def idempotent(store: Any) -> Response:
@@ -168,6 +175,14 @@ def create_simulator(
             if status < 300:
                 st().idempotency[key] = (digest, status, body)
                 st().creations[key] = st().creations.get(key, 0) + 1
+        if status == 409:
+            response = problem(409, "Conflict", "revision_conflict",
+                               [{"field": "revision", "code": "revision_conflict",
+                                 "message": "not the next revision"}])  # fmt: skip
+            response.set_data(json.dumps({**json.loads(response.get_data()), **body}))
+            return response
+        if status == 404:
+            return problem(404, "Not Found", "no such record", body)
         if status >= 400:
             return problem(status, "Unprocessable Entity", "validation failed", body)
         if rng.random() < f().drop_after_commit:
@@ -243,7 +258,7 @@ def create_simulator(
 
         return idempotent(store)
 
-    def store_record(body: Any) -> tuple[int, Any]:
+    def record_errors(body: Any) -> list[dict[str, str]]:
         errors = validate(
             body,
             {
@@ -254,23 +269,62 @@ def create_simulator(
                 "production_date": required,
             },
         )
-        if body and body.get("gtin") not in st().products:
+        if isinstance(body, dict) and body.get("gtin") not in st().products:
             errors.append({"field": "gtin", "code": "unknown", "message": "send the product first"})
+        return errors
+
+    def store_record(body: Any) -> tuple[int, Any]:
+        errors = record_errors(body)
         if errors:
             return 422, errors
-        record_id = f"TR-{len(st().records) + 1:07d}"
+        st().serial += 1
+        record_id = f"TR-{st().serial:07d}"
         fate = "rejected" if rng.random() < f().reject_rate else "accepted"
         st().records[record_id] = {
             "body": body,
             "fate": fate,
             "due": time.monotonic() + f().accept_after,
+            "revision": 1,
+            "history": [body],
         }
         return 202, {"record_id": record_id, "status": "pending"}
+
+    def update_record(record_id: str, body: Any) -> tuple[int, Any]:
+        """The next revision of a record: the whole record as it now stands."""
+        record = st().records.get(record_id)
+        if record is None:
+            return 404, [{"field": "record_id", "code": "unknown", "message": record_id}]
+        revision = body.get("revision") if isinstance(body, dict) else None
+        if not isinstance(revision, int) or isinstance(revision, bool):
+            return 422, [{"field": "revision", "code": "required", "message": "an integer"}]
+        if revision != record["revision"] + 1:
+            return 409, {"code": "revision_conflict", "current_revision": record["revision"]}
+        fields = {k: v for k, v in body.items() if k != "revision"}
+        errors = record_errors(fields)
+        if fields.get("trace_code") != record["body"]["trace_code"]:
+            errors.append({"field": "trace_code", "code": "immutable",
+                           "message": "a record keeps its trace code"})  # fmt: skip
+        if errors:
+            return 422, errors
+        record.update(
+            body=fields,
+            revision=revision,
+            fate="rejected" if rng.random() < f().reject_rate else "accepted",
+            due=time.monotonic() + f().accept_after,
+        )
+        record["history"].append(fields)
+        st().updates += 1
+        return 200, {"record_id": record_id, "revision": revision, "status": "pending"}
 
     @app.post("/api/v1/trace-records")
     def post_record() -> Response:
         body = request.get_json(silent=True)
         return idempotent(lambda: store_record(body))
+
+    @app.put("/api/v1/trace-records/<record_id>")
+    def put_record(record_id: str) -> Response:
+        body = request.get_json(silent=True)
+        return idempotent(lambda: update_record(record_id, body))
 
     @app.post("/api/v1/trace-records:batch")
     def post_records() -> Response:
@@ -343,7 +397,9 @@ def create_simulator(
             return problem(404, "Not Found", f"no record {record_id}")
         status = "pending" if time.monotonic() < record["due"] else record["fate"]
         reasons = ["stage list incomplete (simulated rejection)"] if status == "rejected" else []
-        return jsonify(record_id=record_id, status=status, reasons=reasons)
+        return jsonify(
+            record_id=record_id, revision=record["revision"], status=status, reasons=reasons
+        )
 
     @app.get("/api/v1/trace-records")
     def find_records() -> Any:
@@ -369,6 +425,8 @@ def create_simulator(
                 duplicate_creations=sum(1 for n in st().creations.values() if n > 1),
                 records_per_trace_code_max=max(codes.values(), default=0),
                 requests=st().requests,
+                throttled=st().throttled,
+                updates=st().updates,
             )
 
     return app

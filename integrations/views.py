@@ -4,23 +4,42 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, url_for
+from flask_babel import format_decimal
 from sqlalchemy import select
 
 from integrations import outbox
 from integrations.models import OutboxRow, OutboxState
-from integrations.worker import resend, retry
+from integrations.worker import resend, retry, retry_parked
 from nguon.auth import staff_required
 from nguon.db import db
-from nguon.i18n import _
+from nguon.i18n import LABELS, _, _l
 
 bp = Blueprint("integrations", __name__, url_prefix="/integrations")
+
+
+# How the sync page names stored values (through the catalogue).
+SYNC_LABELS = {
+    "outbox_kind": {
+        "organisation": _l("organisation"),
+        "location": _l("location"),
+        "product": _l("product"),
+        "trace_record": _l("trace record of batch"),
+        "epcis_event": _l("EPCIS event"),
+    },
+    "sync_target": {
+        "portal": _l("National Traceability Portal"),
+        "epcis": _l("EPCIS repository"),
+    },
+}
 
 
 @bp.record_once
 def _register_helpers(state: Any) -> None:
     app: Flask = state.app
     app.jinja_env.globals["sync_state"] = sync_state
+    for kind, labels in SYNC_LABELS.items():
+        LABELS.setdefault(kind, {}).update(labels)
 
 
 def sync_state(kind: str, record_id: Any) -> OutboxRow | None:
@@ -36,21 +55,22 @@ def sync_state(kind: str, record_id: Any) -> OutboxRow | None:
 @bp.get("/sync")
 @staff_required
 def sync_page() -> str:
-    counts, age, problems = outbox.summary(200)
-    failing = db.session.scalars(
-        select(OutboxRow)
-        .where(OutboxRow.state == OutboxState.PENDING, OutboxRow.attempts > 0)
-        .order_by(OutboxRow.attempts.desc())
-        .limit(50)
-    ).all()
+    view = outbox.overview(200)
     return render_template(
         "integrations/sync.html",
-        counts=counts,
+        view=view,
+        rate=format_decimal(round(view.per_minute, 1)),
         states=[s.value for s in OutboxState],
-        oldest_age=age,
-        problems=problems,
-        failing=failing,
+        waiting_by_target=outbox.waiting_by_target(),
     )
+
+
+@bp.post("/sync/retry-parked")
+@staff_required
+def retry_all() -> Any:
+    count = retry_parked()
+    flash(_("%(count)d parked row(s) will be sent again.", count=count), "success")
+    return redirect(url_for(".sync_page"))
 
 
 @bp.post("/sync/<int:row_id>/<any(retry, resend):action>")
@@ -67,8 +87,4 @@ def act(row_id: int, action: str) -> Any:
     else:
         resend(row)
         flash(_("A new row was queued with the record as it is now."), "success")
-    return redirect(
-        url_for(".sync_page", _anchor=f"row-{row.id}")
-        if request.args.get("back") is None
-        else request.args["back"]
-    )
+    return redirect(url_for(".sync_page", _anchor=f"row-{row.id}"))

@@ -110,6 +110,21 @@ def _parse_portal_url(value: str) -> str:
     return value.strip().rstrip("/")
 
 
+def _bounded(minimum: float, maximum: float, unit: str) -> Callable[[str], float]:
+    """A positive number (no 0: a rate or a period of nothing would stop the work)."""
+
+    def parse(value: str) -> float:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"must be a number of {unit}, e.g. {maximum / 10:g}") from None
+        if not minimum <= number <= maximum:  # also refuses nan and inf
+            raise ValueError(f"must be between {minimum:g} and {maximum:g} {unit}")
+        return number
+
+    return parse
+
+
 def _parse_tiles_url(value: str) -> str:
     """A tile URL template such as https://tiles.example.vn/{z}/{x}/{y}.png."""
     url = value.strip()
@@ -304,11 +319,53 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("EPCIS_PUSH_TOKEN", "EPCIS_PUSH_TOKEN", str, None, "Bearer token for that repository"),
     Setting(
+        "PORTAL_RATE_LIMIT",
+        "PORTAL_RATE_LIMIT",
+        _bounded(0.01, 100000, "requests per second"),
+        20.0,
+        "requests per second the portal allows us; all sync workers together keep under it",
+    ),
+    Setting(
+        "SYNC_RETRY_FOR",
+        "SYNC_RETRY_FOR",
+        _bounded(0.01, 30 * 86400, "seconds"),
+        86400.0,
+        "how long a row keeps retrying transient failures (time the portal is down not counted)",
+    ),
+    Setting(
+        "SYNC_BACKOFF_BASE",
+        "SYNC_BACKOFF_BASE",
+        _bounded(0.001, 3600, "seconds"),
+        1.0,
+        "first retry delay; it doubles with each failure (full jitter)...",
+    ),
+    Setting(
+        "SYNC_BACKOFF_MAX",
+        "SYNC_BACKOFF_MAX",
+        _bounded(0.001, 86400, "seconds"),
+        600.0,
+        "...up to this ceiling",
+    ),
+    Setting(
+        "SYNC_CIRCUIT_FAILURES",
+        "SYNC_CIRCUIT_FAILURES",
+        _int_parser(1, 1000),
+        5,
+        "transient failures in a row that mark a destination unreachable (circuit open)",
+    ),
+    Setting(
+        "SYNC_PROBE_SECONDS",
+        "SYNC_PROBE_SECONDS",
+        _bounded(0.01, 3600, "seconds"),
+        30.0,
+        "how often an unreachable destination is probed",
+    ),
+    Setting(
         "SYNC_MAX_ATTEMPTS",
         "SYNC_MAX_ATTEMPTS",
         _int_parser(1, 1000),
-        8,
-        "failed sends before an outbox row is parked for an officer",
+        None,
+        "retired (rows retry for SYNC_RETRY_FOR); still parsed, then ignored with a warning",
     ),
     Setting(
         "MAP_TILES_URL",

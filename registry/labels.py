@@ -111,6 +111,7 @@ REGISTRY_LABELS = {
         "done": _l("accepted by the portal"),
         "rejected": _l("rejected by the portal"),
         "parked": _l("parked for an officer"),
+        "superseded": _l("replaced by a later update"),
     },
     "report_category": {
         "counterfeit": _l("counterfeit product"),

@@ -1,7 +1,7 @@
 """Trading partners entered by name and tax code; corrections of published records.
 
 Revision ID: 5e0c3a1d9b27
-Revises: 3c9e5a1f7d20
+Revises: 5120a2632f4a
 Create Date: 2026-11-29 10:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import nguon.db
 
 revision: str = "5e0c3a1d9b27"
-down_revision: str | None = "3c9e5a1f7d20"
+down_revision: str | None = "5120a2632f4a"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,6 +6,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,14 +14,15 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from integrations.models import OutboxRow, OutboxState
-from integrations.worker import SyncWorker
+from integrations.worker import SyncSettings, SyncWorker
 from nguon.db import db
 from tests.factories import lychee_batches
+from tests.integrations.conftest import FAST
 from tests.integrations.conftest import outbox_rows as rows
 
 
-def worker(app: Flask, sim: Any, **options: Any) -> SyncWorker:
-    return SyncWorker(app, sim.client(), base_delay=0.005, max_delay=0.05, **options)
+def worker(app: Flask, sim: Any, settings: SyncSettings = FAST, **options: Any) -> SyncWorker:
+    return SyncWorker(app, sim.client(), settings=settings, **options)
 
 
 @pytest.fixture
@@ -59,7 +61,7 @@ def test_records_arrive_once_despite_faults(
     1,000 trace records all end accepted, each stored exactly once by the portal."""
     make_batches(in_tx, producer, 1000)
     sim = simulator(error_rate=0.3, throttle_rate=0.1, drop_after_commit=0.1, token_ttl=2)
-    stats = worker(app, sim, max_attempts=100, batch_size=50).run(once=True, idle_sleep=0.005)
+    stats = worker(app, sim, batch_size=50).run(once=True, idle_sleep=0.005)
     states = {r.state for r in rows(app)}
     assert states == {OutboxState.DONE}, [r.last_error for r in rows(app) if r.state != "done"][:3]
     assert len(sim.state.records) == 1000
@@ -77,7 +79,7 @@ def test_a_portal_that_is_down_then_back_drains_the_backlog(
     sim = simulator(down=True)
     threading.Timer(0.5, lambda: setattr(sim.faults, "down", False)).start()
     started = time.monotonic()
-    worker(app, sim, max_attempts=1000).run(once=True, idle_sleep=0.01)
+    worker(app, sim).run(once=True, idle_sleep=0.01)
     assert time.monotonic() - started >= 0.5
     assert {r.state for r in rows(app)} == {OutboxState.DONE}
     assert len(sim.state.records) == 20
@@ -166,13 +168,16 @@ def test_officer_page_retries_a_parked_row(
     from tests.conftest import csrf_from
 
     batches = make_batches(in_tx, producer, 1)
-    sim = simulator(down=True)
-    worker(app, sim, max_attempts=2).run(once=True, idle_sleep=0.005)
+    sim = simulator(error_rate=1.0)
+    # A portal that answers 5xx to these rows for longer than the retry period, without
+    # ever looking down as a whole (the circuit would otherwise hold the rows back).
+    hopeless = replace(FAST, retry_for=0.1, circuit_failures=1000)
+    worker(app, sim, hopeless).run(once=True, idle_sleep=0.005)
     parked = [r for r in rows(app) if r.state == OutboxState.PARKED]
-    assert parked and "gave up after 2 attempts" in parked[0].last_error
+    assert parked and "kept failing for" in parked[0].last_error
     client = logged_in("officer")
     page = client.get("/integrations/sync").get_data(as_text=True)
-    assert "gave up after 2 attempts" in page
+    assert "kept failing for" in page
     batch_page = client.get(f"/traceability/batches/{batches[0]}").get_data(as_text=True)
     assert "parked for an officer" in batch_page or "chờ cán bộ" in batch_page
     token = csrf_from(page)
@@ -183,7 +188,7 @@ def test_officer_page_retries_a_parked_row(
             ).status_code
             == 302
         )
-    sim.faults.down = False
+    sim.faults.error_rate = 0.0
     worker(app, sim).run(once=True)
     assert {r.state for r in rows(app)} == {OutboxState.DONE}
     from tests.conftest import login

@@ -21,6 +21,7 @@ from integrations.models import OutboxState
 from integrations.worker import SyncWorker, WorkerRefused
 from nguon.db import commit_boundary, db
 from tests.factories import lychee_batches
+from tests.integrations.conftest import FAST
 from tests.integrations.conftest import outbox_rows as outbox
 
 
@@ -37,8 +38,8 @@ def seed(app: Any, batches: int) -> None:
 def test_two_workers_never_send_the_same_row(own_app: Any, simulator: Callable[..., Any]) -> None:
     seed(own_app, 200)
     sim = simulator(latency_ms=2)
-    first = SyncWorker(own_app, sim.client(), name="w1", base_delay=0.005, batch_size=10)
-    second = SyncWorker(own_app, sim.client(), name="w2", base_delay=0.005, batch_size=10)
+    first = SyncWorker(own_app, sim.client(), name="w1", settings=FAST, batch_size=10)
+    second = SyncWorker(own_app, sim.client(), name="w2", settings=FAST, batch_size=10)
     with own_app.app_context():
         dialect = db.engine(own_app).dialect.name
     if dialect == "sqlite":
@@ -74,6 +75,9 @@ def test_sigterm_mid_run_loses_nothing(
         "NGUON_INSTANCE_PATH": own_app.instance_path,
         "NGUON_PORTAL_URL": sim.url,
         "NGUON_PORTAL_CLIENT_SECRET": "secret",
+        "NGUON_PORTAL_RATE_LIMIT": "100000",  # the simulator's limit in these tests
+        "NGUON_SYNC_BACKOFF_BASE": "0.005",
+        "NGUON_SYNC_BACKOFF_MAX": "0.05",
     }
     env.pop("NGUON_TEST_DATABASE_URL", None)
     process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
@@ -93,7 +97,7 @@ def test_sigterm_mid_run_loses_nothing(
     assert 0 < len(sim.state.records) < 100  # stopped in the middle
     assert {r.state for r in rows} <= {OutboxState.DONE, OutboxState.SENT, OutboxState.PENDING}
 
-    SyncWorker(own_app, sim.client(), base_delay=0.005).run(once=True, idle_sleep=0.01)
+    SyncWorker(own_app, sim.client(), settings=FAST).run(once=True, idle_sleep=0.01)
     assert {r.state for r in outbox(own_app)} == {OutboxState.DONE}
     codes = [r["body"]["trace_code"] for r in sim.state.records.values()]
     assert len(codes) == len(set(codes)) == 100
@@ -140,7 +144,7 @@ def test_events_are_pushed_to_another_epcis_repository(
     sim = simulator()
     with live_server(own_app) as base:
         push = EpcisPushClient(base + "/epcis", token)
-        SyncWorker(app, sim.client(), push, base_delay=0.005).run(once=True)
+        SyncWorker(app, sim.client(), push, settings=FAST).run(once=True)
     assert {r.state for r in outbox(app)} == {OutboxState.DONE}
     with own_app.app_context():
         from traceability.models import EpcisEvent

@@ -1021,6 +1021,10 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             "/integrations/sync/1/resend",
             {"data": {}},
         ),
+        ("POST", "/integrations/sync/retry-parked"): (
+            "/integrations/sync/retry-parked",
+            {"data": {}},
+        ),
         ("POST", "/registry/cases/<int:case_id>"): (
             "/registry/cases/1",
             {"data": {"status": "closed"}},
