@@ -37,6 +37,11 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Before the imports below: one of them puts site-packages first on sys.path, where
+# gs1-compression installed a top-level `tests` package of its own.
+from tests.net import free_port  # noqa: E402
+
+# isort: split
 
 import threading  # noqa: E402
 
@@ -47,7 +52,6 @@ from integrations.portal import Outcome, PortalClient  # noqa: E402
 from integrations.worker import SyncSettings, SyncWorker  # noqa: E402
 from nguon import create_app  # noqa: E402
 from nguon.db import commit_boundary, db  # noqa: E402
-from tests.net import free_port  # noqa: E402
 
 SETTINGS = SyncSettings(
     retry_for=3600, backoff_base=0.01, backoff_max=1.0, circuit_failures=5, probe_every=0.5,
