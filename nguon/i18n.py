@@ -87,7 +87,7 @@ def get_locale() -> str:
         return chosen
     machine = request.path.startswith(("/api/", "/epcis/")) or request.path == "/readyz"
     if machine and request.args.get("lang") not in LANGUAGES:
-        # Programs (and load balancers) get the language they ask for (Accept-Language), English by default.
+        # Programs and load balancers get the language they ask for, English by default.
         return request.accept_languages.best_match(LANGUAGES) or "en"
     negotiates = request.blueprint in NEGOTIATING_BLUEPRINTS
     return choose_language(
