@@ -24,6 +24,15 @@ def migration_heads() -> frozenset[str]:
     return frozenset(ScriptDirectory(str(MIGRATIONS)).get_heads())
 
 
+def timed_out(exc: BaseException) -> bool:
+    """Whether a database error is a statement cancelled by ``statement_timeout``."""
+    try:
+        from psycopg.errors import QueryCanceled
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(getattr(exc, "orig", exc), QueryCanceled)
+
+
 def readiness() -> tuple[str | None, str | None]:
     """``(None, head)`` when ready, else ``(reason, None)``: the reason is translated and
     says what to do, the technical cause goes to the log (not to the caller)."""

@@ -233,3 +233,43 @@ def test_json_log_lines(
     assert "ZeroDivisionError: the unexpected" in boom["exception"]
     assert outside["request_id"] == "-"
     assert outside["level"] == "WARNING"
+
+
+# --- a database fault in any request: 503 with the reason, not a bare 500 ----------------
+
+
+def test_a_page_without_its_database_answers_503(tmp_path: Path) -> None:
+    app = make_test_app(f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}", tmp_path)
+    client = app.test_client()
+    page = client.get("/registry/")
+    assert page.status_code == 503
+    assert page.headers["Retry-After"] == "10"
+    assert "Không kết nối được cơ sở dữ liệu. Vui lòng thử lại sau ít phút." in page.get_data(
+        as_text=True
+    )
+    api = client.get("/api/v1/registry/assets")
+    assert api.status_code == 503
+    assert api.mimetype == "application/problem+json"
+    assert api.json["detail"] == "The database cannot be reached. Please try again in a moment."
+
+
+def test_a_statement_past_the_timeout_answers_503(database_url: str, tmp_path: Path) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL setting")
+    from nguon.db import db
+
+    app = make_test_app(database_url, tmp_path, DB_STATEMENT_TIMEOUT=0.2)
+
+    def slow() -> str:
+        db.session.execute(text("SELECT pg_sleep(3)"))
+        return "done"
+
+    app.add_url_rule("/api/v1/slow", view_func=slow)
+    start = time.monotonic()
+    response = app.test_client().get("/api/v1/slow")
+    assert time.monotonic() - start < 2
+    assert response.status_code == 503
+    assert response.json["detail"] == (
+        "The database took too long to answer. Please try again in a moment."
+    )
+    db.dispose(app)
