@@ -26,7 +26,8 @@ import logging
 import sys
 from typing import Any
 
-PROJECT_LOGGERS = ("nguon", "registry", "traceability", "integrations")
+# The app's loggers, and the development server's request lines (``nguon run``).
+PROJECT_LOGGERS = ("nguon", "registry", "traceability", "integrations", "werkzeug")
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 
 
