@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import current_app
 from sqlalchemy import delete, func, select, update
@@ -182,11 +183,7 @@ def authenticate(email: str, password: str) -> User:
     """
     key = throttle_key(email)
     now = utcnow()
-    locked_until = db.session.scalar(
-        select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
-    )
-    if locked_until is not None and locked_until > now:
-        raise LoginRefused("locked", locked_until)
+    _refuse_if_locked(key, now)
     user = find_user(email) if "@" in email and _searchable(email) else None
     stored = user.password_hash if user is not None else None
     matches = check_password_hash(stored or _dummy_hash(), password) and stored is not None
@@ -195,6 +192,34 @@ def authenticate(email: str, password: str) -> User:
         user.last_login_at = now
         db.session.flush()
         return user
+    _refuse_failure(key, now)
+
+
+def verify_own_password(user: User, password: str) -> None:
+    """Check a signed-in user's current password (before changing it), counted by the
+    same throttle as sign-in: a stolen session cannot guess it without limit. Raises
+    :class:`LoginRefused` (``invalid`` or ``locked``); the caller commits the count."""
+    key = throttle_key(user.email)
+    now = utcnow()
+    _refuse_if_locked(key, now)
+    if not check_password_hash(user.password_hash or _dummy_hash(), password) or not (
+        user.password_hash
+    ):
+        _refuse_failure(key, now)
+    lift_lockout(user.email)
+
+
+def _refuse_if_locked(key: str, now: dt.datetime) -> None:
+    locked_until = db.session.scalar(
+        select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+    )
+    if locked_until is not None and locked_until > now:
+        raise LoginRefused("locked", locked_until)
+
+
+def _refuse_failure(key: str, now: dt.datetime) -> NoReturn:
+    """Count a failure for ``key``; lock it at the limit (the lock doubles with each
+    further failure, at most a day)."""
     failed = _count_failure(key, now)
     limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
     if failed >= limit:

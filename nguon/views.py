@@ -20,7 +20,6 @@ from flask import (
 )
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
-from werkzeug.security import check_password_hash
 
 from nguon import audit_words, services, sessions
 from nguon.auth import login_required, staff_required
@@ -149,31 +148,43 @@ def account() -> Any:
     user ends; this one goes on), sign out everywhere, the link to the API tokens."""
     form = PasswordForm()
     status = 200
+    headers: dict[str, str] = {}
     if form.validate_on_submit():
         user = current_user._get_current_object()
-        if not check_password_hash(user.password_hash or "", form.current_password.data or ""):
-            form.current_password.errors = [_("This is not your current password.")]
-            status = 422
-        elif form.new_password.data != form.confirm_password.data:
-            form.confirm_password.errors = [_("The two new passwords differ.")]
-            status = 422
+        try:
+            services.verify_own_password(user, form.current_password.data or "")
+        except services.LoginRefused as refused:
+            g.commit_despite_error = True  # the failure counts towards the lockout
+            status, message = 422, _("This is not your current password.")
+            if refused.reason == "locked" and refused.locked_until:
+                seconds = max(1, math.ceil((refused.locked_until - utcnow()).total_seconds()))
+                headers["Retry-After"] = str(seconds)
+                status = 429
+                message = _(
+                    "Too many failed attempts. Try again in %(minutes)s minute(s).",
+                    minutes=math.ceil(seconds / 60),
+                )
+            form.current_password.errors = [message]
         else:
-            try:
-                services.set_password(user, form.new_password.data or "")
-            except DomainValidationError as exc:
+            too_short = services.password_problem(form.new_password.data or "")
+            if form.new_password.data != form.confirm_password.data:
+                form.confirm_password.errors = [_("The two new passwords differ.")]
+                status = 422
+            elif too_short:
                 form.new_password.errors = [
                     _("must be at least %(count)s characters long", count=MIN_PASSWORD_LENGTH)
                 ]
-                del exc
                 status = 422
             else:
+                services.set_password(user, form.new_password.data or "")
                 db.session.flush()  # raises the session version: every session ends...
                 sessions.start(user)  # ...and this browser gets a new one
                 flash(_("Your password was changed; your other sessions are signed out."), "info")
                 return redirect(url_for("accounts.account"))
     elif request.method == "POST":
         status = 400
-    return render_template("accounts/account.html", form=form, confirm=ConfirmForm()), status
+    page = render_template("accounts/account.html", form=form, confirm=ConfirmForm())
+    return page, status, headers
 
 
 @accounts_bp.post("/account/sign-out-everywhere")

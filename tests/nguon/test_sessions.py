@@ -245,3 +245,28 @@ def test_unknown_and_real_emails_cost_one_hash_check_each(
     login(app.test_client(), real, "wrong password!")
     login(app.test_client(), "nobody@test.nguon.vn", "wrong password!")
     assert checked == [app.config["PASSWORD_HASH_METHOD"]] * 2
+
+
+def test_the_current_password_on_the_account_page_cannot_be_guessed_without_limit(
+    app: Flask, client: FlaskClient, make_user: Callable[..., Any]
+) -> None:
+    """A stolen session could otherwise try passwords there, then change it: the guesses
+    count towards the same lockout as sign-in."""
+    _, email = make_user("officer")
+    _signed_in(app, client, email)
+    limit = app.config["LOGIN_MAX_ATTEMPTS"]
+
+    def change(current: str) -> Any:
+        return _post(
+            client,
+            "/account",
+            current_password=current,
+            new_password="a new long password",
+            confirm_password="a new long password",
+        )
+
+    statuses = [change(f"guess number {n}").status_code for n in range(limit)]
+    assert statuses == [422] * (limit - 1) + [429]
+    locked = change(TEST_PASSWORD)
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+    assert login(app.test_client(), email).status_code == 429  # sign-in is locked too
