@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 import secrets
@@ -92,7 +91,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         JSON_AS_ASCII=False,
     )
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
-    logging.getLogger("nguon").setLevel(app.config["LOG_LEVEL"])
+    from nguon import logs
+
+    logs.configure(app.config["LOG_LEVEL"], app.config["LOG_FORMAT"])
 
     import_models()
     db.init_app(app)

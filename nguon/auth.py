@@ -81,10 +81,9 @@ def user_for_token(raw: str) -> tuple[User, ApiToken]:
 
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
-    try:
-        return db.session.get(User, int(user_id))
-    except ValueError:
-        return None
+    from nguon import sessions
+
+    return sessions.load_user(user_id)
 
 
 @login_manager.unauthorized_handler
@@ -132,6 +131,9 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.session_protection = "strong"
     csrf.init_app(app)
+    from nguon import sessions
+
+    sessions.install()
     app.before_request(_authenticate_request)
 
 

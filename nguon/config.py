@@ -93,6 +93,13 @@ def _parse_log_level(value: str) -> str:
     return level
 
 
+def _parse_log_format(value: str) -> str:
+    lowered = value.strip().lower()
+    if lowered not in {"text", "json"}:
+        raise ValueError("must be 'text' or 'json'")
+    return lowered
+
+
 def _fraction(value: str) -> Decimal:
     try:
         number = Decimal(value.strip())
@@ -382,7 +389,29 @@ SETTINGS: tuple[Setting, ...] = (
         Decimal("0.20"),
         "how far a declared area may differ from its drawn shape before it is flagged (0.20: 20 %)",
     ),
+    Setting(
+        "DB_CONNECT_TIMEOUT",
+        "DB_CONNECT_TIMEOUT",
+        _int_parser(2, 600),
+        5,
+        "PostgreSQL: seconds to wait for a connection (libpq connect_timeout; at least 2)",
+    ),
+    Setting(
+        "DB_STATEMENT_TIMEOUT",
+        "DB_STATEMENT_TIMEOUT",
+        _seconds(3600),
+        25.0,
+        "PostgreSQL: a statement running longer is cancelled (0: no limit); keep it below"
+        " the server's worker timeout",
+    ),
     Setting("LOG_LEVEL", "LOG_LEVEL", _parse_log_level, "INFO", "logging level"),
+    Setting(
+        "LOG_FORMAT",
+        "LOG_FORMAT",
+        _parse_log_format,
+        "text",
+        "log lines: 'text' (time, level, request id, logger, message) or 'json' (an object a line)",
+    ),
     Setting("SQL_ECHO", "SQLALCHEMY_ECHO", _parse_bool, False, "log every SQL statement"),
 )
 

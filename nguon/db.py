@@ -197,6 +197,31 @@ class _Readers:
             self.engine.dispose()
 
 
+def with_timeouts(url: str, connect_timeout: int | None, statement_timeout: float | None) -> str:
+    """``url`` with libpq's ``connect_timeout`` (seconds) and a server-side
+    ``statement_timeout`` (seconds; 0 or ``None``: none) added, PostgreSQL only.
+
+    Values the URL already sets are kept. Both reach every connection the app opens (the
+    reader's too, which builds on the same URL), so a database that accepts connections
+    and never answers, or a runaway query, cannot hold a worker past them.
+    """
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return url
+    query = dict(parsed.query)
+    if connect_timeout and "connect_timeout" not in query:
+        query["connect_timeout"] = str(connect_timeout)
+    options = query.get("options", "")
+    if isinstance(options, tuple):
+        options = " ".join(options)
+    if statement_timeout and "statement_timeout" not in options:
+        milliseconds = max(1, round(statement_timeout * 1000))
+        query["options"] = " ".join(filter(None, [options, f"-c statement_timeout={milliseconds}"]))
+    return parsed.set(query=query).render_as_string(hide_password=False)
+
+
 class Database:
     """The Flask extension: one engine per app, one session per app context."""
 
@@ -205,7 +230,12 @@ class Database:
         self._bound: set[int] = set()
 
     def init_app(self, app: Flask) -> None:
-        engine = make_engine(app.config["DATABASE_URL"], echo=app.config["SQLALCHEMY_ECHO"])
+        url = with_timeouts(
+            app.config["DATABASE_URL"],
+            app.config.get("DB_CONNECT_TIMEOUT"),
+            app.config.get("DB_STATEMENT_TIMEOUT"),
+        )
+        engine = make_engine(url, echo=app.config["SQLALCHEMY_ECHO"])
         app.extensions["nguon.db"] = engine
         self._factories[id(app)] = sessionmaker(bind=engine, expire_on_commit=False)
         app.teardown_appcontext(self._close_session)

@@ -173,6 +173,25 @@ def handle_domain_error(exc: DomainValidationError) -> Response:
     )
 
 
+def handle_database_unavailable(exc: Exception) -> Response:
+    """The database did not answer (unreachable, missing, or a statement past
+    ``NGUON_DB_STATEMENT_TIMEOUT``): 503 with the reason and ``Retry-After``, not a bare
+    500; the cause is logged with its traceback."""
+    from nguon.health import timed_out
+
+    log.error("database unavailable on %s %s", request.method, request.path, exc_info=exc)
+    if timed_out(exc):
+        detail = _("The database took too long to answer. Please try again in a moment.")
+    else:
+        detail = _("The database cannot be reached. Please try again in a moment.")
+    headers = {"Retry-After": "10"}
+    if _wants_problem():
+        return problem(503, detail, headers=headers)
+    response = _page(503, _("The service is briefly unavailable"), detail)
+    response.headers.update(headers)
+    return response
+
+
 def handle_unexpected(exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_exception(InternalServerError())
@@ -181,5 +200,8 @@ def handle_unexpected(exc: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainValidationError, handle_domain_error)
+    from sqlalchemy.exc import OperationalError
+
+    app.register_error_handler(OperationalError, handle_database_unavailable)
     if not app.debug and not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

@@ -21,6 +21,16 @@ class LoginForm(Form):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=1000)])
 
 
+class PasswordForm(Form):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=1000)]
+    )
+    new_password = PasswordField(_l("New password"), validators=[DataRequired(), Length(max=1000)])
+    confirm_password = PasswordField(
+        _l("New password, again"), validators=[DataRequired(), Length(max=1000)]
+    )
+
+
 class TokenForm(Form):
     name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
 

@@ -85,8 +85,9 @@ def get_locale() -> str:
     chosen = session.get("lang")
     if request.args.get("lang") not in LANGUAGES and chosen in LANGUAGES:
         return chosen
-    if request.path.startswith(("/api/", "/epcis/")) and request.args.get("lang") not in LANGUAGES:
-        # Programs get the language they ask for (Accept-Language), English by default.
+    machine = request.path.startswith(("/api/", "/epcis/")) or request.path == "/readyz"
+    if machine and request.args.get("lang") not in LANGUAGES:
+        # Programs and load balancers get the language they ask for, English by default.
         return request.accept_languages.best_match(LANGUAGES) or "en"
     negotiates = request.blueprint in NEGOTIATING_BLUEPRINTS
     return choose_language(

@@ -31,7 +31,7 @@ class User(Audited, UserMixin, Base):
 
     __tablename__ = "user_account"  # "user" is reserved in PostgreSQL
     __audit_exclude__ = frozenset(
-        {"password_hash", "failed_logins", "locked_until", "last_login_at"}
+        {"password_hash", "failed_logins", "locked_until", "last_login_at", "session_version"}
     )
     __table_args__ = (
         CheckConstraint(f"role IN {ROLE_VALUES!r}", name="role"),
@@ -53,6 +53,11 @@ class User(Audited, UserMixin, Base):
     locked_until: Mapped[dt.datetime | None]
     last_login_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Raised by a password, role, organisation or activity change and by "sign out
+    # everywhere": every session signed in under an older version is over
+    # (nguon.sessions; failed_logins/locked_until above are no longer written: sign-in
+    # throttling is keyed by email in LoginThrottle, whether or not an account exists).
+    session_version: Mapped[int] = mapped_column(default=1, server_default="1")
 
     organisation: Mapped[Organisation | None] = relationship(lazy="joined")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
@@ -89,6 +94,40 @@ class ApiToken(Audited, Base):
     @property
     def is_revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+class UserSession(Base):
+    """One signed-in browser session, so it can be ended on the server.
+
+    ``id`` is the SHA-256 (hex) of the random session id the signed cookie carries; the
+    session is valid while its row exists and ``version`` equals its user's
+    ``session_version``. Signing out deletes the row (a copied cookie stops working).
+    """
+
+    __tablename__ = "user_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    version: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per email, counted the same whether or not an account exists.
+
+    ``key`` is the SHA-256 (hex) of the normalised email, so refused guesses store no
+    address. After ``LOGIN_MAX_ATTEMPTS`` failures in a row the key is locked until
+    ``locked_until`` (the lockout doubles with each further failure, at most a day).
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failed: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[dt.datetime | None]
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
 
 
 class AuditEntry(Base):

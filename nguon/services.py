@@ -7,18 +7,20 @@ Each raises :class:`~nguon.errors.DomainValidationError` naming the field and ru
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from dataclasses import dataclass
+from typing import NoReturn
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from nguon.auth import new_token_string
 from nguon.db import db, utcnow
 from nguon.errors import ConflictError, DomainValidationError
 from nguon.i18n import _
-from nguon.models import ROLE_VALUES, ApiToken, Role, User
+from nguon.models import ROLE_VALUES, ApiToken, LoginThrottle, Role, User
 from nguon.text import nfc
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -97,13 +99,12 @@ def create_user(
 
 def set_password(user: User, password: str) -> None:
     check_password_rules(password)
-    user.password_hash = _hash_password(password)
-    user.failed_logins = 0
-    user.locked_until = None
+    user.password_hash = _hash_password(password)  # ends the user's sessions (nguon.sessions)
+    lift_lockout(user.email)
 
 
 def find_user(email_or_id: str) -> User | None:
-    if email_or_id.isdigit():
+    if email_or_id.isascii() and email_or_id.isdigit() and len(email_or_id) <= 18:
         return db.session.get(User, int(email_or_id))
     return db.session.scalar(select(User).where(User.email == normalise_email(email_or_id)))
 
@@ -120,43 +121,115 @@ class LoginRefused(Exception):
         self.locked_until = locked_until
 
 
-# Compared against when the email is unknown, so both paths cost one hash check.
-_DUMMY_HASH = generate_password_hash("not-a-real-password", method="pbkdf2:sha256:1000")
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash made with the method real passwords use, checked when there is no account
+    (or no password), so every sign-in costs one full hash check."""
+    method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+    dummy = _DUMMY_HASHES.get(method)
+    if dummy is None:
+        dummy = _DUMMY_HASHES[method] = generate_password_hash("not-a-password", method=method)
+    return dummy
+
+
+def _searchable(text: str) -> bool:
+    """Whether ``text`` can be looked up at all (no NUL, no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def throttle_key(email: str) -> str:
+    """The sign-in throttle's key for ``email``: SHA-256 (hex) of the normalised address."""
+    normalised = normalise_email(email) if _searchable(email) else email
+    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _count_failure(key: str, now: dt.datetime) -> int:
+    """Add one failure to ``key``'s count (one statement, safe under concurrency)."""
+    table = LoginThrottle.__table__
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(table).values(key=key, failed=1, updated_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"failed": table.c.failed + 1, "updated_at": now},
+    ).returning(table.c.failed)
+    return int(db.session.execute(statement).scalar_one())
+
+
+def lift_lockout(email: str) -> None:
+    """Forget ``email``'s failed sign-ins (and any lockout)."""
+    db.session.execute(delete(LoginThrottle).where(LoginThrottle.key == throttle_key(email)))
 
 
 def authenticate(email: str, password: str) -> User:
     """The user for these credentials, or :class:`LoginRefused`.
 
-    After ``LOGIN_MAX_ATTEMPTS`` failures in a row the account is locked for
-    ``LOGIN_LOCKOUT_SECONDS``, doubling with every further failure (capped at a day).
-    While locked, even the right password is refused. The failure counters are
-    changed in the session: the caller commits them like any other change.
+    Failures are counted per email (:class:`~nguon.models.LoginThrottle`), whether or
+    not an account has that address, and every attempt costs one password-hash check:
+    an unknown email gets the same answers, lockout included, in the same time. After
+    ``LOGIN_MAX_ATTEMPTS`` failures in a row the email is locked for
+    ``LOGIN_LOCKOUT_SECONDS``, doubling with every further failure (capped at a day);
+    while locked, even the right password is refused (reason ``locked``, with
+    ``locked_until``). A disabled account's right password is a failure like any other.
+    The counters are changed in the session: the caller commits them.
     """
-    user = find_user(email) if email and "@" in email else None
+    key = throttle_key(email)
     now = utcnow()
-    if user is None or user.password_hash is None:
-        check_password_hash(_DUMMY_HASH, password)
-        raise LoginRefused("invalid")
-    if user.locked_until is not None and user.locked_until > now:
-        raise LoginRefused("locked", user.locked_until)
-    if not check_password_hash(user.password_hash, password):
-        user.failed_logins += 1
-        limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
-        if user.failed_logins >= limit:
-            base = dt.timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
-            lockout = min(base * 2 ** min(user.failed_logins - limit, 20), MAX_LOCKOUT)
-            user.locked_until = now + lockout
-            db.session.flush()
-            raise LoginRefused("locked", user.locked_until)
+    _refuse_if_locked(key, now)
+    user = find_user(email) if "@" in email and _searchable(email) else None
+    stored = user.password_hash if user is not None else None
+    matches = check_password_hash(stored or _dummy_hash(), password) and stored is not None
+    if matches and user is not None and user.is_active:
+        lift_lockout(email)
+        user.last_login_at = now
         db.session.flush()
-        raise LoginRefused("invalid")
-    if not user.is_active:
-        raise LoginRefused("disabled")
-    user.failed_logins = 0
-    user.locked_until = None
-    user.last_login_at = now
-    db.session.flush()
-    return user
+        return user
+    _refuse_failure(key, now)
+
+
+def verify_own_password(user: User, password: str) -> None:
+    """Check a signed-in user's current password (before changing it), counted by the
+    same throttle as sign-in: a stolen session cannot guess it without limit. Raises
+    :class:`LoginRefused` (``invalid`` or ``locked``); the caller commits the count."""
+    key = throttle_key(user.email)
+    now = utcnow()
+    _refuse_if_locked(key, now)
+    if not check_password_hash(user.password_hash or _dummy_hash(), password) or not (
+        user.password_hash
+    ):
+        _refuse_failure(key, now)
+    lift_lockout(user.email)
+
+
+def _refuse_if_locked(key: str, now: dt.datetime) -> None:
+    locked_until = db.session.scalar(
+        select(LoginThrottle.locked_until).where(LoginThrottle.key == key)
+    )
+    if locked_until is not None and locked_until > now:
+        raise LoginRefused("locked", locked_until)
+
+
+def _refuse_failure(key: str, now: dt.datetime) -> NoReturn:
+    """Count a failure for ``key``; lock it at the limit (the lock doubles with each
+    further failure, at most a day)."""
+    failed = _count_failure(key, now)
+    limit = current_app.config["LOGIN_MAX_ATTEMPTS"]
+    if failed >= limit:
+        base = dt.timedelta(seconds=current_app.config["LOGIN_LOCKOUT_SECONDS"])
+        until = now + min(base * 2 ** min(failed - limit, 20), MAX_LOCKOUT)
+        db.session.execute(
+            update(LoginThrottle).where(LoginThrottle.key == key).values(locked_until=until)
+        )
+        raise LoginRefused("locked", until)
+    raise LoginRefused("invalid")
 
 
 # --- API tokens -----------------------------------------------------------------

@@ -21,13 +21,14 @@ from flask import (
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from nguon import audit_words, services
+from nguon import audit_words, services, sessions
 from nguon.auth import login_required, staff_required
 from nguon.db import db, paginate, utcnow
-from nguon.errors import DomainValidationError
-from nguon.forms import ConfirmForm, LoginForm, TokenForm
+from nguon.errors import DomainValidationError, problem
+from nguon.forms import ConfirmForm, LoginForm, PasswordForm, TokenForm
 from nguon.i18n import LANGUAGES, _
 from nguon.models import ApiToken, AuditEntry
+from nguon.services import MIN_PASSWORD_LENGTH
 
 main_bp = Blueprint("main", __name__)
 accounts_bp = Blueprint("accounts", __name__)
@@ -66,9 +67,26 @@ def set_language(code: str) -> Any:
 
 @main_bp.get("/healthz")
 def health() -> dict[str, str]:
-    """Liveness and database reachability, for load balancers."""
-    db.session.execute(select(1))
+    """Liveness: the process answers (nothing else is looked at, the database neither).
+
+    200 ``{"status": "ok"}``. Readiness to serve is ``/readyz``."""
     return {"status": "ok"}
+
+
+@main_bp.get("/readyz")
+def ready() -> Any:
+    """Readiness, for load balancers and deploys: the database answers and its schema is
+    at this code's migration head.
+
+    200 ``{"status": "ready", "revision": "<head>"}``, or 503 problem+json whose
+    ``detail`` gives the reason in the caller's language (``Accept-Language``). A database
+    that does not answer is given up after ``NGUON_DB_CONNECT_TIMEOUT`` seconds."""
+    from nguon import health as checks
+
+    reason, revision = checks.readiness()
+    if reason is not None:
+        return problem(503, reason, title=_("Not ready"), headers={"Retry-After": "10"})
+    return {"status": "ready", "revision": revision}
 
 
 # --- sign-in ----------------------------------------------------------------------
@@ -101,6 +119,7 @@ def login() -> Any:
                 form.form_errors.append(_("Wrong email or password."))
         else:
             login_user(user)
+            sessions.start(user)
             session.permanent = True
             return redirect(safe_next(request.args.get("next"), url_for("main.home")))
     elif request.method == "POST":
@@ -113,9 +132,72 @@ def login() -> Any:
 def logout() -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    sessions.end()  # a copy of this cookie stops working too
     logout_user()  # the language choice stays in the session
     flash(_("You are signed out."), "info")
     return redirect(url_for("main.home"))
+
+
+# --- the account page: password, sessions -----------------------------------------------
+
+
+@accounts_bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account() -> Any:
+    """The signed-in user's account: change the password (every other session of the
+    user ends; this one goes on), sign out everywhere, the link to the API tokens."""
+    form = PasswordForm()
+    status = 200
+    headers: dict[str, str] = {}
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            services.verify_own_password(user, form.current_password.data or "")
+        except services.LoginRefused as refused:
+            g.commit_despite_error = True  # the failure counts towards the lockout
+            status, message = 422, _("This is not your current password.")
+            if refused.reason == "locked" and refused.locked_until:
+                seconds = max(1, math.ceil((refused.locked_until - utcnow()).total_seconds()))
+                headers["Retry-After"] = str(seconds)
+                status = 429
+                message = _(
+                    "Too many failed attempts. Try again in %(minutes)s minute(s).",
+                    minutes=math.ceil(seconds / 60),
+                )
+            form.current_password.errors = [message]
+        else:
+            too_short = services.password_problem(form.new_password.data or "")
+            if form.new_password.data != form.confirm_password.data:
+                form.confirm_password.errors = [_("The two new passwords differ.")]
+                status = 422
+            elif too_short:
+                form.new_password.errors = [
+                    _("must be at least %(count)s characters long", count=MIN_PASSWORD_LENGTH)
+                ]
+                status = 422
+            else:
+                services.set_password(user, form.new_password.data or "")
+                db.session.flush()  # raises the session version: every session ends...
+                sessions.start(user)  # ...and this browser gets a new one
+                flash(_("Your password was changed; your other sessions are signed out."), "info")
+                return redirect(url_for("accounts.account"))
+    elif request.method == "POST":
+        status = 400
+    page = render_template("accounts/account.html", form=form, confirm=ConfirmForm())
+    return page, status, headers
+
+
+@accounts_bp.post("/account/sign-out-everywhere")
+@login_required
+def sign_out_everywhere() -> Any:
+    """End every session of the signed-in user, on every device, this one included."""
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    sessions.end_all(current_user._get_current_object())
+    session.pop(sessions.SESSION_ID_KEY, None)
+    logout_user()
+    flash(_("You are signed out on every device."), "info")
+    return redirect(url_for("accounts.login"))
 
 
 # --- API tokens ---------------------------------------------------------------------

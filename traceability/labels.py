@@ -470,8 +470,8 @@ PRESETS = {
     )
 }
 CUSTOM = "custom"
-_NUMBER = re.compile(r"^\d{1,3}(?:[.,]\d{1,2})?$")
-_COUNT = re.compile(r"^\d{1,2}$")
+_NUMBER = re.compile(r"^\d{1,3}(?:[.,]\d{1,2})?$", re.ASCII)  # ASCII: "١" is a digit to \d
+_COUNT = re.compile(r"^\d{1,2}$", re.ASCII)
 LAYOUT_FIELDS = {
     "rows": _l("Rows"),
     "columns": _l("Columns"),

@@ -14,6 +14,25 @@ from nguon.models import User
 from tests.conftest import TEST_PASSWORD, csrf_from, login
 
 
+def _failures(app: Flask, email: str) -> int:
+    """The sign-in throttle's failure count for ``email`` (0 when it has no row)."""
+    from nguon.models import LoginThrottle
+    from nguon.services import throttle_key
+
+    with app.app_context():
+        row = db.session.get(LoginThrottle, throttle_key(email))
+        return 0 if row is None else row.failed
+
+
+def _expire_lock(email: str) -> None:
+    from nguon.models import LoginThrottle
+    from nguon.services import throttle_key
+
+    db.session.get(LoginThrottle, throttle_key(email)).locked_until = dt.datetime.now(
+        dt.UTC
+    ) - dt.timedelta(seconds=1)
+
+
 def _user(app: Flask, user_id: int) -> User:
     with app.app_context():
         user = db.session.get(User, user_id)
@@ -56,14 +75,15 @@ def test_logout_needs_csrf(client: FlaskClient, make_user: Callable[..., Any]) -
 def test_wrong_password_counts(
     client: FlaskClient, make_user: Callable[..., Any], app: Flask
 ) -> None:
-    user_id, email = make_user("officer")
+    _, email = make_user("officer")
     response = login(client, email, "wrong password!")
     assert response.status_code == 401
     assert "Sai email hoặc mật khẩu" in response.get_data(as_text=True)
-    assert _user(app, user_id).failed_logins == 1
+    assert _failures(app, email) == 1
+    assert _failures(app, email.upper()) == 1  # keyed by the normalised address
     # A success resets the counter.
     assert login(client, email).status_code == 302
-    assert _user(app, user_id).failed_logins == 0
+    assert _failures(app, email) == 0
 
 
 def test_unknown_email_answers_like_a_wrong_password(client: FlaskClient) -> None:
@@ -77,7 +97,7 @@ def test_lockout_after_repeated_failures(
 ) -> None:
     """After LOGIN_MAX_ATTEMPTS failures the account is locked, even for the right password,
     and the lock grows with each further failure; it lifts when its time has passed."""
-    user_id, email = make_user("officer")
+    _, email = make_user("officer")
     limit = app.config["LOGIN_MAX_ATTEMPTS"]
     for _ in range(limit - 1):
         assert login(client, email, "wrong password!").status_code == 401
@@ -92,9 +112,7 @@ def test_lockout_after_repeated_failures(
 
     # Time passes: the lock has expired; one more failure doubles the wait.
     def expire() -> None:
-        db.session.get(User, user_id).locked_until = dt.datetime.now(dt.UTC) - dt.timedelta(
-            seconds=1
-        )
+        _expire_lock(email)
 
     in_tx(expire)
     again = login(client, email, "wrong password!")
@@ -103,7 +121,7 @@ def test_lockout_after_repeated_failures(
 
     in_tx(expire)
     assert login(client, email).status_code == 302
-    assert _user(app, user_id).failed_logins == 0
+    assert _failures(app, email) == 0
 
 
 def test_disabled_account_cannot_sign_in(

@@ -274,6 +274,8 @@ def test_label_image_size_comes_from_a_small_fixed_range(
         "margin_top=inf",
         "margin_left=-1",
         "margin_left=1e1",
+        "margin_top=%D9%A1",  # an Arabic-Indic one: a digit to \d, not a number here
+        "margin_top=99999999999999999999",
         "gap_x=1000",
         "rows=0",
         "rows=31",

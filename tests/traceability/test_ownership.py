@@ -1115,6 +1115,8 @@ OWN_ACCOUNT = {("POST", "/account/tokens"), ("POST", "/api/v1/tokens")}
 EXEMPT = {
     ("POST", "/login"): "signs the caller in",
     ("POST", "/logout"): "signs the caller out",
+    ("POST", "/account"): "changes the caller's own password (the current one is asked)",
+    ("POST", "/account/sign-out-everywhere"): "ends the caller's own sessions",
     ("POST", "/report"): "anyone files a report; it opens a case for officers and changes no "
     "organisation's record",
     ("POST", "/scans/<ref>/place"): "a consumer shares the place of their own scan, by the "
