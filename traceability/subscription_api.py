@@ -106,8 +106,12 @@ def _parameters(query_name: str, body: dict[str, Any], owner: int | None) -> lis
                 raise epcis.EpcisError("a named query has its parameters already", "query")
             return found
     abort(
-        problem(404, f"no query named {query_name}", title="No such query",
-                type_="epcisException:NoSuchNameException")  # fmt: skip
+        problem(
+            404,
+            f"no query named {query_name}",
+            title="No such query",
+            type_="epcisException:NoSuchNameException",
+        )
     )
 
 
@@ -219,8 +223,12 @@ def _one(query_name: str, subscription_id: str) -> subs.EpcisSubscription:
     )
     if found is None:
         abort(
-            problem(404, f"no subscription {subscription_id}", title="No such subscription",
-                    type_="epcisException:NoSuchSubscriptionException")  # fmt: skip
+            problem(
+                404,
+                f"no subscription {subscription_id}",
+                title="No such subscription",
+                type_="epcisException:NoSuchSubscriptionException",
+            )
         )
     return found
 
@@ -238,9 +246,7 @@ def unsubscribe(query_name: str, subscription_id: str) -> Response:
     found = _one(query_name, subscription_id)
     subs.subscription_ended.send(None, session=db.session, subscription_pk=found.id)
     db.session.execute(
-        delete(subs.EpcisNotification).where(
-            subs.EpcisNotification.subscription_pk == found.id
-        )
+        delete(subs.EpcisNotification).where(subs.EpcisNotification.subscription_pk == found.id)
     )
     db.session.delete(found)
     return Response(status=204)

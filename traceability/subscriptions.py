@@ -389,7 +389,8 @@ def backfill(session: Session, subscription: EpcisSubscription) -> list[int]:
     query = epcis.build_query(event_query(subscription)).where(
         EpcisEvent.record_time >= subscription.initial_record_time
     )
-    pks = list(session.scalars(query.with_only_columns(EpcisEvent.id).limit(MAX_INITIAL_EVENTS + 1)))
+    limited = query.with_only_columns(EpcisEvent.id).limit(MAX_INITIAL_EVENTS + 1)
+    pks = list(session.scalars(limited))
     if len(pks) > MAX_INITIAL_EVENTS:
         raise SubscriptionError(
             f"more than {MAX_INITIAL_EVENTS} events since then; choose a later time",
@@ -430,9 +431,7 @@ def tick(session: Session, now: dt.datetime | None = None) -> list[int]:
         pks = sorted({pk for n in collected for pk in n.event_pks})
         if collected:
             session.execute(
-                delete(EpcisNotification).where(
-                    EpcisNotification.id.in_([n.id for n in collected])
-                )
+                delete(EpcisNotification).where(EpcisNotification.id.in_([n.id for n in collected]))
             )
         if pks:
             ordered = _in_event_order(session, pks)
