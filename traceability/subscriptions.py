@@ -39,6 +39,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, Text, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.datastructures import MultiDict
 
+from nguon.audit import Audited
 from nguon.db import Base, utcnow
 from nguon.models import User
 from traceability import epcis
@@ -60,10 +61,12 @@ subscription_ended = Namespace().signal("subscription-ended")
 notifications_ready = Namespace().signal("notifications-ready")
 
 
-class EpcisSubscription(Base):
-    """A registered query and where its results go."""
+class EpcisSubscription(Audited, Base):
+    """A registered query and where its results go (audited: who sends our events
+    where; the secret and the delivery clocks are not logged)."""
 
     __tablename__ = "epcis_subscription"
+    __audit_exclude__ = frozenset({"signature_token", "next_run_at", "last_notified_at"})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscription_id: Mapped[str] = mapped_column(String(36), unique=True)

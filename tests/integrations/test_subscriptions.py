@@ -540,3 +540,24 @@ def test_the_schedule_command_ticks(app: Flask) -> None:
 def test_schedules(schedule: dict, after: str, expected: str) -> None:
     fired = subs.next_run(schedule, dt.datetime.fromisoformat(after))
     assert fired == dt.datetime.fromisoformat(expected)
+
+
+def test_subscribing_and_ending_are_audited_without_the_secret(
+    app: Flask, client: FlaskClient, bearer: Callable[..., dict], local: None, webhook: Webhook
+) -> None:
+    from nguon.models import AuditEntry
+
+    coop = bearer("cooperative")
+    created = subscribe(client, coop, dest=webhook.url, stream=True)
+    assert client.delete(created.headers["Location"], headers=coop).status_code == 204
+    with app.app_context():
+        entries = list(
+            db.session.scalars(
+                select(AuditEntry)
+                .where(AuditEntry.record_table == "epcis_subscription")
+                .order_by(AuditEntry.id)
+            )
+        )
+        assert [e.action for e in entries] == ["insert", "delete"]
+        assert all(TOKEN not in json.dumps(e.changes, default=str) for e in entries)
+        assert webhook.url in json.dumps(entries[0].changes)
