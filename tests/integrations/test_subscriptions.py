@@ -561,3 +561,70 @@ def test_subscribing_and_ending_are_audited_without_the_secret(
         assert [e.action for e in entries] == ["insert", "delete"]
         assert all(TOKEN not in json.dumps(e.changes, default=str) for e in entries)
         assert webhook.url in json.dumps(entries[0].changes)
+
+
+def test_one_failing_subscriber_never_holds_the_others(
+    app: Flask, client: FlaskClient, bearer: Callable[..., dict], local: None, webhook: Webhook
+) -> None:
+    """A subscriber whose server is gone keeps failing until its rows give up
+    (NGUON_SYNC_RETRY_FOR); the shared webhook circuit stays closed meanwhile and the
+    subscriber that answers gets everything at once."""
+    from dataclasses import replace
+
+    from integrations.models import Circuit, SyncChannel
+    from tests.net import free_port
+
+    coop = bearer("cooperative")
+    gone = subscribe(client, coop, dest=f"http://127.0.0.1:{free_port()}/gone", stream=True)
+    assert gone.status_code == 201
+    assert subscribe(client, coop, dest=webhook.url, stream=True).status_code == 201
+    for start in (0, 10, 20, 30, 40, 50):
+        capture(client, coop, events(1, start=start))
+    settings = replace(FAST, retry_for=0.3, circuit_failures=2)
+    worker = SyncWorker(
+        app,
+        clients={"webhook": webhooks.WebhookClient(allow_http=True, allow_private=True)},
+        settings=settings,
+    )
+    stats = worker.run(once=True, idle_sleep=0.005)
+    states = [r.state for r in outbox(app)]
+    assert states.count(OutboxState.DONE) == 6 and states.count(OutboxState.PARKED) == 6
+    assert stats.retried > 6 and stats.outages == 0
+    assert len(webhook.event_ids()) == 6
+    with app.app_context():
+        channel = db.session.get(SyncChannel, "webhook")
+        assert channel is None or channel.circuit == Circuit.CLOSED
+
+
+def test_staff_see_every_organisation_and_a_deactivated_account_gets_nothing(
+    app: Flask,
+    client: FlaskClient,
+    bearer: Callable[..., dict],
+    local: None,
+    webhook: Webhook,
+    in_tx: Callable[..., Any],
+) -> None:
+    from nguon.models import User
+
+    coop, other, officer = bearer("cooperative"), bearer("cooperative"), bearer("officer")
+    assert subscribe(client, officer, dest=webhook.url, stream=True).status_code == 201
+    leaving = subscribe(client, other, dest=webhook.url, stream=True)
+    assert leaving.status_code == 201
+    capture(client, coop, events(2))
+    capture(client, other, foreign(events(1, start=5)))
+
+    def deactivate() -> None:
+        for user in db.session.scalars(select(User).where(User.organisation_id.is_not(None))):
+            user.active = False
+
+    in_tx(deactivate)  # every cooperative account, the subscriber "other" among them
+    capture(client, officer, events(1, start=9))
+    deliver(app)
+    by_subscription: dict[str, int] = {}
+    for delivery in webhook.deliveries().values():
+        results = delivery["document"]["epcisBody"]["queryResults"]
+        by_subscription[results["subscriptionID"]] = by_subscription.get(
+            results["subscriptionID"], 0
+        ) + len(results["resultsBody"]["eventList"])
+    assert sum(by_subscription.values()) == 4 + 1  # officer: all 4; other: its 1, before
+    assert by_subscription[leaving.json["subscriptionID"]] == 1
