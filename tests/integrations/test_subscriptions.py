@@ -516,12 +516,20 @@ def test_a_schedule_reports_what_it_collected(
     assert dt.datetime.fromisoformat(shown["nextRunAt"]) == next_run + dt.timedelta(days=1)
 
 
-def test_the_schedule_command_ticks(app: Flask) -> None:
+def test_the_commands_tick_and_deliver_without_a_portal(
+    app: Flask, client: FlaskClient, bearer: Callable[..., dict], local: None, webhook: Webhook
+) -> None:
     from nguon.cli import main
 
     result = app.test_cli_runner().invoke(main, ["epcis", "schedule"])
     assert result.exit_code == 0, result.output
     assert "notifications enqueued: 0" in result.output
+    coop = bearer("cooperative")
+    assert subscribe(client, coop, dest=webhook.url, stream=True).status_code == 201
+    capture(client, coop, events(2))
+    result = app.test_cli_runner().invoke(main, ["sync", "run", "--once"])
+    assert result.exit_code == 0, result.output  # NGUON_PORTAL_URL is unset in tests
+    assert len(webhook.event_ids()) == 2
 
 
 @pytest.mark.parametrize(
