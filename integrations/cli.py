@@ -47,8 +47,10 @@ def run(once: bool, max_rows: int | None) -> None:
             app.config["SYNC_RETRY_FOR"],
         )
     clients = clients_for(app)
-    if "portal" not in clients:
-        raise click.ClickException("NGUON_PORTAL_URL is not set")
+    if "portal" not in clients and not _has_subscriptions():
+        raise click.ClickException(
+            "NGUON_PORTAL_URL is not set (and no EPCIS subscription waits for deliveries)"
+        )
     worker = SyncWorker(app, clients=clients)
     worker.install_signal_handlers()
     try:
@@ -231,3 +233,45 @@ def _reconcile(client: Any, restart: bool, repair: bool, duplicates_csv: str | N
                     for extra in (i for i in item["found"] if i != keep):
                         out.writerow([item["trace_code"], keep, extra, item["batch_id"]])
     click.echo(f"{len(differences)} difference(s)", err=True)
+
+
+def _has_subscriptions() -> bool:
+    from sqlalchemy import select
+
+    from traceability.subscriptions import EpcisSubscription
+
+    return db.session.scalar(select(EpcisSubscription.id).limit(1)) is not None
+
+
+@main.group("epcis")
+def epcis_group() -> None:
+    """EPCIS query subscriptions."""
+
+
+@epcis_group.command("schedule")
+@click.option(
+    "--every",
+    type=click.FloatRange(min=0.5),
+    default=None,
+    help="Keep ticking this often (seconds) until SIGTERM; default: one tick.",
+)
+@with_appcontext
+def schedule(every: float | None) -> None:
+    """Fire the scheduled subscriptions that are due: their collected events go to the
+    outbox as one report each (sent by ``nguon sync run``)."""
+    import signal
+    import threading
+
+    from integrations.webhooks import run_schedule
+    from nguon.db import commit_boundary
+
+    stop = threading.Event()
+    if every is not None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    while True:
+        with commit_boundary():
+            fired = run_schedule()
+        click.echo(f"notifications enqueued: {fired}", err=True)
+        if every is None or stop.wait(every):
+            break

@@ -54,6 +54,7 @@ MODEL_MODULES = (
     "registry.models",
     "registry.enforcement.models",
     "traceability.models",
+    "traceability.subscriptions",
     "integrations.models",
 )
 
@@ -98,9 +99,10 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     import_models()
     db.init_app(app)
     audit.install()
-    from integrations import outbox
+    from integrations import outbox, webhooks
 
     outbox.install()
+    webhooks.install()
     app.session_interface = SessionInterface()
     _register_request_hooks(app)  # first: request id and size cap precede authentication
     auth.init_app(app)
@@ -158,6 +160,7 @@ def _register_blueprints(app: Flask) -> None:
     from traceability.epcis_api import bp as epcis_bp
     from traceability.report_views import bp as monthly_bp
     from traceability.resolver import bp as resolver_bp
+    from traceability.subscription_api import bp as subscriptions_bp
     from traceability.views import bp as traceability_bp
 
     for bp in (
@@ -170,6 +173,7 @@ def _register_blueprints(app: Flask) -> None:
         alarms_bp,
         monthly_bp,
         epcis_bp,
+        subscriptions_bp,
         resolver_bp,
         integrations_bp,
     ):

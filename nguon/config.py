@@ -326,6 +326,20 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("EPCIS_PUSH_TOKEN", "EPCIS_PUSH_TOKEN", str, None, "Bearer token for that repository"),
     Setting(
+        "SUBSCRIPTION_ALLOW_HTTP",
+        "SUBSCRIPTION_ALLOW_HTTP",
+        _parse_bool,
+        False,
+        "EPCIS subscriptions may name an http (not https) webhook (local use and tests)",
+    ),
+    Setting(
+        "SUBSCRIPTION_ALLOW_PRIVATE",
+        "SUBSCRIPTION_ALLOW_PRIVATE",
+        _parse_bool,
+        False,
+        "EPCIS subscription webhooks may resolve to loopback, private or link-local addresses",
+    ),
+    Setting(
         "PORTAL_RATE_LIMIT",
         "PORTAL_RATE_LIMIT",
         _bounded(0.01, 100000, "requests per second"),

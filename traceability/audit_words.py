@@ -95,3 +95,21 @@ def register() -> None:
             values={"record_table": "table"},
         ),
     )
+    register_table(
+        "epcis_subscription",
+        TableWords(
+            _l("EPCIS subscription"),
+            fields={
+                "subscription_id": _l("Subscription ID"),
+                "query_name": _l("Query"),
+                "parameters": _l("Query parameters"),
+                "dest": _l("Webhook address"),
+                "stream": _l("Sent as events are captured"),
+                "schedule": _l("Schedule"),
+                "report_if_empty": _l("Report even when empty"),
+                "initial_record_time": _l("Events recorded since"),
+                "user_id": _l("Account"),
+            },
+            refs={**REFS, "user_id": "user_account"},
+        ),
+    )

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, current_app, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
@@ -203,43 +204,49 @@ def capture_one() -> Response:
     return _json({"eventID": event_id, "stored": bool(result.stored)}, status, Location=location)
 
 
-def _pipe_list(name: str) -> tuple[str, ...]:
+def _pipe_list(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
     values: list[str] = []
-    for raw in request.args.getlist(name):
+    for raw in args.getlist(name):
         values += [v for v in raw.split("|") if v]
     return tuple(values)
 
 
 def parse_query() -> tuple[epcis.EventQuery, int, str]:
-    """The query, the page size and the query's fingerprint (for page tokens)."""
+    """The request's query, the page size and the query's fingerprint (page tokens)."""
+    return query_from_args(request.args, acting_organisation())
+
+
+def query_from_args(
+    args: MultiDict[str, str], owner: int | None
+) -> tuple[epcis.EventQuery, int, str]:
+    """The query ``args`` (SimpleEventQuery parameters, as GET /events takes them) ask
+    for, scoped to the events of ``owner`` (None: every event); the page size and the
+    query's fingerprint (for page tokens). Raises :class:`epcis.EpcisError`."""
     known = set(LIST_PARAMS) | set(TIME_PARAMS) | PAGING_PARAMS
-    unknown = sorted(set(request.args) - known)
+    unknown = sorted(set(args) - known)
     if unknown:
         raise epcis.EpcisError(f"this server does not support {unknown[0]}", unknown[0])
-    kwargs: dict[str, Any] = {attr: _pipe_list(name) for name, attr in LIST_PARAMS.items()}
+    kwargs: dict[str, Any] = {attr: _pipe_list(args, name) for name, attr in LIST_PARAMS.items()}
     bad_types = [t for t in kwargs["event_types"] if t not in epcis.EVENT_TYPES]
     if bad_types:
         raise epcis.EpcisError(f"unknown event type {bad_types[0]}", "eventType")
     for name, attr in TIME_PARAMS.items():
-        if name in request.args:
+        if name in args:
             try:
-                kwargs[attr] = epcis.parse_time(request.args[name])
+                kwargs[attr] = epcis.parse_time(args[name])
             except ValueError:
                 raise epcis.EpcisError("must be a date-time with offset", name) from None
     try:
-        per_page = int(request.args.get("perPage", DEFAULT_PER_PAGE))
+        per_page = int(args.get("perPage", DEFAULT_PER_PAGE))
     except ValueError:
         raise epcis.EpcisError("must be a whole number", "perPage") from None
     if not 1 <= per_page <= MAX_PER_PAGE:
         raise epcis.EpcisError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
-    owner = acting_organisation()
     kwargs["organisation_id"] = owner
-    fingerprint_source = sorted(
-        (k, v) for k, v in request.args.items(multi=True) if k not in PAGING_PARAMS
-    )
+    fingerprint_source = sorted((k, v) for k, v in args.items(multi=True) if k not in PAGING_PARAMS)
     fingerprint = hashlib.sha256(json.dumps([fingerprint_source, owner]).encode()).hexdigest()[:16]
-    if "nextPageToken" in request.args:
-        kwargs["after"] = epcis.read_page_token(request.args["nextPageToken"], fingerprint)
+    if "nextPageToken" in args:
+        kwargs["after"] = epcis.read_page_token(args["nextPageToken"], fingerprint)
     return epcis.EventQuery(**kwargs), per_page, fingerprint
 
 

@@ -45,6 +45,8 @@ NOT_PAGES = {
     "epcis.query_events": "EPCIS interface (JSON)",
     "epcis.get_event": "EPCIS interface (JSON)",
     "epcis.capture_options": "EPCIS interface",
+    "epcis_subscriptions.list_subscriptions": "EPCIS interface (JSON)",
+    "epcis_subscriptions.subscription": "EPCIS interface (JSON)",
     "registry.dashboard_csv": "CSV file",
     "registry.export_page": "CSV/JSON file",
     "registry.document": "uploaded file",

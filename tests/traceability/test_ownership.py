@@ -200,6 +200,24 @@ def world(
             "token_id": in_tx(lambda u=user_id: accounts.tokens_of(db.session.get(User, u))[0].id),
             "headers": {"Authorization": f"Bearer {token.secret}"},
         }
+
+    def a_subscription() -> str:
+        from traceability.subscriptions import EpcisSubscription
+
+        found = EpcisSubscription(
+            subscription_id="a0000000-0000-4000-8000-000000000001",
+            query_name="SimpleEventQuery",
+            parameters=[],
+            dest="https://8.8.8.8/a",
+            signature_token="a-secret-of-a-0123456789",
+            stream=True,
+            user_id=users["a"]["id"],
+            organisation_id=trace["coop"],
+        )
+        db.session.add(found)
+        return found.subscription_id
+
+    ids["a_subscription"] = in_tx(a_subscription)
     resolver.clear_caches()
     return {**trace, **ids, "users": users, "A": trace["coop"], "B": trace["other"]}
 
@@ -824,6 +842,22 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
                 "content_type": "multipart/form-data",
             },
         ),
+        # EPCIS query subscriptions: B may subscribe (its own subscription, scoped to its
+        # own events), never end A's.
+        ("POST", "/epcis/queries/<query_name>/subscriptions"): (
+            "/epcis/queries/SimpleEventQuery/subscriptions",
+            {
+                "json": {
+                    "dest": "https://8.8.8.8/hook",
+                    "stream": True,
+                    "signatureToken": "a-secret-of-b-0123456789",
+                }
+            },
+        ),
+        ("DELETE", "/epcis/queries/<query_name>/subscriptions/<subscription_id>"): (
+            f"/epcis/queries/SimpleEventQuery/subscriptions/{w['a_subscription']}",
+            {},
+        ),
         # EPCIS
         ("POST", "/epcis/capture"): (
             "/epcis/capture",
@@ -1110,7 +1144,11 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
 # Write routes that touch no organisation's record, and why.
 # Write routes that act only on the caller's own account (a 2xx is fine; A's record must
 # still be untouched).
-OWN_ACCOUNT = {("POST", "/account/tokens"), ("POST", "/api/v1/tokens")}
+OWN_ACCOUNT = {
+    ("POST", "/account/tokens"),
+    ("POST", "/api/v1/tokens"),
+    ("POST", "/epcis/queries/<query_name>/subscriptions"),  # scoped to the caller's events
+}
 
 EXEMPT = {
     ("POST", "/login"): "signs the caller in",
@@ -1152,6 +1190,7 @@ def snapshot(org_id: int, gi: int) -> str:
         Location,
         Product,
     )
+    from traceability.subscriptions import EpcisSubscription
 
     def rows(query: Any) -> list[Any]:
         return [tuple(r) for r in db.session.execute(query)]
@@ -1228,6 +1267,11 @@ def snapshot(org_id: int, gi: int) -> str:
             select(OcopProduct.id, OcopProduct.stars).where(OcopProduct.producer_id == org_id)
         ),
         "gi": (asset.name, asset.status, asset.certificate_number),
+        "subscriptions": rows(
+            select(EpcisSubscription.subscription_id, EpcisSubscription.dest).where(
+                EpcisSubscription.organisation_id == org_id
+            )
+        ),
     }
     return repr(state)
 
