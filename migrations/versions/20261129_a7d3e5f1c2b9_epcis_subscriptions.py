@@ -1,7 +1,7 @@
 """EPCIS query subscriptions and the notifications matched for them.
 
 Revision ID: a7d3e5f1c2b9
-Revises: 5e0c3a1d9b27
+Revises: 8d41c7b2e6a3
 Create Date: 2026-11-29 13:20:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import nguon.db
 
 revision: str = "a7d3e5f1c2b9"
-down_revision: str | None = "5e0c3a1d9b27"
+down_revision: str | None = "8d41c7b2e6a3"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
