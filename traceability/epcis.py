@@ -55,6 +55,19 @@ class EpcisError(ValueError):
         self.path = path
 
 
+class QueryParameterError(EpcisError):
+    """A query parameter the standard does not know, or a value it cannot take."""
+
+    exception = "QueryParameterException"
+
+
+class QueryTooLargeError(EpcisError):
+    """More events match than ``maxEventCount`` (or the server) allows."""
+
+    exception = "QueryTooLargeException"
+    status = 413
+
+
 @functools.cache
 def _schema() -> dict[str, Any]:
     with (STANDARDS / "EPCIS-JSON-Schema.json").open(encoding="utf-8") as handle:
@@ -215,23 +228,42 @@ def store_events(
     *,
     organisation_id: int | None,
     job: CaptureJob | None = None,
+    error_behaviour: str = "rollback",
 ) -> CaptureResult:
     """Store schema-valid events; one whose eventID is already stored is skipped.
 
     Events without an eventID get the reference hash. Flushes; the caller commits.
     An organisation's events must pass the ownership rule (``ownership.check_events``:
     403 naming what it may not name, 400 for an eventID that is not the reference hash).
+    A client's ``recordTime`` is dropped: the repository sets it. Two different events
+    with one eventID are refused (``error_declarations.one_event_per_id``, per
+    ``error_behaviour``); error declarations are stored beside the event they correct
+    (``error_declarations.store``).
     """
+    from traceability import error_declarations
+
     ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
     missing = [e for e in events if not e.get("eventID")]
     for event, event_id in zip(missing, event_hashes(missing, context), strict=True):
         event["eventID"] = event_id
+    for event in events:
+        event.pop("recordTime", None)
+    events = error_declarations.one_event_per_id(
+        events, context, error_behaviour=error_behaviour, result=result
+    )
+    declared = [e for e in events if e.get("errorDeclaration") is not None]
+    if declared:
+        events = [e for e in events if e.get("errorDeclaration") is None]
     ids = [e["eventID"] for e in events]
     known = set()
     for chunk in _chunks(ids, 500):
         known |= set(
-            db.session.scalars(select(EpcisEvent.event_id).where(EpcisEvent.event_id.in_(chunk)))
+            db.session.scalars(
+                select(EpcisEvent.event_id).where(
+                    EpcisEvent.event_id.in_(chunk), EpcisEvent.error_declaration.is_(False)
+                )
+            )
         )
     now = utcnow()
     fresh: list[dict[str, Any]] = []
@@ -241,8 +273,23 @@ def store_events(
             continue
         known.add(event["eventID"])
         fresh.append(event)
-    if not fresh:
-        return result
+    if fresh:
+        _insert(fresh, context, organisation_id, job, now, result)
+    # After the events: a declaration may correct an event of the same document.
+    error_declarations.store(
+        declared, context, organisation_id=organisation_id, job=job, result=result
+    )
+    return result
+
+
+def _insert(
+    fresh: list[dict[str, Any]],
+    context: list[Any],
+    organisation_id: int | None,
+    job: CaptureJob | None,
+    now: dt.datetime,
+    result: CaptureResult,
+) -> None:
     rows = [
         {
             "event_id": e["eventID"],
@@ -272,7 +319,6 @@ def store_events(
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
-    return result
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -283,7 +329,8 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 def event_document(stored: EpcisEvent) -> dict[str, Any]:
     """The event as captured, with its eventID and recordTime."""
     event = dict(stored.document)
-    event.setdefault("recordTime", stored.record_time.isoformat().replace("+00:00", "Z"))
+    # Always the repository's own (a client's value was never kept; older rows may hold one).
+    event["recordTime"] = stored.record_time.isoformat().replace("+00:00", "Z")
     return event
 
 

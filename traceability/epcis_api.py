@@ -19,6 +19,7 @@ from sqlalchemy import select
 from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
+from nguon.i18n import _
 from traceability import epcis
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
@@ -53,11 +54,13 @@ PAGING_PARAMS = {"perPage", "nextPageToken"}
 
 @bp.errorhandler(epcis.EpcisError)
 def _epcis_error(exc: epcis.EpcisError) -> Response:
+    exception = getattr(exc, "exception", None)
     return problem(
-        400,
+        getattr(exc, "status", 400),
         f"{exc.path}: {exc.message}",
-        title="Invalid EPCIS data",
+        title=exception or "Invalid EPCIS data",
         errors=[{"field": exc.path, "message": exc.message}],
+        type_=f"epcisException:{exception}" if exception else "about:blank",
     )
 
 
@@ -165,9 +168,12 @@ def capture() -> Response:
     good = [e for i, e in enumerate(events or []) if i not in bad_events]
     context = epcis.extra_context(document.get("@context"))
     try:
-        result = epcis.store_events(good, context, organisation_id=acting_organisation(), job=job)
+        result = epcis.store_events(
+            good, context, organisation_id=acting_organisation(), job=job, error_behaviour=behaviour
+        )
     except epcis.EpcisError as exc:
         raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
+    errors = [*errors, *(epcis.EpcisError(e["message"], e["path"]) for e in result.errors)]
     job.errors = [{"path": e.path, "message": e.message} for e in errors]
     job.captured, job.duplicates = len(result.stored), len(result.duplicates)
     job.running, job.success, job.finished_at = False, not errors, utcnow()
@@ -199,8 +205,16 @@ def capture_one() -> Response:
     result = epcis.store_events([event], context, organisation_id=acting_organisation())
     event_id = (result.stored or result.duplicates)[0]
     location = url_for(".get_event", event_id=event_id)
-    status = 201 if result.stored else 200
-    return _json({"eventID": event_id, "stored": bool(result.stored)}, status, Location=location)
+    if not result.stored:
+        # The REST binding: an event already held is a conflict, not a second success.
+        return problem(
+            409,
+            str(_("the repository already holds event %(event_id)s", event_id=event_id)),
+            title="ResourceAlreadyExistsException",
+            type_="epcisException:ResourceAlreadyExistsException",
+            headers={"Location": location},
+        )
+    return _json({"eventID": event_id, "stored": True}, 201, Location=location)
 
 
 def _pipe_list(name: str) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from registry.models import (
     ProductionArea,
 )
 from traceability import evidence, ownership
+from traceability.error_declarations import is_declared
 from traceability.gs1 import IdentifierError, check_lot, parse_gtin
 from traceability.models import Batch, Claim, ClaimKind, ClaimStatus, EpcisEvent, EventEpc, Product
 
@@ -552,6 +553,14 @@ def lots_events(batches: Sequence[Batch], *, public: bool = True) -> dict[int, l
         if (batch_id, event.id) not in seen:
             seen.add((batch_id, event.id))
             found[batch_id].append(event)
+    # An EPCIS error declaration retracts its event: the declaration row itself is never a
+    # step of the story; the retracted event is hidden from the public (officers see it,
+    # with the reason: ``error_declarations.declarations_of``).
+    declared = {e.event_id for es in found.values() for e in es if is_declared(e)}
+    found = {
+        i: [e for e in es if not e.error_declaration and not (public and e.event_id in declared)]
+        for i, es in found.items()
+    }
     if public:  # the one filter step
         failing = ownership.refusals(list({e.id: e for es in found.values() for e in es}.values()))
         found = {i: [e for e in es if e.id not in failing] for i, es in found.items()}

@@ -1,0 +1,76 @@
+"""EPCIS 2.0 semantics: error declarations stored beside the event they correct (the same
+eventID, told apart by ``error_declaration``); named queries.
+
+Revision ID: 7a4e2d9c1b36
+Revises: 5e0c3a1d9b27
+Create Date: 2026-11-29 13:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import nguon.db
+
+revision: str = "7a4e2d9c1b36"
+down_revision: str | None = "5e0c3a1d9b27"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("epcis_event", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("error_declaration", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column("declaration_time", nguon.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(sa.Column("error_reason", sa.String(length=200), nullable=True))
+        batch_op.drop_constraint("uq_epcis_event_event_id", type_="unique")
+        batch_op.create_unique_constraint(
+            batch_op.f("uq_epcis_event_event_id_error_declaration"),
+            ["event_id", "error_declaration"],
+        )
+        batch_op.create_index(
+            batch_op.f("ix_epcis_event_declaration_time"), ["declaration_time"], unique=False
+        )
+    op.create_table(
+        "epcis_named_query",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("organisation_id", sa.Integer(), nullable=True),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", nguon.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organisation_id"],
+            ["organisation.id"],
+            name=op.f("fk_epcis_named_query_organisation_id_organisation"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["user_account.id"], name=op.f("fk_epcis_named_query_user_id_user_account")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_epcis_named_query")),
+        sa.UniqueConstraint("name", name=op.f("uq_epcis_named_query_name")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("epcis_named_query")
+    # Declarations have no place in the old table (one row per eventID).
+    op.execute(
+        sa.text(
+            "DELETE FROM event_epc WHERE event_pk IN "
+            "(SELECT id FROM epcis_event WHERE error_declaration)"
+        )
+    )
+    op.execute(sa.text("DELETE FROM epcis_event WHERE error_declaration"))
+    with op.batch_alter_table("epcis_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_epcis_event_declaration_time"))
+        batch_op.drop_constraint("uq_epcis_event_event_id_error_declaration", type_="unique")
+        batch_op.create_unique_constraint(batch_op.f("uq_epcis_event_event_id"), ["event_id"])
+        batch_op.drop_column("error_reason")
+        batch_op.drop_column("declaration_time")
+        batch_op.drop_column("error_declaration")
