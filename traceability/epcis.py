@@ -389,29 +389,53 @@ class EventQuery:
     match_input_epc: tuple[str, ...] = ()
     match_output_epc: tuple[str, ...] = ()
     organisation_id: int | None = None  # a cooperative sees its own events only
-    after: tuple[dt.datetime, int] | None = None  # (eventTime, id) of the last event seen
+    # (ordering value, id) of the last event seen: eventTime, or recordTime by orderBy
+    after: tuple[dt.datetime, int] | None = None
+    # The rest of §8.2.7 (parsed by epcis_query.parse_parameters).
+    ge_error_declaration_time: dt.datetime | None = None
+    lt_error_declaration_time: dt.datetime | None = None
+    exists_error_declaration: bool = False
+    error_reasons: tuple[str, ...] = ()
+    corrective_event_ids: tuple[str, ...] = ()
+    wd_biz_locations: tuple[str, ...] = ()
+    wd_read_points: tuple[str, ...] = ()
+    match_parent_id: tuple[str, ...] = ()
+    match_input_epc_class: tuple[str, ...] = ()
+    match_output_epc_class: tuple[str, ...] = ()
+    match_any_epc_class: tuple[str, ...] = ()
+    # Conditions checked on each candidate's document (epcis_query.matches): quantities,
+    # sensor reports, extension fields, business transactions, sources, destinations.
+    document_tests: tuple[Any, ...] = ()
+    order_by: str = "eventTime"  # or recordTime
+    order_desc: bool = False
+    event_count_limit: int | None = None
+    max_event_count: int | None = None
 
 
 def _epc_match(values: tuple[str, ...], roles: tuple[str, ...]) -> Any:
-    """Events naming one of ``values`` in one of ``roles`` (a trailing * matches a prefix)."""
-    conditions = []
-    for value in values:
-        if value.endswith("*"):
-            conditions.append(EventEpc.epc.startswith(value[:-1], autoescape=True))
-        else:
-            conditions.append(EventEpc.epc == value)
-    # An IN-subquery rather than a correlated EXISTS: both databases then start from the
-    # (epc, role) index instead of walking every event.
-    return EpcisEvent.id.in_(
-        select(EventEpc.event_pk).where(EventEpc.role.in_(roles), or_(*conditions))
-    )
+    """Events naming one of ``values`` in one of ``roles``: an EPC in either spelling
+    (URN, Digital Link), an EPC pattern, or a trailing * prefix (epcis_query.epc_match)."""
+    from traceability import epcis_query
+
+    return epcis_query.epc_match(values, roles)
+
+
+def order_column(q: EventQuery) -> Any:
+    return EpcisEvent.record_time if q.order_by == "recordTime" else EpcisEvent.event_time
 
 
 def build_query(q: EventQuery) -> Select[tuple[EpcisEvent]]:
+    """The SQL of a query (SimpleEventQuery semantics), in its order. Conditions on the
+    document itself (``q.document_tests``) are not in it: ``epcis_query.run`` checks them
+    (``epcis_query.matches``)."""
+    from traceability import epcis_query
+
     query = select(EpcisEvent)
-    filters = []
+    filters = epcis_query.sql_filters(q)
+    ordered = order_column(q)
     if q.after is not None:
-        filters.append(tuple_(EpcisEvent.event_time, EpcisEvent.id) > tuple_(*q.after))
+        position = tuple_(ordered, EpcisEvent.id)
+        filters.append(position < tuple_(*q.after) if q.order_desc else position > tuple_(*q.after))
     if q.event_types:
         filters.append(EpcisEvent.event_type.in_(q.event_types))
     if q.ge_event_time:
@@ -450,22 +474,35 @@ def build_query(q: EventQuery) -> Select[tuple[EpcisEvent]]:
     if q.organisation_id is not None:
         filters.append(EpcisEvent.organisation_id == q.organisation_id)
     # In eventTime order (ties by arrival), which the (event_time, id) index serves directly.
-    return query.where(*filters).order_by(EpcisEvent.event_time, EpcisEvent.id)
+    if q.order_desc:
+        return query.where(*filters).order_by(ordered.desc(), EpcisEvent.id.desc())
+    return query.where(*filters).order_by(ordered, EpcisEvent.id)
 
 
-def page_token(last: EpcisEvent, fingerprint: str) -> str:
-    raw = json.dumps({"t": last.event_time.isoformat(), "id": last.id, "q": fingerprint}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def page_token(
+    last: EpcisEvent, fingerprint: str, order_by: str = "eventTime", seen: int = 0
+) -> str:
+    """A nextPageToken: the last event's position in the query's order and how many
+    events the pages so far held (for eventCountLimit)."""
+    when = last.record_time if order_by == "recordTime" else last.event_time
+    raw = json.dumps({"t": when.isoformat(), "id": last.id, "q": fingerprint, "n": seen})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def read_page_token(token: str, fingerprint: str) -> tuple[dt.datetime, int]:
     """The position a nextPageToken stands for; it only fits the query that made it."""
+    return read_page_token_count(token, fingerprint)[0]
+
+
+def read_page_token_count(token: str, fingerprint: str) -> tuple[tuple[dt.datetime, int], int]:
+    """The position a nextPageToken stands for and the events already given."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
         after = (dt.datetime.fromisoformat(data["t"]), int(data["id"]))
-    except (ValueError, KeyError, TypeError):
+        seen = int(data.get("n", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise EpcisError("not a token this server issued", "nextPageToken") from None
     if data.get("q") != fingerprint:
         raise EpcisError("the token belongs to another query", "nextPageToken")
-    return after
+    return after, seen

@@ -6,13 +6,15 @@ Kept apart from the /api/v1 OpenAPI document: GS1's own OpenAPI description
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -20,7 +22,7 @@ from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
 from nguon.i18n import _
-from traceability import epcis
+from traceability import epcis, epcis_query
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
@@ -29,26 +31,6 @@ EPCIS_JSON = "application/ld+json"
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 30
 
-LIST_PARAMS = {
-    "eventType": "event_types",
-    "EQ_bizStep": "biz_steps",
-    "EQ_disposition": "dispositions",
-    "EQ_bizLocation": "biz_locations",
-    "EQ_readPoint": "read_points",
-    "EQ_action": "actions",
-    "EQ_eventID": "event_ids",
-    "MATCH_epc": "match_epc",
-    "MATCH_anyEPC": "match_any_epc",
-    "MATCH_epcClass": "match_epc_class",
-    "MATCH_inputEPC": "match_input_epc",
-    "MATCH_outputEPC": "match_output_epc",
-}
-TIME_PARAMS = {
-    "GE_eventTime": "ge_event_time",
-    "LT_eventTime": "lt_event_time",
-    "GE_recordTime": "ge_record_time",
-    "LT_recordTime": "lt_record_time",
-}
 PAGING_PARAMS = {"perPage", "nextPageToken"}
 
 
@@ -217,64 +199,85 @@ def capture_one() -> Response:
     return _json({"eventID": event_id, "stored": True}, 201, Location=location)
 
 
-def _pipe_list(name: str) -> tuple[str, ...]:
-    values: list[str] = []
-    for raw in request.args.getlist(name):
-        values += [v for v in raw.split("|") if v]
-    return tuple(values)
-
-
-def parse_query() -> tuple[epcis.EventQuery, int, str]:
-    """The query, the page size and the query's fingerprint (for page tokens)."""
-    known = set(LIST_PARAMS) | set(TIME_PARAMS) | PAGING_PARAMS
-    unknown = sorted(set(request.args) - known)
-    if unknown:
-        raise epcis.EpcisError(f"this server does not support {unknown[0]}", unknown[0])
-    kwargs: dict[str, Any] = {attr: _pipe_list(name) for name, attr in LIST_PARAMS.items()}
-    bad_types = [t for t in kwargs["event_types"] if t not in epcis.EVENT_TYPES]
-    if bad_types:
-        raise epcis.EpcisError(f"unknown event type {bad_types[0]}", "eventType")
-    for name, attr in TIME_PARAMS.items():
-        if name in request.args:
-            try:
-                kwargs[attr] = epcis.parse_time(request.args[name])
-            except ValueError:
-                raise epcis.EpcisError("must be a date-time with offset", name) from None
-    try:
-        per_page = int(request.args.get("perPage", DEFAULT_PER_PAGE))
-    except ValueError:
-        raise epcis.EpcisError("must be a whole number", "perPage") from None
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise epcis.EpcisError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
+def parse_query(
+    args: Mapping[str, Sequence[Any]] | None = None, *, fixed: Mapping[str, Sequence[str]] = {}
+) -> tuple[epcis.EventQuery, int, str]:
+    """The query, the page size and the query's fingerprint (for page tokens), from
+    ``args`` (``name -> values``; the request's query string by default) and ``fixed``
+    parameters of the resource (e.g. ``/bizSteps/{bizStep}/events``)."""
+    if args is None:
+        args = request.args.to_dict(flat=False)
+    clash = sorted(set(args) & set(fixed))
+    if clash:
+        raise epcis.QueryParameterError("is given by the resource's path", clash[0])
+    merged = {**args, **fixed}
     owner = acting_organisation()
-    kwargs["organisation_id"] = owner
+    query = epcis_query.parse_parameters(merged, organisation_id=owner)
+    try:
+        per_page = int(_first(merged, "perPage") or DEFAULT_PER_PAGE)
+    except ValueError:
+        raise epcis.QueryParameterError("must be a whole number", "perPage") from None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise epcis.QueryParameterError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
     fingerprint_source = sorted(
-        (k, v) for k, v in request.args.items(multi=True) if k not in PAGING_PARAMS
+        (k, str(v)) for k, vs in merged.items() if k not in PAGING_PARAMS for v in vs
     )
     fingerprint = hashlib.sha256(json.dumps([fingerprint_source, owner]).encode()).hexdigest()[:16]
-    if "nextPageToken" in request.args:
-        kwargs["after"] = epcis.read_page_token(request.args["nextPageToken"], fingerprint)
-    return epcis.EventQuery(**kwargs), per_page, fingerprint
+    token = _first(merged, "nextPageToken")
+    if token:
+        after, seen = epcis.read_page_token_count(token, fingerprint)
+        query = dataclasses.replace(query, after=after)
+        g.epcis_seen = seen
+    return query, per_page, fingerprint
+
+
+def _first(args: Mapping[str, Sequence[Any]], name: str) -> Any:
+    values = args.get(name) or []
+    return values[0] if values else None
+
+
+def answer_query(
+    args: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    fixed: Mapping[str, Sequence[str]] = {},
+    query_name: str = "SimpleEventQuery",
+) -> Response:
+    """Run a query and answer with an EPCISQueryDocument, paged by ``Link: rel="next"``."""
+    query, per_page, fingerprint = parse_query(args, fixed=fixed)
+    seen = g.get("epcis_seen", 0)
+    statement = epcis.build_query(query)
+    if query.max_event_count is not None:
+        over = epcis_query.run(statement, query, query.max_event_count + 1)
+        if len(over) > query.max_event_count:
+            raise epcis.QueryTooLargeError(
+                f"more than {query.max_event_count} events match", "maxEventCount"
+            )
+    wanted = per_page + 1
+    if query.event_count_limit is not None:
+        wanted = min(wanted, max(query.event_count_limit - seen, 0))
+    rows = epcis_query.run(statement, query, wanted) if wanted else []
+    page, more = rows[:per_page], len(rows) > per_page
+    document = epcis.query_document(page)
+    document["epcisBody"]["queryResults"]["queryName"] = query_name
+    epcis.validate(document)
+    headers = {}
+    if more:
+        token = epcis.page_token(page[-1], fingerprint, query.order_by, seen + len(page))
+        given = args if args is not None else request.args.to_dict(flat=False)
+        pairs = [(k, v) for k, vs in given.items() if k != "nextPageToken" for v in vs]
+        next_url = f"{request.path}?{urlencode([*pairs, ('nextPageToken', token)])}"
+        headers["Link"] = f'<{next_url}>; rel="next"'
+        expires = (utcnow() + dt.timedelta(hours=24)).isoformat()
+        headers["GS1_Next_Page_Token_Expires"] = expires
+    return _json(document, **headers)
 
 
 @bp.get("/events")
 @login_required
 def query_events() -> Response:
-    """Query events (SimpleEventQuery parameters); ``Link: rel="next"`` pages on."""
-    query, per_page, fingerprint = parse_query()
-    rows = list(db.session.scalars(epcis.build_query(query).limit(per_page + 1)))
-    page, more = rows[:per_page], len(rows) > per_page
-    document = epcis.query_document(page)
-    epcis.validate(document)
-    headers = {}
-    if more:
-        token = epcis.page_token(page[-1], fingerprint)
-        args = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
-        next_url = f"{request.path}?{urlencode([*args, ('nextPageToken', token)])}"
-        headers["Link"] = f'<{next_url}>; rel="next"'
-        expires = (utcnow() + dt.timedelta(hours=24)).isoformat()
-        headers["GS1_Next_Page_Token_Expires"] = expires
-    return _json(document, **headers)
+    """Query events (every SimpleEventQuery parameter: traceability/epcis_query.py);
+    ``Link: rel="next"`` pages on."""
+    return answer_query()
 
 
 @bp.get("/events/<path:event_id>", merge_slashes=False)
