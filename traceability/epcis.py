@@ -21,7 +21,7 @@ import fastjsonschema
 import jsonschema
 from blinker import Namespace
 from epcis_event_hash_generator import hash_generator, json_to_py
-from sqlalchemy import Select, insert, or_, select, tuple_
+from sqlalchemy import Select, insert, select, tuple_
 
 from nguon.db import db, utcnow
 from traceability import ownership

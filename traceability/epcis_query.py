@@ -391,9 +391,7 @@ def _place_descendants(column: Any, values: Sequence[str]) -> Any:
         conditions.append(column.in_(spellings))
         if key[2] is None:  # every extension of this GLN
             for spelling in spellings:
-                if spelling.startswith("urn:epc:id:sgln:"):
-                    conditions.append(column.startswith(spelling[:-1], autoescape=True))
-                elif spelling.endswith("/254/0"):
+                if spelling.startswith("urn:epc:id:sgln:") or spelling.endswith("/254/0"):
                     conditions.append(column.startswith(spelling[:-1], autoescape=True))
                 else:
                     conditions.append(column.startswith(spelling + "/254/", autoescape=True))
