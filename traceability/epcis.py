@@ -334,13 +334,61 @@ def event_document(stored: EpcisEvent) -> dict[str, Any]:
     return event
 
 
+def merged_context(events: Sequence[EpcisEvent]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """One @context for events captured in different documents, and each event's document
+    written against it.
+
+    A prefix two documents bind to different namespaces keeps the first binding; the
+    other document's events get a prefix of their own for it (``ex`` → ``ex_2``, their
+    keys renamed), or the prefix already bound to the same namespace: a stored event
+    means the same thing when it comes back."""
+    context: list[Any] = [EPCIS_CONTEXT]
+    bound: dict[str, Any] = {}
+    documents = []
+    for stored in events:
+        renames: dict[str, str] = {}
+        for item in stored.context or []:
+            if not isinstance(item, dict):
+                if item not in context:
+                    context.append(item)
+                continue
+            for prefix, iri in item.items():
+                if bound.get(prefix, iri) == iri:
+                    if prefix not in bound:
+                        bound[prefix] = iri
+                        context.append({prefix: iri})
+                    continue
+                same = next((p for p, i in bound.items() if i == iri), None)
+                if same is None:
+                    number = 2
+                    while f"{prefix}_{number}" in bound:
+                        number += 1
+                    same = f"{prefix}_{number}"
+                    bound[same] = iri
+                    context.append({same: iri})
+                renames[prefix] = same
+        document = event_document(stored)
+        documents.append(_renamed(document, renames) if renames else document)
+    return context, documents
+
+
+def _renamed(value: Any, renames: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            prefix, sep, local = key.partition(":")
+            if sep and prefix in renames:
+                key = f"{renames[prefix]}:{local}"
+            out[key] = _renamed(inner, renames)
+        return out
+    if isinstance(value, list):
+        return [_renamed(v, renames) for v in value]
+    return value
+
+
 def query_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
     """An EPCISQueryDocument for ``events`` (validated against the schema by the caller)."""
-    context: list[Any] = [EPCIS_CONTEXT]
-    for stored in events:
-        for item in stored.context or []:
-            if item not in context:
-                context.append(item)
+    context, documents = merged_context(events)
     return {
         "@context": context,
         "type": "EPCISQueryDocument",
@@ -349,7 +397,7 @@ def query_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
         "epcisBody": {
             "queryResults": {
                 "queryName": "SimpleEventQuery",
-                "resultsBody": {"eventList": [event_document(e) for e in events]},
+                "resultsBody": {"eventList": documents},
             }
         },
     }

@@ -290,3 +290,7 @@ def get_event(event_id: str) -> Response:
     document = epcis.query_document([stored])
     epcis.validate(document)
     return _json(document)
+
+
+# The resource endpoints and named queries register on this blueprint.
+from traceability import epcis_resources  # noqa: E402, F401
