@@ -147,15 +147,26 @@ def capture() -> Response:
     job = CaptureJob(error_behaviour=behaviour, user_id=current_user.id, errors=[])
     db.session.add(job)
     db.session.flush()
-    good = [e for i, e in enumerate(events or []) if i not in bad_events]
+    kept = [i for i in range(len(events or [])) if i not in bad_events]
+    good = [events[i] for i in kept]
+
+    def in_document(path: str) -> str:  # /<index in good>/... -> its place in the document
+        head, _sep, rest = path.lstrip("/").partition("/")
+        if head.isdigit() and int(head) < len(kept):
+            head = str(kept[int(head)])
+        return f"/epcisBody/eventList/{head}" + (f"/{rest}" if rest else "")
+
     context = epcis.extra_context(document.get("@context"))
     try:
         result = epcis.store_events(
             good, context, organisation_id=acting_organisation(), job=job, error_behaviour=behaviour
         )
     except epcis.EpcisError as exc:
-        raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
-    errors = [*errors, *(epcis.EpcisError(e["message"], e["path"]) for e in result.errors)]
+        raise epcis.EpcisError(exc.message, in_document(exc.path)) from None
+    errors = [
+        *errors,
+        *(epcis.EpcisError(e["message"], in_document(e["path"])) for e in result.errors),
+    ]
     job.errors = [{"path": e.path, "message": e.message} for e in errors]
     job.captured, job.duplicates = len(result.stored), len(result.duplicates)
     job.running, job.success, job.finished_at = False, not errors, utcnow()
