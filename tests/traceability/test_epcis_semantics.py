@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the world fixture is imported, then asked for by name)
 """EPCIS 2.0 semantics (issue 16): error declarations stored beside the event they correct
 and leaving every public view, one eventID one event, 409 on POST /events, recordTime set
 by the repository, unambiguous prefixes when documents are merged."""
