@@ -274,8 +274,8 @@ def answer_query(
     headers = {}
     if more:
         token = epcis.page_token(page[-1], fingerprint, query.order_by, seen + len(page))
-        given = args if args is not None else request.args.to_dict(flat=False)
-        pairs = [(k, v) for k, vs in given.items() if k != "nextPageToken" for v in vs]
+        # The URL the client used (a named query's parameters stay in the query).
+        pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
         next_url = f"{request.path}?{urlencode([*pairs, ('nextPageToken', token)])}"
         headers["Link"] = f'<{next_url}>; rel="next"'
         expires = (utcnow() + dt.timedelta(hours=24)).isoformat()

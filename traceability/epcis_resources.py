@@ -16,7 +16,7 @@ from typing import Any
 
 from flask import Response, abort, request, url_for
 from flask_login import current_user
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 
 from nguon.auth import login_required
 from nguon.db import db
@@ -95,7 +95,7 @@ def event_type_events(event_type: str) -> Response:
 
 def _values(resource: str) -> Response:
     column, _param = RESOURCES[resource]
-    statement = _visible(select(distinct(column)).where(column.isnot(None))).order_by(column)
+    statement = _visible(select(column).distinct().where(column.isnot(None))).order_by(column)
     return _collection(list(db.session.scalars(statement.limit(_per_page()))))
 
 
@@ -141,7 +141,8 @@ for _resource in RESOURCES:
 @login_required
 def epcs() -> Response:
     statement = _visible(
-        select(distinct(EventEpc.epc))
+        select(EventEpc.epc)
+        .distinct()
         .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
         .where(EventEpc.role.in_(("epc", "child", "parent", "input", "output")))
     ).order_by(EventEpc.epc)
