@@ -17,6 +17,8 @@ from traceability import epcis
 
 JSONLD = "application/ld+json"
 SHED = "https://id.gs1.org/414/8930000000019/254/shed-2"
+ITEM = "https://id.gs1.org/01/08930000000019/21/B8R3LY0Q"
+LOT = "https://id.gs1.org/01/08930000000019/10/LN2026-001"
 NESTED = {
     "type": "ObjectEvent",
     "eventTime": "2026-06-13T08:00:00+07:00",
@@ -266,11 +268,11 @@ def test_resource_endpoints(client: FlaskClient, stored: dict, bearer: Callable)
             ["AggregationEvent", "TransactionEvent"],
         ),
         (
-            f"/epcis/epcs/{quote('https://id.gs1.org/01/08930000000019/21/B8R3LY0Q', safe='')}/events",
+            f"/epcis/epcs/{quote(ITEM, safe='')}/events",
             ["ObjectEvent"],
         ),
         (
-            f"/epcis/epcs/{quote('https://id.gs1.org/01/08930000000019/10/LN2026-001', safe='')}/events",
+            f"/epcis/epcs/{quote(LOT, safe='')}/events",
             ["ObjectEvent", "AggregationEvent", "TransformationEvent"],
         ),
         ("/epcis/bizSteps/shipping/events?EQ_disposition=active", []),
