@@ -210,6 +210,8 @@ def _epc_rows(event_pk: int, event: dict[str, Any]) -> list[dict[str, Any]]:
                 "epc": epc,
                 "gtin": key[0] if key else None,
                 "lot": key[1] if key else None,
+                # (a serial past AI 21's 20 characters is no GS1 serial: matched by spelling)
+                "serial": key[2] if key and key[2] and len(key[2]) <= 20 else None,
             }
         )
     return rows

@@ -38,7 +38,6 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Select, and_, or_, select
 
@@ -272,18 +271,9 @@ def parse_parameters(
 
 
 def _instance_rows(gtin: str, serial: str) -> Any:
-    """Rows naming one serialised item, whichever spelling (URN or Digital Link)."""
-    encoded = quote(serial, safe="")
-    return and_(
-        EventEpc.gtin == gtin,
-        or_(
-            EventEpc.epc.endswith(f"/21/{encoded}", autoescape=True),
-            and_(
-                EventEpc.epc.startswith("urn:epc:id:sgtin:", autoescape=True),
-                EventEpc.epc.endswith(f".{encoded}", autoescape=True),
-            ),
-        ),
-    )
+    """Rows naming one serialised item, whichever spelling (URN or Digital Link): by the
+    (gtin, serial) index."""
+    return and_(EventEpc.gtin == gtin, EventEpc.serial == serial)
 
 
 def epc_condition(value: str) -> Any:
@@ -302,13 +292,14 @@ def epc_condition(value: str) -> Any:
         key = None
     if key is not None:
         gtin, lot, serial = key
-        if serial:
+        if serial and len(serial) <= 20:
             return _instance_rows(gtin, serial)
+        if serial:
+            return EventEpc.epc == value
         return and_(
             EventEpc.gtin == gtin,
             EventEpc.lot == lot if lot else EventEpc.lot.is_(None),
-            ~EventEpc.epc.contains("/21/", autoescape=True),
-            ~EventEpc.epc.startswith("urn:epc:id:sgtin:", autoescape=True),
+            EventEpc.serial.is_(None),
         )
     other = ownership.gs1_key(value)
     if other is not None:
@@ -328,21 +319,9 @@ def _pattern_condition(value: str) -> Any:
         prefix, item, serial = fields
         if prefix.isdigit() and item.isdigit() and serial == "*":
             gtin = epcis_gtin(prefix, item)
-            return and_(
-                EventEpc.gtin == gtin,
-                or_(
-                    EventEpc.epc.contains("/21/", autoescape=True),
-                    EventEpc.epc.startswith("urn:epc:id:sgtin:", autoescape=True),
-                ),
-            )
+            return and_(EventEpc.gtin == gtin, EventEpc.serial.isnot(None))
         if prefix.isdigit() and item == "*" and serial == "*":
-            return and_(
-                EventEpc.gtin.like("_" + prefix + "%"),
-                or_(
-                    EventEpc.epc.contains("/21/", autoescape=True),
-                    EventEpc.epc.startswith("urn:epc:id:sgtin:", autoescape=True),
-                ),
-            )
+            return and_(EventEpc.gtin.like("_" + prefix + "%"), EventEpc.serial.isnot(None))
     # Other schemes: the EPC URNs up to the first wildcard field.
     fixed = []
     for part in fields:

@@ -176,6 +176,7 @@ def store(
                     "epc": corrective,
                     "gtin": None,
                     "lot": None,
+                    "serial": None,
                 }
             )
     if epc_rows:

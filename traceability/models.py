@@ -242,6 +242,8 @@ class EventEpc(Base):
     __table_args__ = (
         Index(None, "epc", "role"),
         Index(None, "gtin", "lot"),
+        # One item whichever its spelling (URN or Digital Link), for MATCH_ queries.
+        Index("ix_event_epc_gtin_serial", "gtin", "serial"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -254,6 +256,7 @@ class EventEpc(Base):
     epc: Mapped[str] = mapped_column(String(300))
     gtin: Mapped[str | None] = mapped_column(String(14))
     lot: Mapped[str | None] = mapped_column(String(20))
+    serial: Mapped[str | None] = mapped_column(String(20))
 
 
 class EpcisNamedQuery(Base):

@@ -6,7 +6,9 @@ Revises: 5e0c3a1d9b27
 Create Date: 2026-11-29 13:20:00
 """
 
+import re
 from collections.abc import Sequence
+from urllib.parse import unquote
 
 import sqlalchemy as sa
 from alembic import op
@@ -36,6 +38,10 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_epcis_event_declaration_time"), ["declaration_time"], unique=False
         )
+    with op.batch_alter_table("event_epc", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("serial", sa.String(length=20), nullable=True))
+        batch_op.create_index("ix_event_epc_gtin_serial", ["gtin", "serial"], unique=False)
+    _fill_serials()
     op.create_table(
         "epcis_named_query",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -57,7 +63,41 @@ def upgrade() -> None:
     )
 
 
+_DL_SERIAL = re.compile(r"/21/([^/?#]+)")
+_URN_SERIAL = re.compile(r"^urn:epc:id:sgtin:[^.]*\.[^.]*\.(.+)$")
+
+
+def _fill_serials() -> None:
+    """The serial of every item already stored (Digital Link /21/ or SGTIN URN)."""
+    bind = op.get_bind()
+    table = sa.table(
+        "event_epc",
+        sa.column("id", sa.Integer()),
+        sa.column("epc", sa.String()),
+        sa.column("gtin", sa.String()),
+        sa.column("serial", sa.String()),
+    )
+    rows = bind.execute(sa.select(table.c.id, table.c.epc).where(table.c.gtin.isnot(None)))
+    updates = []
+    for row_id, epc in rows:
+        match = _DL_SERIAL.search(epc) or _URN_SERIAL.match(epc)
+        if match:
+            serial = unquote(match[1])
+            if len(serial) <= 20:
+                updates.append({"row_id": row_id, "value": serial})
+    if updates:
+        bind.execute(
+            table.update()
+            .where(table.c.id == sa.bindparam("row_id"))
+            .values(serial=sa.bindparam("value")),
+            updates,
+        )
+
+
 def downgrade() -> None:
+    with op.batch_alter_table("event_epc", schema=None) as batch_op:
+        batch_op.drop_index("ix_event_epc_gtin_serial")
+        batch_op.drop_column("serial")
     op.drop_table("epcis_named_query")
     # Declarations have no place in the old table (one row per eventID).
     op.execute(
