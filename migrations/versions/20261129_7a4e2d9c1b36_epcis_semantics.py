@@ -21,7 +21,24 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+def _keep_identifiers() -> bool:
+    """SQLite rebuilds epcis_event to change its unique constraint; with foreign keys on,
+    dropping the old table would cascade to every event_epc row. Keep them aside."""
+    if op.get_bind().dialect.name != "sqlite":
+        return False
+    op.execute(sa.text("CREATE TEMP TABLE event_epc_kept AS SELECT * FROM event_epc"))
+    return True
+
+
+def _restore_identifiers(kept: bool) -> None:
+    if kept:
+        op.execute(sa.text("DELETE FROM event_epc"))
+        op.execute(sa.text("INSERT INTO event_epc SELECT * FROM event_epc_kept"))
+        op.execute(sa.text("DROP TABLE event_epc_kept"))
+
+
 def upgrade() -> None:
+    kept = _keep_identifiers()
     with op.batch_alter_table("epcis_event", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column("error_declaration", sa.Boolean(), server_default=sa.false(), nullable=False)
@@ -38,6 +55,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_epcis_event_declaration_time"), ["declaration_time"], unique=False
         )
+    _restore_identifiers(kept)
     with op.batch_alter_table("event_epc", schema=None) as batch_op:
         batch_op.add_column(sa.Column("serial", sa.String(length=20), nullable=True))
         batch_op.create_index("ix_event_epc_gtin_serial", ["gtin", "serial"], unique=False)
@@ -107,6 +125,7 @@ def downgrade() -> None:
         )
     )
     op.execute(sa.text("DELETE FROM epcis_event WHERE error_declaration"))
+    kept = _keep_identifiers()
     with op.batch_alter_table("epcis_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_epcis_event_declaration_time"))
         batch_op.drop_constraint("uq_epcis_event_event_id_error_declaration", type_="unique")
@@ -114,3 +133,4 @@ def downgrade() -> None:
         batch_op.drop_column("error_reason")
         batch_op.drop_column("declaration_time")
         batch_op.drop_column("error_declaration")
+    _restore_identifiers(kept)
