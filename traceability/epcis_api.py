@@ -294,11 +294,18 @@ def query_events() -> Response:
 @bp.get("/events/<path:event_id>", merge_slashes=False)
 @login_required
 def get_event(event_id: str) -> Response:
-    stored = db.session.scalar(select(EpcisEvent).where(EpcisEvent.event_id == event_id))
+    # The event and, when it was declared erroneous, its declaration beside it.
     owner = acting_organisation()
-    if stored is None or (owner is not None and stored.organisation_id != owner):
+    found = [
+        e
+        for e in db.session.scalars(
+            select(EpcisEvent).where(EpcisEvent.event_id == event_id).order_by(EpcisEvent.id)
+        )
+        if owner is None or e.organisation_id == owner
+    ]
+    if not found:
         abort(404, description=f"no event {event_id}")
-    document = epcis.query_document([stored])
+    document = epcis.query_document(found)
     epcis.validate(document)
     return _json(document)
 

@@ -33,7 +33,7 @@ from registry.models import (
     ProductionArea,
 )
 from traceability import evidence, ownership
-from traceability.error_declarations import is_declared
+from traceability.error_declarations import declarations_of, is_declared
 from traceability.gs1 import IdentifierError, check_lot, parse_gtin
 from traceability.models import Batch, Claim, ClaimKind, ClaimStatus, EpcisEvent, EventEpc, Product
 
@@ -487,9 +487,18 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         )
         .order_by(EventEpc.gtin, EventEpc.lot)
     ).all()
-    # A stranger's transformation naming this lot links nothing (the ownership rule).
-    failing = ownership.refusals(list({e.id: e for _g, _l, e in rows}.values()))
-    return [(g, lt, e.event_id) for g, lt, e in rows if e.id not in failing]
+    # A stranger's transformation naming this lot links nothing (the ownership rule), nor
+    # does one declared erroneous (EPCIS error declaration).
+    events = list({e.id: e for _g, _l, e in rows}.values())
+    failing = ownership.refusals(events)
+    declared = {e.event_id for e in events if is_declared(e)}
+    if events:
+        declared |= set(declarations_of([e.event_id for e in events]))
+    return [
+        (g, lt, e.event_id)
+        for g, lt, e in rows
+        if e.id not in failing and e.event_id not in declared
+    ]
 
 
 def lineage(batch: Batch, direction: str, max_depth: int = 50) -> list[LineageNode]:
