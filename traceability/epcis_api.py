@@ -257,12 +257,12 @@ def answer_query(
     query, per_page, fingerprint = parse_query(args, fixed=fixed)
     seen = g.get("epcis_seen", 0)
     statement = epcis.build_query(query)
-    if query.max_event_count is not None:
-        over = epcis_query.run(statement, query, query.max_event_count + 1)
-        if len(over) > query.max_event_count:
-            raise epcis.QueryTooLargeError(
-                f"more than {query.max_event_count} events match", "maxEventCount"
-            )
+    if query.max_event_count is not None and epcis_query.more_than(
+        statement, query, query.max_event_count
+    ):
+        raise epcis.QueryTooLargeError(
+            f"more than {query.max_event_count} events match", "maxEventCount"
+        )
     wanted = per_page + 1
     if query.event_count_limit is not None:
         wanted = min(wanted, max(query.event_count_limit - seen, 0))

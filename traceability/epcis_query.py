@@ -39,7 +39,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
 
 from traceability import epcis
 from traceability.gs1 import IdentifierError, product_key
@@ -296,10 +296,12 @@ def epc_condition(value: str) -> Any:
             return _instance_rows(gtin, serial)
         if serial:
             return EventEpc.epc == value
+        # A class: no serial. Written so that the planner starts from (gtin, lot), not from
+        # (gtin, serial), which every class row of a GTIN shares.
         return and_(
             EventEpc.gtin == gtin,
             EventEpc.lot == lot if lot else EventEpc.lot.is_(None),
-            EventEpc.serial.is_(None),
+            func.coalesce(EventEpc.serial, "") == "",
         )
     other = ownership.gs1_key(value)
     if other is not None:
@@ -380,8 +382,8 @@ def _place_descendants(column: Any, values: Sequence[str]) -> Any:
 def sql_filters(q: epcis.EventQuery) -> list[Any]:
     """The conditions of the parameters added to the query interface's first set."""
     filters: list[Any] = []
-    if q.exists_error_declaration:
-        filters.append(EpcisEvent.error_declaration.is_(True))
+    if q.exists_error_declaration:  # every declaration has its time: the indexed column
+        filters.append(EpcisEvent.declaration_time.isnot(None))
     if q.error_reasons:
         filters.append(EpcisEvent.error_reason.in_([_bare(v) for v in q.error_reasons]))
     if q.ge_error_declaration_time:
@@ -612,6 +614,17 @@ def matches(q: epcis.EventQuery, stored: EpcisEvent) -> bool:
         elif test.family == "field" and not _field(event, stored.context or [], test):
             return False
     return True
+
+
+def more_than(query: Select[tuple[EpcisEvent]], q: epcis.EventQuery, count: int) -> bool:
+    """Whether more than ``count`` events answer the query (for maxEventCount): counted
+    in SQL when no condition needs the documents."""
+    from nguon.db import db
+
+    if q.document_tests:
+        return len(run(query, q, count + 1)) > count
+    ids = query.with_only_columns(EpcisEvent.id).order_by(None).limit(count + 1).subquery()
+    return (db.session.scalar(select(func.count()).select_from(ids)) or 0) > count
 
 
 def run(query: Select[tuple[EpcisEvent]], q: epcis.EventQuery, limit: int) -> list[EpcisEvent]:
