@@ -119,6 +119,8 @@ def _register(resource: str) -> None:
         return _one(resource, value)
 
     def events(value: str) -> Response:
+        if not value.strip("/|") or "|" in value:  # names no value: not "every event"
+            abort(404, description=f"no {resource} {value}")
         return answer_query(fixed={RESOURCES[resource][1]: [value]})
 
     for view, rule in (
@@ -163,10 +165,11 @@ def _epc_parameter(epc: str) -> str:
 @bp.get("/epcs/<path:epc>", merge_slashes=False)
 @login_required
 def epc_resource(epc: str) -> Response:
-    if epc.endswith("/events"):
-        return answer_query(
-            fixed={_epc_parameter(epc[: -len("/events")]): [epc[: -len("/events")]]}
-        )
+    wanted = epc.removesuffix("/events")
+    if not wanted.strip("/|") or "|" in wanted:
+        abort(404, description=f"no EPC {wanted}")
+    if wanted != epc:
+        return answer_query(fixed={_epc_parameter(wanted): [wanted]})
     return _collection(["events"])
 
 

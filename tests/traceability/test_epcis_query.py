@@ -280,6 +280,13 @@ def test_resource_endpoints(client: FlaskClient, stored: dict, bearer: Callable)
         response = client.get(url, headers=stored)
         assert response.status_code == 200, (url, response.get_data(as_text=True))
         assert [e["type"] for e in events_of(response)] == expected, url
+    for nothing in (
+        "/epcis/epcs//events",
+        "/epcis/epcs/%7C/events",
+        "/epcis/epcs/a%7Cb/events",
+        "/epcis/bizSteps/%7C/events",
+    ):
+        assert client.get(nothing, headers=stored).status_code == 404, nothing
     clash = client.get("/epcis/bizSteps/shipping/events?EQ_bizStep=packing", headers=stored)
     assert clash.status_code == 400
     stranger = bearer("cooperative")
