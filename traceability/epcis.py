@@ -21,7 +21,7 @@ import fastjsonschema
 import jsonschema
 from blinker import Namespace
 from epcis_event_hash_generator import hash_generator, json_to_py
-from sqlalchemy import Select, insert, or_, select, tuple_
+from sqlalchemy import Select, insert, select, tuple_
 
 from nguon.db import db, utcnow
 from traceability import ownership
@@ -53,6 +53,19 @@ class EpcisError(ValueError):
         super().__init__(f"{path}: {message}")
         self.message = message
         self.path = path
+
+
+class QueryParameterError(EpcisError):
+    """A query parameter the standard does not know, or a value it cannot take."""
+
+    exception = "QueryParameterException"
+
+
+class QueryTooLargeError(EpcisError):
+    """More events match than ``maxEventCount`` (or the server) allows."""
+
+    exception = "QueryTooLargeException"
+    status = 413
 
 
 @functools.cache
@@ -197,6 +210,8 @@ def _epc_rows(event_pk: int, event: dict[str, Any]) -> list[dict[str, Any]]:
                 "epc": epc,
                 "gtin": key[0] if key else None,
                 "lot": key[1] if key else None,
+                # (a serial past AI 21's 20 characters is no GS1 serial: matched by spelling)
+                "serial": key[2] if key and key[2] and len(key[2]) <= 20 else None,
             }
         )
     return rows
@@ -215,23 +230,42 @@ def store_events(
     *,
     organisation_id: int | None,
     job: CaptureJob | None = None,
+    error_behaviour: str = "rollback",
 ) -> CaptureResult:
     """Store schema-valid events; one whose eventID is already stored is skipped.
 
     Events without an eventID get the reference hash. Flushes; the caller commits.
     An organisation's events must pass the ownership rule (``ownership.check_events``:
     403 naming what it may not name, 400 for an eventID that is not the reference hash).
+    A client's ``recordTime`` is dropped: the repository sets it. Two different events
+    with one eventID are refused (``error_declarations.one_event_per_id``, per
+    ``error_behaviour``); error declarations are stored beside the event they correct
+    (``error_declarations.store``).
     """
+    from traceability import error_declarations
+
     ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
     missing = [e for e in events if not e.get("eventID")]
     for event, event_id in zip(missing, event_hashes(missing, context), strict=True):
         event["eventID"] = event_id
+    for event in events:
+        event.pop("recordTime", None)
+    events = error_declarations.one_event_per_id(
+        events, context, error_behaviour=error_behaviour, result=result
+    )
+    declared = [e for e in events if e.get("errorDeclaration") is not None]
+    if declared:
+        events = [e for e in events if e.get("errorDeclaration") is None]
     ids = [e["eventID"] for e in events]
     known = set()
     for chunk in _chunks(ids, 500):
         known |= set(
-            db.session.scalars(select(EpcisEvent.event_id).where(EpcisEvent.event_id.in_(chunk)))
+            db.session.scalars(
+                select(EpcisEvent.event_id).where(
+                    EpcisEvent.event_id.in_(chunk), EpcisEvent.error_declaration.is_(False)
+                )
+            )
         )
     now = utcnow()
     fresh: list[dict[str, Any]] = []
@@ -241,8 +275,23 @@ def store_events(
             continue
         known.add(event["eventID"])
         fresh.append(event)
-    if not fresh:
-        return result
+    if fresh:
+        _insert(fresh, context, organisation_id, job, now, result)
+    # After the events: a declaration may correct an event of the same document.
+    error_declarations.store(
+        declared, context, organisation_id=organisation_id, job=job, result=result
+    )
+    return result
+
+
+def _insert(
+    fresh: list[dict[str, Any]],
+    context: list[Any],
+    organisation_id: int | None,
+    job: CaptureJob | None,
+    now: dt.datetime,
+    result: CaptureResult,
+) -> None:
     rows = [
         {
             "event_id": e["eventID"],
@@ -272,7 +321,6 @@ def store_events(
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
-    return result
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -283,17 +331,66 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 def event_document(stored: EpcisEvent) -> dict[str, Any]:
     """The event as captured, with its eventID and recordTime."""
     event = dict(stored.document)
-    event.setdefault("recordTime", stored.record_time.isoformat().replace("+00:00", "Z"))
+    # Always the repository's own (a client's value was never kept; older rows may hold one).
+    event["recordTime"] = stored.record_time.isoformat().replace("+00:00", "Z")
     return event
+
+
+def merged_context(events: Sequence[EpcisEvent]) -> tuple[list[Any], list[dict[str, Any]]]:
+    """One @context for events captured in different documents, and each event's document
+    written against it.
+
+    A prefix two documents bind to different namespaces keeps the first binding; the
+    other document's events get a prefix of their own for it (``ex`` → ``ex_2``, their
+    keys renamed), or the prefix already bound to the same namespace: a stored event
+    means the same thing when it comes back."""
+    context: list[Any] = [EPCIS_CONTEXT]
+    bound: dict[str, Any] = {}
+    documents = []
+    for stored in events:
+        renames: dict[str, str] = {}
+        for item in stored.context or []:
+            if not isinstance(item, dict):
+                if item not in context:
+                    context.append(item)
+                continue
+            for prefix, iri in item.items():
+                if bound.get(prefix, iri) == iri:
+                    if prefix not in bound:
+                        bound[prefix] = iri
+                        context.append({prefix: iri})
+                    continue
+                same = next((p for p, i in bound.items() if i == iri), None)
+                if same is None:
+                    number = 2
+                    while f"{prefix}_{number}" in bound:
+                        number += 1
+                    same = f"{prefix}_{number}"
+                    bound[same] = iri
+                    context.append({same: iri})
+                renames[prefix] = same
+        document = event_document(stored)
+        documents.append(_renamed(document, renames) if renames else document)
+    return context, documents
+
+
+def _renamed(value: Any, renames: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        out = {}
+        for key, inner in value.items():
+            prefix, sep, local = key.partition(":")
+            if sep and prefix in renames:
+                key = f"{renames[prefix]}:{local}"
+            out[key] = _renamed(inner, renames)
+        return out
+    if isinstance(value, list):
+        return [_renamed(v, renames) for v in value]
+    return value
 
 
 def query_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
     """An EPCISQueryDocument for ``events`` (validated against the schema by the caller)."""
-    context: list[Any] = [EPCIS_CONTEXT]
-    for stored in events:
-        for item in stored.context or []:
-            if item not in context:
-                context.append(item)
+    context, documents = merged_context(events)
     return {
         "@context": context,
         "type": "EPCISQueryDocument",
@@ -302,7 +399,7 @@ def query_document(events: Sequence[EpcisEvent]) -> dict[str, Any]:
         "epcisBody": {
             "queryResults": {
                 "queryName": "SimpleEventQuery",
-                "resultsBody": {"eventList": [event_document(e) for e in events]},
+                "resultsBody": {"eventList": documents},
             }
         },
     }
@@ -342,29 +439,53 @@ class EventQuery:
     match_input_epc: tuple[str, ...] = ()
     match_output_epc: tuple[str, ...] = ()
     organisation_id: int | None = None  # a cooperative sees its own events only
-    after: tuple[dt.datetime, int] | None = None  # (eventTime, id) of the last event seen
+    # (ordering value, id) of the last event seen: eventTime, or recordTime by orderBy
+    after: tuple[dt.datetime, int] | None = None
+    # The rest of §8.2.7 (parsed by epcis_query.parse_parameters).
+    ge_error_declaration_time: dt.datetime | None = None
+    lt_error_declaration_time: dt.datetime | None = None
+    exists_error_declaration: bool = False
+    error_reasons: tuple[str, ...] = ()
+    corrective_event_ids: tuple[str, ...] = ()
+    wd_biz_locations: tuple[str, ...] = ()
+    wd_read_points: tuple[str, ...] = ()
+    match_parent_id: tuple[str, ...] = ()
+    match_input_epc_class: tuple[str, ...] = ()
+    match_output_epc_class: tuple[str, ...] = ()
+    match_any_epc_class: tuple[str, ...] = ()
+    # Conditions checked on each candidate's document (epcis_query.matches): quantities,
+    # sensor reports, extension fields, business transactions, sources, destinations.
+    document_tests: tuple[Any, ...] = ()
+    order_by: str = "eventTime"  # or recordTime
+    order_desc: bool = False
+    event_count_limit: int | None = None
+    max_event_count: int | None = None
 
 
 def _epc_match(values: tuple[str, ...], roles: tuple[str, ...]) -> Any:
-    """Events naming one of ``values`` in one of ``roles`` (a trailing * matches a prefix)."""
-    conditions = []
-    for value in values:
-        if value.endswith("*"):
-            conditions.append(EventEpc.epc.startswith(value[:-1], autoescape=True))
-        else:
-            conditions.append(EventEpc.epc == value)
-    # An IN-subquery rather than a correlated EXISTS: both databases then start from the
-    # (epc, role) index instead of walking every event.
-    return EpcisEvent.id.in_(
-        select(EventEpc.event_pk).where(EventEpc.role.in_(roles), or_(*conditions))
-    )
+    """Events naming one of ``values`` in one of ``roles``: an EPC in either spelling
+    (URN, Digital Link), an EPC pattern, or a trailing * prefix (epcis_query.epc_match)."""
+    from traceability import epcis_query
+
+    return epcis_query.epc_match(values, roles)
+
+
+def order_column(q: EventQuery) -> Any:
+    return EpcisEvent.record_time if q.order_by == "recordTime" else EpcisEvent.event_time
 
 
 def build_query(q: EventQuery) -> Select[tuple[EpcisEvent]]:
+    """The SQL of a query (SimpleEventQuery semantics), in its order. Conditions on the
+    document itself (``q.document_tests``) are not in it: ``epcis_query.run`` checks them
+    (``epcis_query.matches``)."""
+    from traceability import epcis_query
+
     query = select(EpcisEvent)
-    filters = []
+    filters = epcis_query.sql_filters(q)
+    ordered = order_column(q)
     if q.after is not None:
-        filters.append(tuple_(EpcisEvent.event_time, EpcisEvent.id) > tuple_(*q.after))
+        position = tuple_(ordered, EpcisEvent.id)
+        filters.append(position < tuple_(*q.after) if q.order_desc else position > tuple_(*q.after))
     if q.event_types:
         filters.append(EpcisEvent.event_type.in_(q.event_types))
     if q.ge_event_time:
@@ -403,22 +524,35 @@ def build_query(q: EventQuery) -> Select[tuple[EpcisEvent]]:
     if q.organisation_id is not None:
         filters.append(EpcisEvent.organisation_id == q.organisation_id)
     # In eventTime order (ties by arrival), which the (event_time, id) index serves directly.
-    return query.where(*filters).order_by(EpcisEvent.event_time, EpcisEvent.id)
+    if q.order_desc:
+        return query.where(*filters).order_by(ordered.desc(), EpcisEvent.id.desc())
+    return query.where(*filters).order_by(ordered, EpcisEvent.id)
 
 
-def page_token(last: EpcisEvent, fingerprint: str) -> str:
-    raw = json.dumps({"t": last.event_time.isoformat(), "id": last.id, "q": fingerprint}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def page_token(
+    last: EpcisEvent, fingerprint: str, order_by: str = "eventTime", seen: int = 0
+) -> str:
+    """A nextPageToken: the last event's position in the query's order and how many
+    events the pages so far held (for eventCountLimit)."""
+    when = last.record_time if order_by == "recordTime" else last.event_time
+    raw = json.dumps({"t": when.isoformat(), "id": last.id, "q": fingerprint, "n": seen})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
 def read_page_token(token: str, fingerprint: str) -> tuple[dt.datetime, int]:
     """The position a nextPageToken stands for; it only fits the query that made it."""
+    return read_page_token_count(token, fingerprint)[0]
+
+
+def read_page_token_count(token: str, fingerprint: str) -> tuple[tuple[dt.datetime, int], int]:
+    """The position a nextPageToken stands for and the events already given."""
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded))
         after = (dt.datetime.fromisoformat(data["t"]), int(data["id"]))
-    except (ValueError, KeyError, TypeError):
+        seen = int(data.get("n", 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise EpcisError("not a token this server issued", "nextPageToken") from None
     if data.get("q") != fingerprint:
         raise EpcisError("the token belongs to another query", "nextPageToken")
-    return after
+    return after, seen

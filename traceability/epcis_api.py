@@ -6,13 +6,15 @@ Kept apart from the /api/v1 OpenAPI document: GS1's own OpenAPI description
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, abort, current_app, request, url_for
+from flask import Blueprint, Response, abort, current_app, g, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.datastructures import MultiDict
@@ -20,7 +22,8 @@ from werkzeug.datastructures import MultiDict
 from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
-from traceability import epcis
+from nguon.i18n import _
+from traceability import epcis, epcis_query
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
@@ -29,36 +32,18 @@ EPCIS_JSON = "application/ld+json"
 MAX_PER_PAGE = 1000
 DEFAULT_PER_PAGE = 30
 
-LIST_PARAMS = {
-    "eventType": "event_types",
-    "EQ_bizStep": "biz_steps",
-    "EQ_disposition": "dispositions",
-    "EQ_bizLocation": "biz_locations",
-    "EQ_readPoint": "read_points",
-    "EQ_action": "actions",
-    "EQ_eventID": "event_ids",
-    "MATCH_epc": "match_epc",
-    "MATCH_anyEPC": "match_any_epc",
-    "MATCH_epcClass": "match_epc_class",
-    "MATCH_inputEPC": "match_input_epc",
-    "MATCH_outputEPC": "match_output_epc",
-}
-TIME_PARAMS = {
-    "GE_eventTime": "ge_event_time",
-    "LT_eventTime": "lt_event_time",
-    "GE_recordTime": "ge_record_time",
-    "LT_recordTime": "lt_record_time",
-}
 PAGING_PARAMS = {"perPage", "nextPageToken"}
 
 
 @bp.errorhandler(epcis.EpcisError)
 def _epcis_error(exc: epcis.EpcisError) -> Response:
+    exception = getattr(exc, "exception", None)
     return problem(
-        400,
+        getattr(exc, "status", 400),
         f"{exc.path}: {exc.message}",
-        title="Invalid EPCIS data",
+        title=exception or "Invalid EPCIS data",
         errors=[{"field": exc.path, "message": exc.message}],
+        type_=f"epcisException:{exception}" if exception else "about:blank",
     )
 
 
@@ -163,12 +148,26 @@ def capture() -> Response:
     job = CaptureJob(error_behaviour=behaviour, user_id=current_user.id, errors=[])
     db.session.add(job)
     db.session.flush()
-    good = [e for i, e in enumerate(events or []) if i not in bad_events]
+    kept = [i for i in range(len(events or [])) if i not in bad_events]
+    good = [events[i] for i in kept]
+
+    def in_document(path: str) -> str:  # /<index in good>/... -> its place in the document
+        head, _sep, rest = path.lstrip("/").partition("/")
+        if head.isdigit() and int(head) < len(kept):
+            head = str(kept[int(head)])
+        return f"/epcisBody/eventList/{head}" + (f"/{rest}" if rest else "")
+
     context = epcis.extra_context(document.get("@context"))
     try:
-        result = epcis.store_events(good, context, organisation_id=acting_organisation(), job=job)
+        result = epcis.store_events(
+            good, context, organisation_id=acting_organisation(), job=job, error_behaviour=behaviour
+        )
     except epcis.EpcisError as exc:
-        raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
+        raise epcis.EpcisError(exc.message, in_document(exc.path)) from None
+    errors = [
+        *errors,
+        *(epcis.EpcisError(e["message"], in_document(e["path"])) for e in result.errors),
+    ]
     job.errors = [{"path": e.path, "message": e.message} for e in errors]
     job.captured, job.duplicates = len(result.stored), len(result.duplicates)
     job.running, job.success, job.finished_at = False, not errors, utcnow()
@@ -200,20 +199,57 @@ def capture_one() -> Response:
     result = epcis.store_events([event], context, organisation_id=acting_organisation())
     event_id = (result.stored or result.duplicates)[0]
     location = url_for(".get_event", event_id=event_id)
-    status = 201 if result.stored else 200
-    return _json({"eventID": event_id, "stored": bool(result.stored)}, status, Location=location)
+    if not result.stored:
+        # The REST binding: an event already held is a conflict, not a second success.
+        return problem(
+            409,
+            str(_("the repository already holds event %(event_id)s", event_id=event_id)),
+            title="ResourceAlreadyExistsException",
+            type_="epcisException:ResourceAlreadyExistsException",
+            headers={"Location": location},
+        )
+    return _json({"eventID": event_id, "stored": True}, 201, Location=location)
 
 
-def _pipe_list(args: MultiDict[str, str], name: str) -> tuple[str, ...]:
-    values: list[str] = []
-    for raw in args.getlist(name):
-        values += [v for v in raw.split("|") if v]
-    return tuple(values)
+_ACTING = object()  # parse_query's default owner: the organisation making the request
 
 
-def parse_query() -> tuple[epcis.EventQuery, int, str]:
-    """The request's query, the page size and the query's fingerprint (page tokens)."""
-    return query_from_args(request.args, acting_organisation())
+def parse_query(
+    args: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    fixed: Mapping[str, Sequence[str]] = {},
+    owner: Any = _ACTING,
+) -> tuple[epcis.EventQuery, int, str]:
+    """The query, the page size and the query's fingerprint (for page tokens), from
+    ``args`` (``name -> values``; the request's query string by default) and ``fixed``
+    parameters of the resource (e.g. ``/bizSteps/{bizStep}/events``), scoped to the
+    events of ``owner`` (an organisation id; None: every event; by default the
+    organisation making the request). Raises :class:`epcis.EpcisError`."""
+    if args is None:
+        args = request.args.to_dict(flat=False)
+    clash = sorted(set(args) & set(fixed))
+    if clash:
+        raise epcis.QueryParameterError("is given by the resource's path", clash[0])
+    merged = {**args, **fixed}
+    if owner is _ACTING:
+        owner = acting_organisation()
+    query = epcis_query.parse_parameters(merged, organisation_id=owner)
+    try:
+        per_page = int(_first(merged, "perPage") or DEFAULT_PER_PAGE)
+    except ValueError:
+        raise epcis.QueryParameterError("must be a whole number", "perPage") from None
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise epcis.QueryParameterError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
+    fingerprint_source = sorted(
+        (k, str(v)) for k, vs in merged.items() if k not in PAGING_PARAMS for v in vs
+    )
+    fingerprint = hashlib.sha256(json.dumps([fingerprint_source, owner]).encode()).hexdigest()[:16]
+    token = _first(merged, "nextPageToken")
+    if token:
+        after, seen = epcis.read_page_token_count(token, fingerprint)
+        query = dataclasses.replace(query, after=after)
+        g.epcis_seen = seen
+    return query, per_page, fingerprint
 
 
 def query_from_args(
@@ -221,62 +257,78 @@ def query_from_args(
 ) -> tuple[epcis.EventQuery, int, str]:
     """The query ``args`` (SimpleEventQuery parameters, as GET /events takes them) ask
     for, scoped to the events of ``owner`` (None: every event); the page size and the
-    query's fingerprint (for page tokens). Raises :class:`epcis.EpcisError`."""
-    known = set(LIST_PARAMS) | set(TIME_PARAMS) | PAGING_PARAMS
-    unknown = sorted(set(args) - known)
-    if unknown:
-        raise epcis.EpcisError(f"this server does not support {unknown[0]}", unknown[0])
-    kwargs: dict[str, Any] = {attr: _pipe_list(args, name) for name, attr in LIST_PARAMS.items()}
-    bad_types = [t for t in kwargs["event_types"] if t not in epcis.EVENT_TYPES]
-    if bad_types:
-        raise epcis.EpcisError(f"unknown event type {bad_types[0]}", "eventType")
-    for name, attr in TIME_PARAMS.items():
-        if name in args:
-            try:
-                kwargs[attr] = epcis.parse_time(args[name])
-            except ValueError:
-                raise epcis.EpcisError("must be a date-time with offset", name) from None
-    try:
-        per_page = int(args.get("perPage", DEFAULT_PER_PAGE))
-    except ValueError:
-        raise epcis.EpcisError("must be a whole number", "perPage") from None
-    if not 1 <= per_page <= MAX_PER_PAGE:
-        raise epcis.EpcisError(f"must be between 1 and {MAX_PER_PAGE}", "perPage")
-    kwargs["organisation_id"] = owner
-    fingerprint_source = sorted((k, v) for k, v in args.items(multi=True) if k not in PAGING_PARAMS)
-    fingerprint = hashlib.sha256(json.dumps([fingerprint_source, owner]).encode()).hexdigest()[:16]
-    if "nextPageToken" in args:
-        kwargs["after"] = epcis.read_page_token(args["nextPageToken"], fingerprint)
-    return epcis.EventQuery(**kwargs), per_page, fingerprint
+    query's fingerprint. Subscriptions read their queries with it. Raises
+    :class:`epcis.EpcisError`."""
+    return parse_query(args.to_dict(flat=False), owner=owner)
 
 
-@bp.get("/events")
-@login_required
-def query_events() -> Response:
-    """Query events (SimpleEventQuery parameters); ``Link: rel="next"`` pages on."""
-    query, per_page, fingerprint = parse_query()
-    rows = list(db.session.scalars(epcis.build_query(query).limit(per_page + 1)))
+def _first(args: Mapping[str, Sequence[Any]], name: str) -> Any:
+    values = args.get(name) or []
+    return values[0] if values else None
+
+
+def answer_query(
+    args: Mapping[str, Sequence[Any]] | None = None,
+    *,
+    fixed: Mapping[str, Sequence[str]] = {},
+    query_name: str = "SimpleEventQuery",
+) -> Response:
+    """Run a query and answer with an EPCISQueryDocument, paged by ``Link: rel="next"``."""
+    query, per_page, fingerprint = parse_query(args, fixed=fixed)
+    seen = g.get("epcis_seen", 0)
+    statement = epcis.build_query(query)
+    if query.max_event_count is not None and epcis_query.more_than(
+        statement, query, query.max_event_count
+    ):
+        raise epcis.QueryTooLargeError(
+            f"more than {query.max_event_count} events match", "maxEventCount"
+        )
+    wanted = per_page + 1
+    if query.event_count_limit is not None:
+        wanted = min(wanted, max(query.event_count_limit - seen, 0))
+    rows = epcis_query.run(statement, query, wanted) if wanted else []
     page, more = rows[:per_page], len(rows) > per_page
     document = epcis.query_document(page)
+    document["epcisBody"]["queryResults"]["queryName"] = query_name
     epcis.validate(document)
     headers = {}
     if more:
-        token = epcis.page_token(page[-1], fingerprint)
-        args = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
-        next_url = f"{request.path}?{urlencode([*args, ('nextPageToken', token)])}"
+        token = epcis.page_token(page[-1], fingerprint, query.order_by, seen + len(page))
+        # The URL the client used (a named query's parameters stay in the query).
+        pairs = [(k, v) for k, v in request.args.items(multi=True) if k != "nextPageToken"]
+        next_url = f"{request.path}?{urlencode([*pairs, ('nextPageToken', token)])}"
         headers["Link"] = f'<{next_url}>; rel="next"'
         expires = (utcnow() + dt.timedelta(hours=24)).isoformat()
         headers["GS1_Next_Page_Token_Expires"] = expires
     return _json(document, **headers)
 
 
+@bp.get("/events")
+@login_required
+def query_events() -> Response:
+    """Query events (every SimpleEventQuery parameter: traceability/epcis_query.py);
+    ``Link: rel="next"`` pages on."""
+    return answer_query()
+
+
 @bp.get("/events/<path:event_id>", merge_slashes=False)
 @login_required
 def get_event(event_id: str) -> Response:
-    stored = db.session.scalar(select(EpcisEvent).where(EpcisEvent.event_id == event_id))
+    # The event and, when it was declared erroneous, its declaration beside it.
     owner = acting_organisation()
-    if stored is None or (owner is not None and stored.organisation_id != owner):
+    found = [
+        e
+        for e in db.session.scalars(
+            select(EpcisEvent).where(EpcisEvent.event_id == event_id).order_by(EpcisEvent.id)
+        )
+        if owner is None or e.organisation_id == owner
+    ]
+    if not found:
         abort(404, description=f"no event {event_id}")
-    document = epcis.query_document([stored])
+    document = epcis.query_document(found)
     epcis.validate(document)
     return _json(document)
+
+
+# The resource endpoints and named queries register on this blueprint.
+from traceability import epcis_resources  # noqa: E402, F401

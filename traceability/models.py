@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -207,10 +208,13 @@ class EpcisEvent(Base):
         Index(None, "event_time", "id"),
         Index(None, "biz_step", "event_time"),
         Index(None, "organisation_id", "event_time"),
+        # An event and, beside it, its error declaration (EPCIS 2.0 §7.4.1.2): the same
+        # eventID twice, told apart by ``error_declaration``.
+        UniqueConstraint("event_id", "error_declaration"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[str] = mapped_column(String(300), unique=True)
+    event_id: Mapped[str] = mapped_column(String(300))
     event_type: Mapped[str] = mapped_column(String(30), index=True)
     event_time: Mapped[dt.datetime]
     record_time: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
@@ -224,6 +228,11 @@ class EpcisEvent(Base):
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The @context entries beyond EPCIS's own (user-extension namespaces), to give back.
     context: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # This row is the error declaration of the event with the same eventID; its
+    # declarationTime and reason (bare CBV word when standard), for the query interface.
+    error_declaration: Mapped[bool] = mapped_column(default=False, server_default=false())
+    declaration_time: Mapped[dt.datetime | None] = mapped_column(index=True)
+    error_reason: Mapped[str | None] = mapped_column(String(200))
 
 
 class EventEpc(Base):
@@ -233,6 +242,8 @@ class EventEpc(Base):
     __table_args__ = (
         Index(None, "epc", "role"),
         Index(None, "gtin", "lot"),
+        # One item whichever its spelling (URN or Digital Link), for MATCH_ queries.
+        Index("ix_event_epc_gtin_serial", "gtin", "serial"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -245,6 +256,21 @@ class EventEpc(Base):
     epc: Mapped[str] = mapped_column(String(300))
     gtin: Mapped[str | None] = mapped_column(String(14))
     lot: Mapped[str | None] = mapped_column(String(20))
+    serial: Mapped[str | None] = mapped_column(String(20))
+
+
+class EpcisNamedQuery(Base):
+    """A named query of the REST binding (``/epcis/queries``): its parameters as given
+    (name -> list of values), private to the organisation that made it."""
+
+    __tablename__ = "epcis_named_query"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class CaptureJob(Base):

@@ -33,6 +33,7 @@ from registry.models import (
     ProductionArea,
 )
 from traceability import evidence, ownership
+from traceability.error_declarations import declarations_of, is_declared
 from traceability.gs1 import IdentifierError, check_lot, parse_gtin
 from traceability.models import Batch, Claim, ClaimKind, ClaimStatus, EpcisEvent, EventEpc, Product
 
@@ -486,9 +487,18 @@ def _neighbours(gtin: str, lot: str, direction: str) -> list[tuple[str, str, str
         )
         .order_by(EventEpc.gtin, EventEpc.lot)
     ).all()
-    # A stranger's transformation naming this lot links nothing (the ownership rule).
-    failing = ownership.refusals(list({e.id: e for _g, _l, e in rows}.values()))
-    return [(g, lt, e.event_id) for g, lt, e in rows if e.id not in failing]
+    # A stranger's transformation naming this lot links nothing (the ownership rule), nor
+    # does one declared erroneous (EPCIS error declaration).
+    events = list({e.id: e for _g, _l, e in rows}.values())
+    failing = ownership.refusals(events)
+    declared = {e.event_id for e in events if is_declared(e)}
+    if events:
+        declared |= set(declarations_of([e.event_id for e in events]))
+    return [
+        (g, lt, e.event_id)
+        for g, lt, e in rows
+        if e.id not in failing and e.event_id not in declared
+    ]
 
 
 def lineage(batch: Batch, direction: str, max_depth: int = 50) -> list[LineageNode]:
@@ -552,6 +562,14 @@ def lots_events(batches: Sequence[Batch], *, public: bool = True) -> dict[int, l
         if (batch_id, event.id) not in seen:
             seen.add((batch_id, event.id))
             found[batch_id].append(event)
+    # An EPCIS error declaration retracts its event: the declaration row itself is never a
+    # step of the story; the retracted event is hidden from the public (officers see it,
+    # with the reason: ``error_declarations.declarations_of``).
+    declared = {e.event_id for es in found.values() for e in es if is_declared(e)}
+    found = {
+        i: [e for e in es if not e.error_declaration and not (public and e.event_id in declared)]
+        for i, es in found.items()
+    }
     if public:  # the one filter step
         failing = ownership.refusals(list({e.id: e for es in found.values() for e in es}.values()))
         found = {i: [e for e in es if e.id not in failing] for i, es in found.items()}

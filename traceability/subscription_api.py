@@ -31,6 +31,7 @@ from traceability import epcis
 from traceability import subscriptions as subs
 from traceability.api import acting_organisation
 from traceability.epcis_api import query_from_args
+from traceability.models import EpcisNamedQuery
 
 bp = Blueprint("epcis_subscriptions", __name__, url_prefix="/epcis/queries")
 EPCIS_JSON = "application/ld+json"
@@ -250,3 +251,15 @@ def unsubscribe(query_name: str, subscription_id: str) -> Response:
     )
     db.session.delete(found)
     return Response(status=204)
+
+
+def _named_query(query_name: str, owner: int | None) -> list[list[str]] | None:
+    """A named query of ``/epcis/queries`` that ``owner`` made, as subscription
+    parameters (``[name, value]`` pairs); None when there is none by that name."""
+    found = db.session.scalar(select(EpcisNamedQuery).where(EpcisNamedQuery.name == query_name))
+    if found is None or found.organisation_id != owner:
+        return None
+    return subs.parameters_from_body(found.parameters)
+
+
+NAMED_QUERIES.append(_named_query)

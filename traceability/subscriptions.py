@@ -42,7 +42,7 @@ from werkzeug.datastructures import MultiDict
 from nguon.audit import Audited
 from nguon.db import Base, utcnow
 from nguon.models import User
-from traceability import epcis
+from traceability import epcis, epcis_query
 from traceability.models import EpcisEvent
 
 logger = logging.getLogger(__name__)
@@ -338,7 +338,11 @@ def matching(
     for start in range(0, len(event_pks), 1000):
         chunk = list(event_pks[start : start + 1000])
         statement = epcis.build_query(query).where(EpcisEvent.id.in_(chunk))
-        found += session.scalars(statement.with_only_columns(EpcisEvent.id))
+        if query.document_tests:
+            # Conditions SQL does not judge (quantities, sensors, extension fields...).
+            found += [e.id for e in session.scalars(statement) if epcis_query.matches(query, e)]
+        else:
+            found += session.scalars(statement.with_only_columns(EpcisEvent.id))
     return found
 
 
@@ -389,11 +393,15 @@ def backfill(session: Session, subscription: EpcisSubscription) -> list[int]:
     when they are more than :data:`MAX_INITIAL_EVENTS`."""
     if subscription.initial_record_time is None:
         return []
-    query = epcis.build_query(event_query(subscription)).where(
+    wanted = event_query(subscription)
+    query = epcis.build_query(wanted).where(
         EpcisEvent.record_time >= subscription.initial_record_time
     )
-    limited = query.with_only_columns(EpcisEvent.id).limit(MAX_INITIAL_EVENTS + 1)
-    pks = list(session.scalars(limited))
+    if wanted.document_tests:
+        pks = [e.id for e in epcis_query.run(query, wanted, MAX_INITIAL_EVENTS + 1)]
+    else:
+        limited = query.with_only_columns(EpcisEvent.id).limit(MAX_INITIAL_EVENTS + 1)
+        pks = list(session.scalars(limited))
     if len(pks) > MAX_INITIAL_EVENTS:
         raise SubscriptionError(
             f"more than {MAX_INITIAL_EVENTS} events since then; choose a later time",

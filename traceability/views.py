@@ -41,6 +41,7 @@ from traceability import (
     api,
     corrections,
     epcis,
+    error_declarations,
     event_forms,
     evidence,
     labels,
@@ -516,9 +517,15 @@ def edit_batch(batch_id: int) -> Any:
 FORM_FIELDS = {"location": "place", "source": "partner", "destination": "partner"}
 
 
-def _journey(events: list[EpcisEvent], untrusted: dict[str, str]) -> list[dict[str, Any]]:
+def _journey(
+    events: list[EpcisEvent],
+    untrusted: dict[str, str],
+    declared: dict[str, EpcisEvent] | None = None,
+) -> list[dict[str, Any]]:
     """The batch's events as the page tells them: step, local time, place, parties, and
-    for officers whether the public sees it (the ownership rule)."""
+    for officers whether the public sees it (the ownership rule) and whether it was
+    declared erroneous (``declared``: the declaration of each such eventID)."""
+    declared = declared or {}
     steps = []
     for stored in events:
         document = epcis.event_document(stored)
@@ -539,6 +546,11 @@ def _journey(events: list[EpcisEvent], untrusted: dict[str, str]) -> list[dict[s
                 "quantity": quantities[0].get("quantity") if quantities else None,
                 "unit": quantities[0].get("uom") if quantities else None,
                 "untrusted": untrusted.get(stored.event_id),
+                "retracted": (
+                    error_declarations.reason_text(declared[stored.event_id].error_reason)
+                    if stored.event_id in declared
+                    else None
+                ),
             }
         )
     return steps
@@ -573,6 +585,10 @@ def batch(batch_id: int) -> Any:
     events = services.batch_events(item, public=not is_staff())
     refused = ownership.refusals(events) if is_staff() else {}
     untrusted = {e.event_id: epc for e in events for epc in [refused.get(e.id)] if epc}
+    # Officers see a retracted event (an EPCIS error declaration) with the reason.
+    declared = (
+        error_declarations.declarations_of([e.event_id for e in events]) if is_staff() else {}
+    )
     others = [
         b
         for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
@@ -591,7 +607,7 @@ def batch(batch_id: int) -> Any:
     return render_template(
         "traceability/batch.html",
         batch=item,
-        journey=_journey(events, untrusted),
+        journey=_journey(events, untrusted, declared),
         upstream=services.lineage(item, "up"),
         downstream=services.lineage(item, "down"),
         errors=errors,

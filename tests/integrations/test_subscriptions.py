@@ -636,3 +636,50 @@ def test_staff_see_every_organisation_and_a_deactivated_account_gets_nothing(
         ) + len(results["resultsBody"]["eventList"])
     assert sum(by_subscription.values()) == 4 + 1  # officer: all 4; other: its 1, before
     assert by_subscription[leaving.json["subscriptionID"]] == 1
+
+
+def with_quantity(event_list: list[dict[str, Any]], quantity: float) -> list[dict[str, Any]]:
+    for event in event_list:
+        event["quantityList"][0]["quantity"] = quantity
+    return event_list
+
+
+def test_a_named_query_with_conditions_sql_does_not_judge_is_subscribed_to(
+    app: Flask, client: FlaskClient, bearer: Callable[..., dict], local: None, webhook: Webhook
+) -> None:
+    """A subscription to a named query of ``/epcis/queries`` runs that query, including
+    the conditions checked on each event's document (here a quantity); another
+    organisation cannot subscribe to it."""
+    coop, other = bearer("cooperative"), bearer("cooperative")
+    made = client.post(
+        "/epcis/queries",
+        data=json.dumps(
+            {"name": "big-shipments", "query": {"EQ_bizStep": ["shipping"], "GE_quantity": 1000}}
+        ),
+        content_type="application/json",
+        headers=coop,
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    url = "/epcis/queries/big-shipments/subscriptions"
+    body = json.dumps({"signatureToken": TOKEN, "dest": webhook.url, "stream": True})
+    refused = client.post(url, data=body, content_type="application/json", headers=other)
+    assert refused.status_code == 404
+    created = client.post(url, data=body, content_type="application/json", headers=coop)
+    assert created.status_code == 201, created.get_data(as_text=True)
+
+    capture(
+        client,
+        coop,
+        with_quantity(events(2), 1200.0)
+        + with_quantity(events(3, start=5), 10.0)
+        + with_quantity(events(1, "receiving", start=9), 5000.0),
+    )
+    deliver(app)
+    big = {
+        e["eventID"]
+        for e in client.get("/epcis/queries/big-shipments/events", headers=coop).json["epcisBody"][
+            "queryResults"
+        ]["resultsBody"]["eventList"]
+    }
+    assert len(big) == 2
+    assert sorted(webhook.event_ids()) == sorted(big)

@@ -192,7 +192,10 @@ def test_single_event_post(client: FlaskClient, coop: dict) -> None:
     )
     assert created.status_code == 201
     again = client.post("/epcis/events", data=json.dumps(event), content_type=JSONLD, headers=coop)
-    assert again.status_code == 200 and again.json["stored"] is False
+    # The REST binding: an event already held is a 409 ResourceAlreadyExistsException.
+    assert again.status_code == 409
+    assert again.json["type"] == "epcisException:ResourceAlreadyExistsException"
+    assert again.headers["Location"] == created.headers["Location"]
     no_context = client.post(
         "/epcis/events",
         data=json.dumps(DOCUMENT["epcisBody"]["eventList"][3]),

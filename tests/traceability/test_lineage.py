@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from flask.testing import FlaskClient
@@ -146,16 +147,18 @@ def test_capture_query_export_round_trip(
     epcis.validate(exported)
     sent = DOCUMENT["epcisBody"]["eventList"]
     got = exported["epcisBody"]["eventList"]
-    # events 0, 1, 2 and 4 name lot LN2026-001 (as a class, an item or an input)
+    # events 0, 1, 2 and 4 name lot LN2026-001 (as a class, an item or an input); event 4
+    # is an error declaration (EPCIS 2.0): it retracts an event, and tells no step of the
+    # batch's history
     assert [{k: v for k, v in e.items() if k not in ("eventID", "recordTime")} for e in got] == [
         sent[0],
         sent[1],
         sent[2],
-        sent[4],
     ]
     assert {"nguon": "https://nguon.example.vn/epcis/"} in exported["@context"]
     queried = events_of(client.get("/epcis/events?perPage=10", headers=coop_headers))
-    assert [e["eventID"] for e in got] == [queried[i]["eventID"] for i in (0, 1, 2, 4)]
+    assert [e["eventID"] for e in got] == [queried[i]["eventID"] for i in (0, 1, 2)]
+    assert "errorDeclaration" in queried[4]  # the query interface returns it
 
 
 def test_csv_import_of_events_with_dry_run(
@@ -202,3 +205,28 @@ def test_csv_import_of_events_with_dry_run(
     assert real.json["recorded"] == 2
     assert len(events_of(client.get("/epcis/events", headers=coop_headers))) == 2
     assert json.loads(json.dumps(real.json))["rows_with_errors"] == []
+
+
+def test_a_transformation_declared_erroneous_links_no_lots(
+    client: FlaskClient, coop_headers: dict, lots: dict
+) -> None:
+    """EPCIS error declaration: the retracted transformation no longer ties A to B."""
+    made = record(client, coop_headers, lots["A"], step="process", output_batch_id=lots["B"])
+    assert made.status_code == 201, made.json
+    url = f"/api/v1/traceability/batches/{lots['A']}/lineage"
+    assert [n["lot"] for n in client.get(url, headers=coop_headers).json["downstream"]] == ["LOT-B"]
+    (event,) = events_of(
+        client.get("/epcis/events?eventType=TransformationEvent", headers=coop_headers)
+    )
+    event.pop("recordTime")
+    event["errorDeclaration"] = {"declarationTime": "2026-06-13T08:00:00+07:00"}
+    declared = client.post(
+        "/epcis/capture",
+        data=json.dumps({**DOCUMENT, "epcisBody": {"eventList": [event]}}),
+        content_type="application/ld+json",
+        headers=coop_headers,
+    )
+    assert declared.status_code == 202 and declared.json["captured"] == 1
+    assert client.get(url, headers=coop_headers).json["downstream"] == []
+    both = client.get(f"/epcis/events/{quote(event['eventID'], safe='')}", headers=coop_headers)
+    assert ["errorDeclaration" in e for e in events_of(both)] == [False, True]

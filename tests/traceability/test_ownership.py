@@ -125,7 +125,7 @@ def world(
     from nguon.models import User
     from registry.models import Organisation
     from traceability import labels, services
-    from traceability.models import Location
+    from traceability.models import EpcisNamedQuery, Location
 
     b_area = make_area(trace["other"], code="VN-BG-BH-0001")
 
@@ -166,6 +166,13 @@ def world(
                 "production_date": dt.date(2026, 6, 1),
                 "area_ids": [b_area],
             }
+        )
+        db.session.add(
+            EpcisNamedQuery(
+                name="a-query",
+                parameters={"eventType": ["ObjectEvent"]},
+                organisation_id=trace["coop"],
+            )
         )
         db.session.flush()
         return {
@@ -864,6 +871,11 @@ def attacks(w: dict) -> dict[tuple[str, str], tuple[str, dict[str, Any]]]:
             {"data": json.dumps(document(destroying())), **epcis_json},
         ),
         ("POST", "/epcis/events"): ("/epcis/events", {"data": json.dumps(lot_event), **epcis_json}),
+        ("POST", "/epcis/queries"): (
+            "/epcis/queries",
+            {"data": json.dumps({"name": "a-query", "query": {}}), **epcis_json},
+        ),
+        ("DELETE", "/epcis/queries/<name>"): ("/epcis/queries/a-query", {}),
         # API: registry (the records A's claims rest on)
         ("POST", "/api/v1/registry/areas"): (
             "/api/v1/registry/areas",
@@ -1184,6 +1196,7 @@ def snapshot(org_id: int, gi: int) -> str:
     from traceability.models import (
         Batch,
         EpcisEvent,
+        EpcisNamedQuery,
         EventEpc,
         Label,
         LabelRun,
@@ -1272,6 +1285,14 @@ def snapshot(org_id: int, gi: int) -> str:
                 EpcisSubscription.organisation_id == org_id
             )
         ),
+        "named_queries": [
+            (q.name, json.dumps(q.parameters, sort_keys=True))
+            for q in db.session.scalars(
+                select(EpcisNamedQuery)
+                .where(EpcisNamedQuery.organisation_id == org_id)
+                .order_by(EpcisNamedQuery.id)
+            )
+        ],
     }
     return repr(state)
 
