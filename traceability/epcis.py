@@ -20,11 +20,11 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 from blinker import Namespace
-from epcis_event_hash_generator import hash_generator, json_to_py
+from pyld.jsonld import JsonLdError
 from sqlalchemy import Select, insert, or_, select, tuple_
 
 from nguon.db import db, utcnow
-from traceability import ownership
+from traceability import epcis_hash, epcis_time, jsonld, ownership
 from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
 
@@ -124,38 +124,56 @@ def bare_cbv(value: str | None) -> str | None:
 
 
 def extra_context(context: Any) -> list[Any]:
-    """The document's @context without the EPCIS context itself."""
+    """The document's @context without the EPCIS context itself (under any of the URLs
+    GS1 publishes it at). ``EpcisError`` (400) naming a remote context this server does
+    not hold: nothing is ever fetched (``traceability.jsonld``)."""
     items = context if isinstance(context, list) else [context] if context else []
-    return [c for c in items if c != EPCIS_CONTEXT]
+    try:
+        jsonld.check_context(items, "/@context")
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(
+            f"unknown @context {exc.url}: only GS1's published contexts and inline context "
+            "objects are accepted",
+            exc.path,
+        ) from None
+    return [c for c in items if not jsonld.is_epcis_context(c)]
 
 
 def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[str]:
-    """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event."""
+    """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event, exactly
+    as ``epcis_event_hash_generator`` computes it (``traceability.epcis_hash``), offline.
+
+    Raises ``EpcisError`` (400) for a remote context this server does not hold, a context
+    JSON-LD refuses, or an event the algorithm cannot hash (path ``/<index>``)."""
     if not events:
         return []
-    document = {
-        "@context": [EPCIS_CONTEXT, *context],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": "2000-01-01T00:00:00Z",
-        # A copy (a JSON round trip is the fastest deep copy): the generator rewrites bare
-        # CBV words in place, and what we store must stay exactly what was sent.
-        "epcisBody": {
-            "eventList": json.loads(
-                json.dumps([{k: v for k, v in e.items() if k != "eventID"} for e in events])
-            )
-        },
-    }
-    return hash_generator.epcis_hashes_from_events(
-        json_to_py.event_list_from_epcis_document_json(document)
-    )
+    try:
+        jsonld.check_context(context, "/@context")
+        return epcis_hash.event_hashes(events, context)
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(
+            f"unknown @context {exc.url}: only GS1's published contexts and "
+            "inline context objects are accepted",
+            exc.path,
+        ) from None
+    except epcis_hash.HashError as exc:
+        raise EpcisError(exc.message, f"/{exc.index}") from None
+    except JsonLdError as exc:
+        raise EpcisError(f"JSON-LD: {_jsonld_reason(exc)}", "/@context") from None
+
+
+def _jsonld_reason(exc: JsonLdError) -> str:
+    code = getattr(exc, "code", None)
+    return f"{code}" if code else str(exc).splitlines()[0][:200]
 
 
 def parse_time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise EpcisError("a time needs its offset, e.g. 2026-06-10T06:30:00+07:00")
-    return parsed.astimezone(dt.UTC)
+    """The UTC instant of an RFC 3339 time in any form the EPCIS schema accepts
+    (``traceability.epcis_time``); ``EpcisError`` for one this service cannot take."""
+    try:
+        return epcis_time.parse_rfc3339(value)
+    except epcis_time.TimeError as exc:
+        raise EpcisError(str(exc)) from None
 
 
 ROLE_FIELDS = (
@@ -222,6 +240,13 @@ def store_events(
     An organisation's events must pass the ownership rule (``ownership.check_events``:
     403 naming what it may not name, 400 for an eventID that is not the reference hash).
     """
+    times = [_event_time(index, e) for index, e in enumerate(events)]
+    for index, event in enumerate(events):
+        if "@context" in event:
+            try:
+                jsonld.check_context(event["@context"], f"/{index}/@context")
+            except jsonld.UnknownContext as exc:
+                raise EpcisError(f"unknown @context {exc.url}", exc.path) from None
     ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
     missing = [e for e in events if not e.get("eventID")]
@@ -235,19 +260,21 @@ def store_events(
         )
     now = utcnow()
     fresh: list[dict[str, Any]] = []
-    for event in events:
+    fresh_times: list[dt.datetime] = []
+    for event, event_time in zip(events, times, strict=True):
         if event["eventID"] in known:
             result.duplicates.append(event["eventID"])
             continue
         known.add(event["eventID"])
         fresh.append(event)
+        fresh_times.append(event_time)
     if not fresh:
         return result
     rows = [
         {
             "event_id": e["eventID"],
             "event_type": e["type"],
-            "event_time": parse_time(e["eventTime"]),
+            "event_time": t,
             "record_time": now,
             "action": e.get("action"),
             "biz_step": bare_cbv(e.get("bizStep")),
@@ -259,7 +286,7 @@ def store_events(
             "document": e,
             "context": context,
         }
-        for e in fresh
+        for e, t in zip(fresh, fresh_times, strict=True)
     ]
     pks = list(
         db.session.scalars(
@@ -273,6 +300,13 @@ def store_events(
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
     return result
+
+
+def _event_time(index: int, event: dict[str, Any]) -> dt.datetime:
+    try:
+        return parse_time(event.get("eventTime"))
+    except EpcisError as exc:
+        raise EpcisError(exc.message, f"/{index}/eventTime") from None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
