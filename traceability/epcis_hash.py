@@ -30,7 +30,11 @@ Two deliberate differences, where the library fails rather than hashes:
   one of GS1's examples) makes the library raise ``TypeError``; here the term's
   ``@id`` is its namespace;
 - an event the library cannot pre-hash is silently dropped by it (the list of hashes is
-  then shorter than the list of events); here it raises ``HashError`` naming its index.
+  then shorter than the list of events). The one case met in GS1's examples, a
+  ``bizTransaction`` (or source, destination) without ``type``, is hashed as if its type
+  were empty, which the algorithm leaves out of the pre-hash string (the hash the
+  library gives the same event with ``"type": ""``); any other raises ``HashError``
+  naming the event's index.
 
 The library keeps the namespace prefixes it has seen in a module global that grows
 from one document to the next; here each document starts from its own context only.
@@ -339,6 +343,25 @@ def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[s
     ]
 
 
+def _event_prehash(event: dict[str, Any], bare: _BareWords) -> str:
+    simple = json_to_py._json_to_py(bare.replace(event))
+    return _prehash(deep_structure_correction(simple))
+
+
+def _typed_lists(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with an empty ``type`` in each bizTransaction, source and destination
+    that has none (an empty value does not enter the pre-hash string)."""
+    fixed = dict(event)
+    for key in ("bizTransactionList", "sourceList", "destinationList"):
+        items = event.get(key)
+        if isinstance(items, list):
+            fixed[key] = [
+                {"type": "", **item} if isinstance(item, dict) and "type" not in item else item
+                for item in items
+            ]
+    return fixed
+
+
 def _library_pass(
     document: dict[str, Any],
     bare: _BareWords,
@@ -359,10 +382,12 @@ def _library_pass(
         hash_generator.JOIN_BY = ""
         for index, event in enumerate(document["epcisBody"]["eventList"]):
             try:
-                simple = json_to_py._json_to_py(bare.replace(event))
-                prehashes.append(_prehash(deep_structure_correction(simple)))
-            except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-                raise HashError(index, f"cannot be hashed ({exc})") from None
+                prehashes.append(_event_prehash(event, bare))
+            except Exception:  # the library drops such an event; retry as documented
+                try:
+                    prehashes.append(_event_prehash(_typed_lists(event), bare))
+                except Exception as exc:
+                    raise HashError(index, f"cannot be hashed ({exc!r:.200})") from None
     finally:
         json_to_py._namespaces, hash_generator._canonize_value = saved
         hash_generator._fix_time_stamp_format = saved_time
