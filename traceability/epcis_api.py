@@ -167,6 +167,8 @@ def capture() -> Response:
     try:
         result = epcis.store_events(good, context, organisation_id=acting_organisation(), job=job)
     except epcis.EpcisError as exc:
+        if exc.path.startswith("/@context"):  # the document's own context
+            raise
         raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
     job.errors = [{"path": e.path, "message": e.message} for e in errors]
     job.captured, job.duplicates = len(result.stored), len(result.duplicates)

@@ -215,7 +215,7 @@ OBJECT_EVENT = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(OBJECT_EVENT, min_size=1, max_size=6), st.booleans())
 def test_generated_events_hash_as_the_reference(events: list[dict], prefixed: bool) -> None:
     context: list[Any] = [{"ex": "https://example.org/ex/"}] if prefixed else []
