@@ -75,7 +75,7 @@ def listener() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             seen.append(self.path)
             body = json.dumps({"@context": {"ex": "https://example.org/"}}).encode()
             self.send_response(200)
