@@ -125,6 +125,12 @@ def _bounded(minimum: float, maximum: float, unit: str) -> Callable[[str], float
     return parse
 
 
+def _capture_runner(value: str) -> str:
+    if value not in ("thread", "worker"):
+        raise ValueError("must be thread or worker")
+    return value
+
+
 def _parse_tiles_url(value: str) -> str:
     """A tile URL template such as https://tiles.example.vn/{z}/{x}/{y}.png."""
     url = value.strip()
@@ -318,6 +324,20 @@ SETTINGS: tuple[Setting, ...] = (
         "another EPCIS 2.0 repository every captured event is also sent to (off when unset)",
     ),
     Setting("EPCIS_PUSH_TOKEN", "EPCIS_PUSH_TOKEN", str, None, "Bearer token for that repository"),
+    Setting(
+        "EPCIS_CAPTURE_RUNNER",
+        "EPCIS_CAPTURE_RUNNER",
+        _capture_runner,
+        "thread",
+        "large EPCIS captures: thread (in this process) or worker (`nguon epcis jobs`)",
+    ),
+    Setting(
+        "EPCIS_CAPTURE_INLINE_EVENTS",
+        "EPCIS_CAPTURE_INLINE_EVENTS",
+        _int_parser(0, 25_000),
+        2000,
+        "EPCIS captures of at most this many events are stored within the request",
+    ),
     Setting(
         "PORTAL_RATE_LIMIT",
         "PORTAL_RATE_LIMIT",

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
+from traceability import capture_jobs as runner
 from traceability import epcis
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
@@ -164,6 +165,13 @@ def capture() -> Response:
     db.session.flush()
     good = [e for i, e in enumerate(events or []) if i not in bad_events]
     context = epcis.extra_context(document.get("@context"))
+    if runner.runs_outside(len(good)):
+        # Stored by a runner (traceability.capture_jobs); the job answers how it went.
+        job.errors = [{"path": e.path, "message": e.message} for e in errors]
+        runner.enqueue(job, good, context, acting_organisation())
+        runner.start(current_app._get_current_object(), job.id)
+        location = url_for(".capture_job", capture_id=job.id)
+        return _json(_job_document(job), 202, Location=location, **_capture_limits())
     try:
         result = epcis.store_events(good, context, organisation_id=acting_organisation(), job=job)
     except epcis.EpcisError as exc:

@@ -262,6 +262,13 @@ class CaptureJob(Base):
     duplicates: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # A job processed outside the request (traceability.capture_jobs): what is left to
+    # store ({"events": [...], "context": [...]}, cleared when done), for whom, and the
+    # runner's claim (attempts so far, when the current one started).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[dt.datetime | None]
 
 
 class LabelKind(enum.StrEnum):

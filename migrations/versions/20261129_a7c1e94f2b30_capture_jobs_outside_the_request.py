@@ -1,0 +1,45 @@
+"""Capture jobs processed outside the request: payload, organisation, attempts, claim.
+
+Revision ID: a7c1e94f2b30
+Revises: 5e0c3a1d9b27
+Create Date: 2026-11-29 13:20:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+import nguon.db
+
+revision: str = "a7c1e94f2b30"
+down_revision: str | None = "5e0c3a1d9b27"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("capture_job", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("payload", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("organisation_id", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"))
+        batch_op.add_column(
+            sa.Column("claimed_at", nguon.db.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.create_foreign_key(
+            batch_op.f("fk_capture_job_organisation_id_organisation"),
+            "organisation",
+            ["organisation_id"],
+            ["id"],
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("capture_job", schema=None) as batch_op:
+        batch_op.drop_constraint(
+            batch_op.f("fk_capture_job_organisation_id_organisation"), type_="foreignkey"
+        )
+        batch_op.drop_column("claimed_at")
+        batch_op.drop_column("attempts")
+        batch_op.drop_column("organisation_id")
+        batch_op.drop_column("payload")
