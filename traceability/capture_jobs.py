@@ -94,7 +94,9 @@ def _waiting(now: dt.datetime) -> Any:
     )
 
 
-def claim(job_id: int | None = None, *, wait: float = 0) -> int | None:
+def claim(
+    job_id: int | None = None, *, wait: float = 0, exclude: frozenset[int] = frozenset()
+) -> int | None:
     """Claim ``job_id`` (or the oldest waiting job): its id, or None when it is not
     waiting (done, taken by a live runner, or not committed within ``wait`` seconds)."""
     deadline = time.monotonic() + wait
@@ -102,9 +104,10 @@ def claim(job_id: int | None = None, *, wait: float = 0) -> int | None:
         with commit_boundary() as session:
             now = utcnow()
             if job_id is None:
-                candidate = session.scalar(
-                    select(CaptureJob.id).where(*_waiting(now)).order_by(CaptureJob.id).limit(1)
-                )
+                query = select(CaptureJob.id).where(*_waiting(now))
+                if exclude:
+                    query = query.where(CaptureJob.id.not_in(exclude))
+                candidate = session.scalar(query.order_by(CaptureJob.id).limit(1))
             else:
                 candidate = job_id
             if candidate is not None:
@@ -193,12 +196,13 @@ def _retry_or_fail(job_id: int) -> None:
 
 
 def run_waiting(limit: int | None = None) -> int:
-    """Process waiting jobs (oldest first) until none is left or ``limit`` were done."""
-    done = 0
-    while limit is None or done < limit:
-        job_id = claim()
+    """Process waiting jobs (oldest first) until none is left or ``limit`` were done; a
+    job whose attempt failed waits for the next pass."""
+    seen: set[int] = set()
+    while limit is None or len(seen) < limit:
+        job_id = claim(exclude=frozenset(seen))
         if job_id is None:
             break
+        seen.add(job_id)
         process(job_id)
-        done += 1
-    return done
+    return len(seen)
