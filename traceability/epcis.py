@@ -139,7 +139,9 @@ def extra_context(context: Any) -> list[Any]:
     return [c for c in items if not jsonld.is_epcis_context(c)]
 
 
-def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[str]:
+def event_hashes(
+    events: Sequence[dict[str, Any]], context: list[Any], iris: frozenset[str] | None = None
+) -> list[str]:
     """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event, exactly
     as ``epcis_event_hash_generator`` computes it (``traceability.epcis_hash``), offline.
 
@@ -149,7 +151,7 @@ def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[s
         return []
     try:
         jsonld.check_context(context, "/@context")
-        return epcis_hash.event_hashes(events, context)
+        return epcis_hash.event_hashes(events, context, iris)
     except jsonld.UnknownContext as exc:
         raise EpcisError(
             f"unknown @context {exc.url}: only GS1's published contexts and "
@@ -240,7 +242,7 @@ def store_events(
     An organisation's events must pass the ownership rule (``ownership.check_events``:
     403 naming what it may not name, 400 for an eventID that is not the reference hash).
     """
-    times = [_event_time(index, e) for index, e in enumerate(events)]
+    times = [event_time(index, e) for index, e in enumerate(events)]
     for index, event in enumerate(events):
         if "@context" in event:
             try:
@@ -249,9 +251,7 @@ def store_events(
                 raise EpcisError(f"unknown @context {exc.url}", exc.path) from None
     ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
-    missing = [e for e in events if not e.get("eventID")]
-    for event, event_id in zip(missing, event_hashes(missing, context), strict=True):
-        event["eventID"] = event_id
+    digests = _assign_event_ids(events, context)
     ids = [e["eventID"] for e in events]
     known = set()
     for chunk in _chunks(ids, 500):
@@ -261,13 +261,13 @@ def store_events(
     now = utcnow()
     fresh: list[dict[str, Any]] = []
     fresh_times: list[dt.datetime] = []
-    for event, event_time in zip(events, times, strict=True):
+    for event, when in zip(events, times, strict=True):
         if event["eventID"] in known:
             result.duplicates.append(event["eventID"])
             continue
         known.add(event["eventID"])
         fresh.append(event)
-        fresh_times.append(event_time)
+        fresh_times.append(when)
     if not fresh:
         return result
     rows = [
@@ -285,6 +285,7 @@ def store_events(
             "capture_job_id": job.id if job else None,
             "document": e,
             "context": context,
+            "content_digest": digests.get(id(e)),
         }
         for e, t in zip(fresh, fresh_times, strict=True)
     ]
@@ -302,11 +303,54 @@ def store_events(
     return result
 
 
-def _event_time(index: int, event: dict[str, Any]) -> dt.datetime:
+def _assign_event_ids(events: Sequence[dict[str, Any]], context: list[Any]) -> dict[int, str]:
+    """Give each event without eventID its reference hash; {id(event): content digest}.
+
+    An event stored before with the same content digest (a re-capture) takes the stored
+    eventID without being hashed (``epcis_hash.content_digests``: equal digests, equal
+    hashes); the others are hashed in one pass, in the document they came in."""
+    missing = [e for e in events if not e.get("eventID")]
+    if not missing:
+        return {}
+    try:
+        jsonld.check_context(context, "/@context")
+        iris = epcis_hash.document_iris(missing, context)
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(f"unknown @context {exc.url}", exc.path) from None
+    except JsonLdError as exc:
+        raise EpcisError(f"JSON-LD: {_jsonld_reason(exc)}", "/@context") from None
+    digests = epcis_hash.content_digests(missing, context, iris)
+    known: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(digests)), 500):
+        rows = db.session.execute(
+            select(EpcisEvent.content_digest, EpcisEvent.event_id).where(
+                EpcisEvent.content_digest.in_(chunk)
+            )
+        )
+        known.update((digest, event_id) for digest, event_id in rows)
+    unknown = [(e, d) for e, d in zip(missing, digests, strict=True) if d not in known]
+    try:
+        hashes = event_hashes([e for e, _ in unknown], context, iris) if unknown else []
+    except EpcisError as exc:
+        index = exc.path[1:]
+        if index.isdigit():  # the event's place in the document, not in this list
+            place = next(i for i, e in enumerate(events) if e is unknown[int(index)][0])
+            raise EpcisError(exc.message, f"/{place}") from None
+        raise
+    for (event, _), event_id in zip(unknown, hashes, strict=True):
+        event["eventID"] = event_id
+    for event, digest in zip(missing, digests, strict=True):
+        if digest in known:
+            event["eventID"] = known[digest]
+    return {id(e): d for e, d in zip(missing, digests, strict=True)}
+
+
+def event_time(index: int, event: dict[str, Any], where: str = "") -> dt.datetime:
+    """The event's eventTime in UTC; ``EpcisError`` naming ``<where>/<index>/eventTime``."""
     try:
         return parse_time(event.get("eventTime"))
     except EpcisError as exc:
-        raise EpcisError(exc.message, f"/{index}/eventTime") from None
+        raise EpcisError(exc.message, f"{where}/{index}/eventTime") from None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

@@ -20,7 +20,7 @@ from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
 from traceability import capture_jobs as runner
-from traceability import epcis
+from traceability import epcis, ownership
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
@@ -167,6 +167,16 @@ def capture() -> Response:
     context = epcis.extra_context(document.get("@context"))
     if runner.runs_outside(len(good)):
         # Stored by a runner (traceability.capture_jobs); the job answers how it went.
+        # What a client must hear at once is checked here: times and ownership (403).
+        for index, event in enumerate(events or []):
+            if index not in bad_events:
+                epcis.event_time(index, event, "/epcisBody/eventList")
+        try:
+            ownership.check_events(good, context, organisation_id=acting_organisation())
+        except epcis.EpcisError as exc:
+            if exc.path.startswith("/@context"):
+                raise
+            raise epcis.EpcisError(exc.message, f"/epcisBody/eventList{exc.path}") from None
         job.errors = [{"path": e.path, "message": e.message} for e in errors]
         runner.enqueue(job, good, context, acting_organisation())
         runner.start(current_app._get_current_object(), job.id)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -65,6 +66,7 @@ _ABSOLUTE_IRI = re.compile(r"^([A-Za-z][A-Za-z0-9+-.]*|_):[^\s]*$")  # PyLD's te
 _PLACEHOLDER_PREFIX = "nguoninert"
 _PLACEHOLDER = _PLACEHOLDER_PREFIX + ":x"  # an absolute IRI: expands to itself anywhere
 _LOCK = threading.Lock()  # the library's module globals are set per document
+_DIGEST_VERSION = "epcis-event-hash-generator 1.9 / nguon 1"
 _PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
 
 
@@ -264,13 +266,22 @@ class _Canonical:
         self._canonize: Callable[[str], str] = hash_generator._canonize_value
         self._time: Callable[[str], str] = hash_generator._fix_time_stamp_format
 
+        # While a template runs: token -> the canonical forms the library asked for.
+        self.recording: dict[str, set[str]] | None = None
+
     def value(self, text: str) -> str:
+        if self.recording is not None and text.startswith(_T0):
+            self.recording.setdefault(text, set()).add("value")
+            return text
         found = self.values.get(text)
         if found is None:
             found = self.values[text] = self._canonize(text)
         return found
 
     def time(self, text: str) -> str:
+        if self.recording is not None and text.startswith(_T0):
+            self.recording.setdefault(text, set()).add("time")
+            return text
         found = self.times.get(text)
         if found is None:
             found = self.times[text] = _fast_time(text) or self._time(text)
@@ -321,17 +332,43 @@ def _prehash(event: tuple[Any, ...]) -> str:
     )
 
 
-def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[str]:
+def document_iris(events: Sequence[dict[str, Any]], context: list[Any]) -> frozenset[str]:
+    """The vocabulary IRIs of the document the library hashes ``events`` in: with the
+    events' JSON and the context, all an event's hash depends on."""
+    return frozenset(vocabulary_iris(hash_document(events, context)))
+
+
+def content_digests(
+    events: Sequence[dict[str, Any]], context: list[Any], iris: frozenset[str]
+) -> list[str]:
+    """A SHA-256 per event of everything its reference hash is a function of (the
+    event without eventID, the context, the document's vocabulary IRIs, this
+    algorithm's version): equal digests, equal hashes."""
+    common = json.dumps([_DIGEST_VERSION, context, sorted(iris)], sort_keys=True)
+    return [
+        hashlib.sha256(
+            (
+                common + json.dumps({k: v for k, v in e.items() if k != "eventID"}, sort_keys=True)
+            ).encode()
+        ).hexdigest()
+        for e in events
+    ]
+
+
+def event_hashes(
+    events: Sequence[dict[str, Any]], context: list[Any], iris: frozenset[str] | None = None
+) -> list[str]:
     """The reference event hash (``ni:///sha-256;<hex>?ver=CBV2.0``) of each event, in order.
 
     ``context``: the document's ``@context`` without the EPCIS context (inline objects and
-    bundled URLs; :func:`traceability.jsonld.check_context` must have passed). Raises
+    bundled URLs; :func:`traceability.jsonld.check_context` must have passed); ``iris``:
+    :func:`document_iris` when some of the document's events are left out. Raises
     ``HashError`` for an event the algorithm cannot hash and PyLD's ``JsonLdError`` for a
     context PyLD refuses."""
     if not events:
         return []
     document = hash_document(events, context)
-    bare = _BareWords(vocabulary_iris(document))
+    bare = _BareWords(set(vocabulary_iris(document) if iris is None else iris))
     namespaces = _namespaces(bare.replace(document["@context"]))
     canonical = _Canonical()
     prehashes: list[str] = []
@@ -346,6 +383,127 @@ def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[s
 def _event_prehash(event: dict[str, Any], bare: _BareWords) -> str:
     simple = json_to_py._json_to_py(bare.replace(event))
     return _prehash(deep_structure_correction(simple))
+
+
+# --- templates: one library run per distinct event shape --------------------------------------
+#
+# Every leaf value of an event is replaced by a token that sorts as the value does
+# (U+E000, its rank among the event's texts in fixed-width hex, U+E001); the library
+# builds the pre-hash string of this skeleton once per distinct skeleton, recording which
+# canonical form (value or time) it asked for each token; each event's own canonical
+# values are then put in place of the tokens. The result is the library's own string
+# when the tokens are ordered as the canonical values are (strictly, and none a prefix
+# of another: the library also sorts pre-hash strings); any other event, or a text
+# holding the token characters, goes through the library whole.
+
+_T0, _T1 = "\ue000", "\ue001"
+_TOKEN = re.compile("\ue000([0-9a-f]{6})\ue001")
+_KEPT = frozenset({"type", "#text", "rdfs:comment", "comment"})  # values the library reads
+
+
+class _NoTemplate(Exception):
+    pass
+
+
+def _leaves(node: Any, texts: list[str], groups: list[range], bare: _BareWords) -> Any:
+    """``node`` (bare words replaced) with each leaf value replaced by its index in
+    ``texts`` (a ``_Leaf``); ``groups`` gets the indices under each list of two or more
+    items (the library compares values only between the items of one list)."""
+    if isinstance(node, dict):
+        return {
+            key: (
+                bare.replace(value)
+                if key in _KEPT or key.startswith("@xmlns")
+                else _leaves(value, texts, groups, bare)
+            )
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        first = len(texts)
+        items = [_leaves(item, texts, groups, bare) for item in node]
+        if len(node) > 1:
+            groups.append(range(first, len(texts)))
+        return items
+    if isinstance(node, str) and bare.iris:
+        node = bare.word(node)
+    text = str(json_to_py._namespace_replace(node, True))  # what the library makes of it
+    if not text.strip():
+        return node  # no value in the pre-hash string: part of the shape
+    if _T0 in text or _T1 in text:
+        raise _NoTemplate
+    texts.append(text)
+    return _Leaf(len(texts) - 1)
+
+
+class _Leaf(int):
+    pass
+
+
+def _tokens(node: Any, token_of: list[str]) -> Any:
+    if isinstance(node, _Leaf):
+        return token_of[node]
+    if isinstance(node, dict):
+        return {key: _tokens(value, token_of) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_tokens(item, token_of) for item in node]
+    return node
+
+
+class _Templates:
+    def __init__(self, canonical: _Canonical):
+        self.canonical = canonical
+        self.cache: dict[str, tuple[str, dict[str, str]] | None] = {}
+
+    def prehash(self, event: dict[str, Any], bare: _BareWords) -> str:
+        try:
+            return self._from_template(event, bare)
+        except _NoTemplate:
+            return _event_prehash(event, bare)
+
+    def _from_template(self, event: dict[str, Any], bare: _BareWords) -> str:
+        texts: list[str] = []
+        groups: list[range] = []
+        shape = _leaves(event, texts, groups, bare)
+        ranked = sorted(set(texts))
+        rank_of = {text: i for i, text in enumerate(ranked)}
+        skeleton = _tokens(shape, [f"{_T0}{rank_of[t]:06x}{_T1}" for t in texts])
+        key = json.dumps(skeleton)
+        if key in self.cache:
+            found = self.cache[key]
+            if found is None:
+                raise _NoTemplate  # this shape has no template
+        else:
+            self.cache[key] = None
+            self.canonical.recording = {}
+            try:
+                template = _prehash(deep_structure_correction(json_to_py._json_to_py(skeleton)))
+                kinds = self.canonical.recording
+            finally:
+                self.canonical.recording = None
+            forms: dict[str, str] = {}
+            for token, asked in kinds.items():
+                if len(asked) != 1:
+                    raise _NoTemplate  # one text, two canonical forms
+                forms[token] = asked.pop()
+            if not set(_TOKEN.findall(template)) <= {t[1:-1] for t in forms}:
+                raise _NoTemplate  # a value the library did not canonicalise
+            found = self.cache[key] = (template, forms)
+        template, forms = found
+        values: list[str | None] = [None] * len(ranked)
+        for token, form in forms.items():
+            index = int(token[1:-1], 16)
+            text = ranked[index].strip()
+            value = self.canonical.time(text) if form == "time" else self.canonical.value(text)
+            if not value:
+                raise _NoTemplate
+            values[index] = value
+        for group in groups:
+            used = [values[i] for i in sorted({rank_of[texts[j]] for j in group})]
+            present = [v for v in used if v is not None]
+            for before, after in itertools.pairwise(present):
+                if not before < after or after.startswith(before):
+                    raise _NoTemplate  # canonical values sort otherwise than the texts
+        return _TOKEN.sub(lambda m: values[int(m[1], 16)] or "", template)
 
 
 def _typed_lists(event: dict[str, Any]) -> dict[str, Any]:
@@ -380,9 +538,10 @@ def _library_pass(
         hash_generator._canonize_value = canonical.value
         hash_generator._fix_time_stamp_format = canonical.time
         hash_generator.JOIN_BY = ""
+        templates = _Templates(canonical)
         for index, event in enumerate(document["epcisBody"]["eventList"]):
             try:
-                prehashes.append(_event_prehash(event, bare))
+                prehashes.append(templates.prehash(event, bare))
             except Exception:  # the library drops such an event; retry as documented
                 try:
                     prehashes.append(_event_prehash(_typed_lists(event), bare))

@@ -224,6 +224,9 @@ class EpcisEvent(Base):
     document: Mapped[dict[str, Any]] = mapped_column(JSON)
     # The @context entries beyond EPCIS's own (user-extension namespaces), to give back.
     context: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # For an eventID this repository computed: a digest of everything its hash depends
+    # on (traceability.epcis_hash.content_digests), so a re-capture finds it unhashed.
+    content_digest: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class EventEpc(Base):

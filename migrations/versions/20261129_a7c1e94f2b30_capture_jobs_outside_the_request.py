@@ -1,4 +1,5 @@
-"""Capture jobs processed outside the request: payload, organisation, attempts, claim.
+"""Capture jobs processed outside the request: payload, organisation, attempts, claim;
+the content digest of events whose eventID the repository computed.
 
 Revision ID: a7c1e94f2b30
 Revises: 5e0c3a1d9b27
@@ -33,8 +34,17 @@ def upgrade() -> None:
             ["id"],
         )
 
+    with op.batch_alter_table("epcis_event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("content_digest", sa.String(length=64), nullable=True))
+        batch_op.create_index(
+            batch_op.f("ix_epcis_event_content_digest"), ["content_digest"], unique=False
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("epcis_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_epcis_event_content_digest"))
+        batch_op.drop_column("content_digest")
     with op.batch_alter_table("capture_job", schema=None) as batch_op:
         batch_op.drop_constraint(
             batch_op.f("fk_capture_job_organisation_id_organisation"), type_="foreignkey"

@@ -170,14 +170,30 @@ def test_a_job_that_keeps_failing_fails_cleanly(jobs_app: Flask, officer: dict) 
     assert _stored(jobs_app) == 0
 
 
-def test_a_refused_event_fails_the_job_naming_it(jobs_app: Flask, officer: dict) -> None:
-    jobs_app.config["EPCIS_CAPTURE_RUNNER"] = "worker"
+def test_a_bad_time_is_refused_at_once(jobs_app: Flask, officer: dict) -> None:
     events = [_event(n) for n in range(6)] + [_event(6, "0001-01-01T00:00:00+14:00")]
     response = _post(jobs_app, officer, events)
+    assert response.status_code == 400
+    assert response.json["errors"][0]["field"] == "/epcisBody/eventList/6/eventTime"
+    assert _stored(jobs_app) == 0
+    with jobs_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(CaptureJob)) == 0
+
+
+def test_a_refusal_in_the_job_fails_it_naming_the_event(
+    jobs_app: Flask, officer: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jobs_app.config["EPCIS_CAPTURE_RUNNER"] = "worker"
+    response = _post(jobs_app, officer, [_event(n) for n in range(6)])
     assert response.status_code == 202
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise epcis.EpcisError("may not name this", "/3/epcList/0")
+
+    monkeypatch.setattr(capture_jobs.epcis, "store_events", refuse)
     with jobs_app.app_context():
         capture_jobs.run_waiting()
     job = jobs_app.test_client().get(response.headers["Location"], headers=officer).json
     assert (job["running"], job["success"], job["captured"]) == (False, False, 0)
-    assert job["errors"][0]["path"] == "/epcisBody/eventList/6/eventTime"
+    assert job["errors"][0]["path"] == "/epcisBody/eventList/3/epcList/0"
     assert _stored(jobs_app) == 0

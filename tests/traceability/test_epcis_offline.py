@@ -239,3 +239,32 @@ def test_capture_takes_every_schema_time_or_refuses_it_naming_the_field(
     assert query.status_code == 200
     query = client.get("/epcis/events?GE_eventTime=0001-01-01T00:00:00%2B14:00", headers=officer)
     assert query.status_code == 400
+
+
+def test_a_recapture_finds_its_events_without_hashing_them(
+    client: FlaskClient, officer: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from traceability import epcis_hash
+
+    events = [
+        {**EVENT, "epcList": [f"https://id.gs1.org/01/09506000134352/21/r{n}"]} for n in range(4)
+    ]
+    first = post(client, officer, document(*events))
+    assert first.json["captured"] == 4
+    hashed: list[int] = []
+    real = epcis_hash.event_hashes
+
+    def counting(events: Any, *args: Any) -> list[str]:
+        hashed.append(len(events))
+        return real(events, *args)
+
+    monkeypatch.setattr(epcis_hash, "event_hashes", counting)
+    again = post(client, officer, document(*events))
+    assert (again.json["captured"], again.json["duplicates"]) == (0, 4)
+    assert hashed == []
+    # The same event in a document of other vocabulary: its hash may differ (the
+    # reference library reads bare words against the whole document), so it is hashed.
+    other = {**EVENT, "bizStep": "receiving", "disposition": "active"}
+    mixed = post(client, officer, document(events[0], other))
+    assert (mixed.json["captured"], mixed.json["duplicates"]) == (1, 1)
+    assert hashed == [2]
