@@ -314,8 +314,7 @@ def main() -> None:
 
         env = {**os.environ, "NGUON_BENCH_CODE": str(args.against), "NGUON_BENCH_SUFFIX": "_old"}
         out = subprocess.run(
-            [str(args.against / ".venv/bin/python"), __file__, "--json", f"--sizes={args.sizes}"]
-            + (["--largest"] if args.largest else []),
+            [str(args.against / ".venv/bin/python"), __file__, "--json", f"--sizes={args.sizes}"],
             env=env,
             check=True,
             capture_output=True,

@@ -19,8 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from flask_babel import lazy_gettext as _l
-
 _RFC3339 = re.compile(
     r"(?P<year>\d{4})-(?P<month>\d\d)-(?P<day>\d\d)[Tt]"
     r"(?P<hour>\d\d):(?P<minute>\d\d):(?P<second>\d\d)(?:\.(?P<fraction>\d+))?"
@@ -30,7 +28,8 @@ _RFC3339 = re.compile(
 
 
 class TimeError(ValueError):
-    """A time this service cannot take; the message says why (shown to the client)."""
+    """A time this service cannot take; the message says why (an EPCIS problem detail,
+    in English like the standard's, for the client program)."""
 
 
 def parse_rfc3339(value: str) -> dt.datetime:
@@ -39,14 +38,14 @@ def parse_rfc3339(value: str) -> dt.datetime:
     Raises :class:`TimeError` for anything else (see the module's rules)."""
     match = _RFC3339.match(value) if isinstance(value, str) else None
     if match is None:
-        raise TimeError(str(_l("not an RFC 3339 date-time, e.g. 2026-06-10T06:30:00+07:00")))
+        raise TimeError("not an RFC 3339 date-time, e.g. 2026-06-10T06:30:00+07:00")
     parts = match.groupdict()
     offset = parts["offset"]
     if offset is None:
-        raise TimeError(str(_l("a time needs its offset, e.g. 2026-06-10T06:30:00+07:00")))
+        raise TimeError("a time needs its offset, e.g. 2026-06-10T06:30:00+07:00")
     year = int(parts["year"])
     if year == 0:
-        raise TimeError(str(_l("the year must be between 0001 and 9999")))
+        raise TimeError("the year must be between 0001 and 9999")
     second = int(parts["second"])
     leap = second == 60
     fraction = (parts["fraction"] or "")[:6].ljust(6, "0")
@@ -70,13 +69,11 @@ def parse_rfc3339(value: str) -> dt.datetime:
             tzinfo=zone,
         )
     except ValueError:
-        raise TimeError(str(_l("not a valid date and time"))) from None
+        raise TimeError("not a valid date and time") from None
     try:
         instant = local.astimezone(dt.UTC)
         if leap:
             instant += dt.timedelta(seconds=1)
     except OverflowError:
-        raise TimeError(
-            str(_l("the time in UTC must fall between the years 0001 and 9999"))
-        ) from None
+        raise TimeError("the time in UTC must fall between the years 0001 and 9999") from None
     return instant
