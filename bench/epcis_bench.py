@@ -34,7 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, os.environ.get("NGUON_BENCH_CODE") or str(Path(__file__).parent.parent))
+sys.path.insert(0, os.environ.get("EPCIS_BENCH_CODE") or str(Path(__file__).parent.parent))
 
 from sqlalchemy import text
 
@@ -305,14 +305,14 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.json:
-        suffix = os.environ.get("NGUON_BENCH_SUFFIX", "")
+        suffix = os.environ.get("EPCIS_BENCH_SUFFIX", "")
         print(json.dumps(capture_figures(sizes, suffix, args.largest)))
         return
     baseline = None
     if args.against:
         import subprocess
 
-        env = {**os.environ, "NGUON_BENCH_CODE": str(args.against), "NGUON_BENCH_SUFFIX": "_old"}
+        env = {**os.environ, "EPCIS_BENCH_CODE": str(args.against), "EPCIS_BENCH_SUFFIX": "_old"}
         out = subprocess.run(
             [str(args.against / ".venv/bin/python"), __file__, "--json", f"--sizes={args.sizes}"],
             env=env,
