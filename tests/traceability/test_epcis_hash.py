@@ -124,8 +124,12 @@ def test_one_distinct_shape_is_expanded_once(monkeypatch: pytest.MonkeyPatch) ->
         }
         for h in range(24)
     ]
+    whole: list[int] = []
+    library = epcis_hash._event_prehash
+    monkeypatch.setattr(epcis_hash, "_event_prehash", lambda e, b: whole.append(1) or library(e, b))
     hashes = epcis.event_hashes(events, [])
     assert sizes == [1]
+    assert whole == []  # every event from the one template, none through the library whole
     assert hashes == epcis_hash.reference_hashes(events, [])
 
 
