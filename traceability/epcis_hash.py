@@ -410,12 +410,10 @@ def _leaves(node: Any, texts: list[str], groups: list[range], bare: _BareWords) 
     ``texts`` (a ``_Leaf``); ``groups`` gets the indices under each list of two or more
     items (the library compares values only between the items of one list)."""
     if isinstance(node, dict):
+        if any(key.startswith("@xmlns") for key in node):
+            raise _NoTemplate  # the library changes its namespaces as it reads these
         return {
-            key: (
-                bare.replace(value)
-                if key in _KEPT or key.startswith("@xmlns")
-                else _leaves(value, texts, groups, bare)
-            )
+            key: bare.replace(value) if key in _KEPT else _leaves(value, texts, groups, bare)
             for key, value in node.items()
         }
     if isinstance(node, list):

@@ -229,3 +229,28 @@ def test_generated_events_hash_as_the_reference(events: list[dict], prefixed: bo
     # library's hash with an empty type (see epcis_hash).
     typed = [epcis_hash._typed_lists(e) for e in events]
     assert epcis.event_hashes(events, context) == epcis_hash.reference_hashes(typed, context)
+
+
+def test_xml_namespace_declarations_in_events() -> None:
+    """``@xmlns:`` keys (JSON converted from XML) change the library's namespaces as it
+    reads them: such events are hashed by the library whole, in order."""
+    events = [
+        {
+            "type": "ObjectEvent",
+            "eventTime": "2026-05-01T00:00:00+07:00",
+            "eventTimeZoneOffset": "+07:00",
+            "action": "OBSERVE",
+            "epcList": ["urn:epc:id:sgtin:893000.012345.1"],
+            "@xmlns:ex": "https://example.org/ex/",
+            "ex:grade": "A",
+        },
+        {
+            "type": "ObjectEvent",
+            "eventTime": "2026-05-01T01:00:00+07:00",
+            "eventTimeZoneOffset": "+07:00",
+            "action": "OBSERVE",
+            "epcList": ["urn:epc:id:sgtin:893000.012345.2"],
+            "ex:grade": "B",
+        },
+    ]
+    assert epcis.event_hashes(events, []) == epcis_hash.reference_hashes(events, [])
