@@ -13,6 +13,7 @@ from flask.cli import with_appcontext
 from integrations.models import ReconcileRun
 from nguon.cli import main
 from nguon.db import db
+from traceability.cli import epcis as epcis_group
 
 
 @main.group()
@@ -241,11 +242,6 @@ def _has_subscriptions() -> bool:
     from traceability.subscriptions import EpcisSubscription
 
     return db.session.scalar(select(EpcisSubscription.id).limit(1)) is not None
-
-
-@main.group("epcis")
-def epcis_group() -> None:
-    """EPCIS query subscriptions."""
 
 
 @epcis_group.command("schedule")

@@ -132,6 +132,12 @@ def _bounded(minimum: float, maximum: float, unit: str) -> Callable[[str], float
     return parse
 
 
+def _capture_runner(value: str) -> str:
+    if value not in ("thread", "worker"):
+        raise ValueError("must be thread or worker")
+    return value
+
+
 def _parse_tiles_url(value: str) -> str:
     """A tile URL template such as https://tiles.example.vn/{z}/{x}/{y}.png."""
     url = value.strip()
@@ -338,6 +344,20 @@ SETTINGS: tuple[Setting, ...] = (
         _parse_bool,
         False,
         "EPCIS subscription webhooks may resolve to loopback, private or link-local addresses",
+    ),
+    Setting(
+        "EPCIS_CAPTURE_RUNNER",
+        "EPCIS_CAPTURE_RUNNER",
+        _capture_runner,
+        "thread",
+        "large EPCIS captures: thread (in this process) or worker (`nguon epcis jobs`)",
+    ),
+    Setting(
+        "EPCIS_CAPTURE_INLINE_EVENTS",
+        "EPCIS_CAPTURE_INLINE_EVENTS",
+        _int_parser(0, 25_000),
+        2000,
+        "EPCIS captures of at most this many events are stored within the request",
     ),
     Setting(
         "PORTAL_RATE_LIMIT",

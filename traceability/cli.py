@@ -7,6 +7,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from nguon.cli import main, transactional
@@ -88,3 +89,34 @@ def print_labels(
     click.echo(
         f"{len(texts)} labels on {-(-len(texts) // layout.per_page)} page(s): {out}", err=True
     )
+
+
+@main.group()
+def epcis() -> None:
+    """EPCIS 2.0 repository tasks."""
+
+
+@epcis.command("jobs")
+@click.option("--once", is_flag=True, help="Process the waiting jobs, then exit.")
+@click.option(
+    "--poll", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
+    help="Seconds between looks for new jobs.",
+)  # fmt: skip
+@with_appcontext
+def epcis_jobs(once: bool, poll: float) -> None:
+    """Store large EPCIS captures (the 202 jobs) outside the web processes.
+
+    Run it beside the web server with NGUON_EPCIS_CAPTURE_RUNNER=worker; any number may
+    run (a job is claimed by one). A job whose runner died is taken again after the
+    lease (10 minutes), from the start: a job is one transaction."""
+    import time
+
+    from traceability import capture_jobs
+
+    while True:
+        done = capture_jobs.run_waiting()
+        if done:
+            click.echo(f"{done} capture job(s) processed")
+        if once:
+            return
+        time.sleep(poll)

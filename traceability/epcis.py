@@ -20,11 +20,11 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 from blinker import Namespace
-from epcis_event_hash_generator import hash_generator, json_to_py
+from pyld.jsonld import JsonLdError
 from sqlalchemy import Select, insert, select, tuple_
 
 from nguon.db import db, utcnow
-from traceability import ownership
+from traceability import epcis_hash, epcis_time, jsonld, ownership
 from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
 
@@ -137,38 +137,58 @@ def bare_cbv(value: str | None) -> str | None:
 
 
 def extra_context(context: Any) -> list[Any]:
-    """The document's @context without the EPCIS context itself."""
+    """The document's @context without the EPCIS context itself (under any of the URLs
+    GS1 publishes it at). ``EpcisError`` (400) naming a remote context this server does
+    not hold: nothing is ever fetched (``traceability.jsonld``)."""
     items = context if isinstance(context, list) else [context] if context else []
-    return [c for c in items if c != EPCIS_CONTEXT]
+    try:
+        jsonld.check_context(items, "/@context")
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(
+            f"unknown @context {exc.url}: only GS1's published contexts and inline context "
+            "objects are accepted",
+            exc.path,
+        ) from None
+    return [c for c in items if not jsonld.is_epcis_context(c)]
 
 
-def event_hashes(events: Sequence[dict[str, Any]], context: list[Any]) -> list[str]:
-    """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event."""
+def event_hashes(
+    events: Sequence[dict[str, Any]], context: list[Any], iris: frozenset[str] | None = None
+) -> list[str]:
+    """The reference event hash (``ni:///sha-256;...?ver=CBV2.0``) of each event, exactly
+    as ``epcis_event_hash_generator`` computes it (``traceability.epcis_hash``), offline.
+
+    Raises ``EpcisError`` (400) for a remote context this server does not hold, a context
+    JSON-LD refuses, or an event the algorithm cannot hash (path ``/<index>``)."""
     if not events:
         return []
-    document = {
-        "@context": [EPCIS_CONTEXT, *context],
-        "type": "EPCISDocument",
-        "schemaVersion": "2.0",
-        "creationDate": "2000-01-01T00:00:00Z",
-        # A copy (a JSON round trip is the fastest deep copy): the generator rewrites bare
-        # CBV words in place, and what we store must stay exactly what was sent.
-        "epcisBody": {
-            "eventList": json.loads(
-                json.dumps([{k: v for k, v in e.items() if k != "eventID"} for e in events])
-            )
-        },
-    }
-    return hash_generator.epcis_hashes_from_events(
-        json_to_py.event_list_from_epcis_document_json(document)
-    )
+    try:
+        jsonld.check_context(context, "/@context")
+        return epcis_hash.event_hashes(events, context, iris)
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(
+            f"unknown @context {exc.url}: only GS1's published contexts and "
+            "inline context objects are accepted",
+            exc.path,
+        ) from None
+    except epcis_hash.HashError as exc:
+        raise EpcisError(exc.message, f"/{exc.index}") from None
+    except JsonLdError as exc:
+        raise EpcisError(f"JSON-LD: {_jsonld_reason(exc)}", "/@context") from None
+
+
+def _jsonld_reason(exc: JsonLdError) -> str:
+    code = getattr(exc, "code", None)
+    return f"{code}" if code else str(exc).splitlines()[0][:200]
 
 
 def parse_time(value: str) -> dt.datetime:
-    parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        raise EpcisError("a time needs its offset, e.g. 2026-06-10T06:30:00+07:00")
-    return parsed.astimezone(dt.UTC)
+    """The UTC instant of an RFC 3339 time in any form the EPCIS schema accepts
+    (``traceability.epcis_time``); ``EpcisError`` for one this service cannot take."""
+    try:
+        return epcis_time.parse_rfc3339(value)
+    except epcis_time.TimeError as exc:
+        raise EpcisError(str(exc)) from None
 
 
 ROLE_FIELDS = (
@@ -244,11 +264,16 @@ def store_events(
     """
     from traceability import error_declarations
 
+    times = {id(e): event_time(index, e) for index, e in enumerate(events)}
+    for index, event in enumerate(events):
+        if "@context" in event:
+            try:
+                jsonld.check_context(event["@context"], f"/{index}/@context")
+            except jsonld.UnknownContext as exc:
+                raise EpcisError(f"unknown @context {exc.url}", exc.path) from None
     ownership.check_events(events, context, organisation_id=organisation_id)
     result = CaptureResult()
-    missing = [e for e in events if not e.get("eventID")]
-    for event, event_id in zip(missing, event_hashes(missing, context), strict=True):
-        event["eventID"] = event_id
+    digests = _assign_event_ids(events, context)
     for event in events:
         event.pop("recordTime", None)
     events = error_declarations.one_event_per_id(
@@ -276,7 +301,7 @@ def store_events(
         known.add(event["eventID"])
         fresh.append(event)
     if fresh:
-        _insert(fresh, context, organisation_id, job, now, result)
+        _insert(fresh, context, organisation_id, job, now, result, times, digests)
     # After the events: a declaration may correct an event of the same document.
     error_declarations.store(
         declared, context, organisation_id=organisation_id, job=job, result=result
@@ -291,12 +316,14 @@ def _insert(
     job: CaptureJob | None,
     now: dt.datetime,
     result: CaptureResult,
+    times: dict[int, dt.datetime],
+    digests: dict[int, str],
 ) -> None:
     rows = [
         {
             "event_id": e["eventID"],
             "event_type": e["type"],
-            "event_time": parse_time(e["eventTime"]),
+            "event_time": times[id(e)] if id(e) in times else parse_time(e["eventTime"]),
             "record_time": now,
             "action": e.get("action"),
             "biz_step": bare_cbv(e.get("bizStep")),
@@ -307,6 +334,7 @@ def _insert(
             "capture_job_id": job.id if job else None,
             "document": e,
             "context": context,
+            "content_digest": digests.get(id(e)),
         }
         for e in fresh
     ]
@@ -321,6 +349,56 @@ def _insert(
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
+
+
+def _assign_event_ids(events: Sequence[dict[str, Any]], context: list[Any]) -> dict[int, str]:
+    """Give each event without eventID its reference hash; {id(event): content digest}.
+
+    An event stored before with the same content digest (a re-capture) takes the stored
+    eventID without being hashed (``epcis_hash.content_digests``: equal digests, equal
+    hashes); the others are hashed in one pass, in the document they came in."""
+    missing = [e for e in events if not e.get("eventID")]
+    if not missing:
+        return {}
+    try:
+        jsonld.check_context(context, "/@context")
+        iris = epcis_hash.document_iris(missing, context)
+    except jsonld.UnknownContext as exc:
+        raise EpcisError(f"unknown @context {exc.url}", exc.path) from None
+    except JsonLdError as exc:
+        raise EpcisError(f"JSON-LD: {_jsonld_reason(exc)}", "/@context") from None
+    digests = epcis_hash.content_digests(missing, context, iris)
+    known: dict[str, str] = {}
+    for chunk in _chunks(sorted(set(digests)), 500):
+        rows = db.session.execute(
+            select(EpcisEvent.content_digest, EpcisEvent.event_id).where(
+                EpcisEvent.content_digest.in_(chunk)
+            )
+        )
+        known.update((digest, event_id) for digest, event_id in rows)
+    unknown = [(e, d) for e, d in zip(missing, digests, strict=True) if d not in known]
+    try:
+        hashes = event_hashes([e for e, _ in unknown], context, iris) if unknown else []
+    except EpcisError as exc:
+        index = exc.path[1:]
+        if index.isdigit():  # the event's place in the document, not in this list
+            place = next(i for i, e in enumerate(events) if e is unknown[int(index)][0])
+            raise EpcisError(exc.message, f"/{place}") from None
+        raise
+    for (event, _), event_id in zip(unknown, hashes, strict=True):
+        event["eventID"] = event_id
+    for event, digest in zip(missing, digests, strict=True):
+        if digest in known:
+            event["eventID"] = known[digest]
+    return {id(e): d for e, d in zip(missing, digests, strict=True)}
+
+
+def event_time(index: int, event: dict[str, Any], where: str = "") -> dt.datetime:
+    """The event's eventTime in UTC; ``EpcisError`` naming ``<where>/<index>/eventTime``."""
+    try:
+        return parse_time(event.get("eventTime"))
+    except EpcisError as exc:
+        raise EpcisError(exc.message, f"{where}/{index}/eventTime") from None
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:

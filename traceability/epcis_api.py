@@ -23,7 +23,8 @@ from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
 from nguon.i18n import _
-from traceability import epcis, epcis_query
+from traceability import capture_jobs as runner
+from traceability import epcis, epcis_query, ownership
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
@@ -158,11 +159,30 @@ def capture() -> Response:
         return f"/epcisBody/eventList/{head}" + (f"/{rest}" if rest else "")
 
     context = epcis.extra_context(document.get("@context"))
+    if runner.runs_outside(len(good)):
+        # Stored by a runner (traceability.capture_jobs); the job answers how it went.
+        # What a client must hear at once is checked here: times and ownership (403).
+        for index, event in enumerate(events or []):
+            if index not in bad_events:
+                epcis.event_time(index, event, "/epcisBody/eventList")
+        try:
+            ownership.check_events(good, context, organisation_id=acting_organisation())
+        except epcis.EpcisError as exc:
+            if exc.path.startswith("/@context"):
+                raise
+            raise epcis.EpcisError(exc.message, in_document(exc.path)) from None
+        job.errors = [{"path": e.path, "message": e.message} for e in errors]
+        runner.enqueue(job, good, context, acting_organisation(), kept)
+        runner.start(current_app._get_current_object(), job.id)
+        location = url_for(".capture_job", capture_id=job.id)
+        return _json(_job_document(job), 202, Location=location, **_capture_limits())
     try:
         result = epcis.store_events(
             good, context, organisation_id=acting_organisation(), job=job, error_behaviour=behaviour
         )
     except epcis.EpcisError as exc:
+        if exc.path.startswith("/@context"):  # the document's own context
+            raise
         raise epcis.EpcisError(exc.message, in_document(exc.path)) from None
     errors = [
         *errors,

@@ -215,6 +215,23 @@ def product_key(identifier: str) -> tuple[str, str | None, str | None] | None:
         gtin = _gtin_from_urn(match["cp"], match["ir"])
         rest = unquote(match["rest"])
         return (gtin, None, rest) if match["scheme"] == "sgtin" else (gtin, rest, None)
+    plain = _PLAIN_LINK.fullmatch(identifier)
+    if plain and gs1_standard_check_digit(plain[1][:-1]) == int(plain[1][-1]):
+        return plain[1], plain[2], plain[3]  # what biip reads in it, without its parser
+    return _digital_link_key(identifier)
+
+
+# A Digital Link in its plainest form (GTIN-14, lot and serial of letters, digits, - and _,
+# nothing percent-encoded, no query): a capture's EPCs are nearly all like this, and
+# biip's parser costs ~0.1 ms each (tests compare both on generated links).
+_PLAIN_LINK = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::\d{1,5})?/01/(\d{14})"
+    r"(?:/10/([A-Za-z0-9_-]{1,20}))?(?:/21/([A-Za-z0-9_-]{1,20}))?",
+    re.ASCII,
+)
+
+
+def _digital_link_key(identifier: str) -> tuple[str, str | None, str | None] | None:
     if urlsplit(identifier).scheme in ("http", "https") and "/01/" in identifier:
         try:
             link = parse_digital_link(identifier)

@@ -233,6 +233,9 @@ class EpcisEvent(Base):
     error_declaration: Mapped[bool] = mapped_column(default=False, server_default=false())
     declaration_time: Mapped[dt.datetime | None] = mapped_column(index=True)
     error_reason: Mapped[str | None] = mapped_column(String(200))
+    # For an eventID this repository computed: a digest of everything its hash depends
+    # on (traceability.epcis_hash.content_digests), so a re-capture finds it unhashed.
+    content_digest: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class EventEpc(Base):
@@ -288,6 +291,13 @@ class CaptureJob(Base):
     duplicates: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # A job processed outside the request (traceability.capture_jobs): what is left to
+    # store ({"events": [...], "context": [...]}, cleared when done), for whom, and the
+    # runner's claim (attempts so far, when the current one started).
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    attempts: Mapped[int] = mapped_column(default=0)
+    claimed_at: Mapped[dt.datetime | None]
 
 
 class LabelKind(enum.StrEnum):

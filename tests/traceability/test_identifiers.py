@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 from biip.checksums import gs1_standard_check_digit
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from traceability import gs1
 from traceability.gs1 import (
     CHARSET_82,
     DigitalLink,
@@ -112,3 +113,33 @@ def test_encode_is_quote() -> None:
     samples = ["", "ABC123", "a-b_c.d~e", "x y", "%41", "Vải"]
     samples += ["".join(rng.choice(chars) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
     assert [encode(s) for s in samples] == [quote(s, safe="") for s in samples]
+
+
+_LINK_PART = st.text(alphabet="AZaz09_-./%!", min_size=0, max_size=22)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.sampled_from(["https://id.gs1.org", "http://example.com:8080", "https://a-b.vn", "ftp://x"]),
+    st.one_of(
+        st.from_regex(r"\d{14}", fullmatch=True),
+        st.builds(
+            lambda body: body + str(gs1_standard_check_digit(body)),
+            st.from_regex(r"\d{13}", fullmatch=True),
+        ),
+        st.from_regex(r"\d{8,13}", fullmatch=True),
+    ),
+    st.one_of(st.none(), _LINK_PART),
+    st.one_of(st.none(), _LINK_PART),
+    st.sampled_from(["", "?17=260101", "/22/x"]),
+)
+def test_product_key_of_a_digital_link_is_biips_reading(
+    host: str, gtin: str, lot: str | None, serial: str | None, tail: str
+) -> None:
+    """The plain-link shortcut gives exactly what biip's parser reads (or None)."""
+    link = f"{host}/01/{gtin}"
+    link += "" if lot is None else f"/10/{lot}"
+    link += "" if serial is None else f"/21/{serial}"
+    link += tail
+    gs1.product_key.cache_clear()
+    assert gs1.product_key(link) == gs1._digital_link_key(link)
