@@ -1,0 +1,81 @@
+"""The OpenAPI document as the API really answers: flask-smorest's, with the corrections
+schemathesis's checks showed were needed.
+
+* every error is ``application/problem+json`` (RFC 9457, :class:`nguon.schemas.ProblemSchema`),
+  and every operation documents a ``default`` problem response (401, 403, 404, 409, 413,
+  415, 429 can answer any of them);
+* ``X-Pagination`` is a header whose value is a JSON object as text;
+* decimals dumped with ``as_string`` are strings, integers within 64 bits
+  (see :func:`field_limits`); strings never hold NUL (refused with 400, see
+  :mod:`nguon.inputs`).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from nguon.errors import PROBLEM_MIME
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+PAGINATION_HEADER = {
+    "description": (
+        "Pagination metadata, a JSON object as text: total, total_pages, first_page,"
+        " last_page, page, previous_page, next_page"
+    ),
+    "schema": {"type": "string"},
+}
+
+
+def field_limits(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
+    """apispec attribute function: what :mod:`nguon.inputs` accepts, said in the document.
+
+    A ``Decimal(as_string=True)`` field is a string of digits (JSON numbers would lose the
+    decimal's exactness); an integer without its own range is one JSON can carry here
+    (64 bits, :data:`nguon.inputs.MAX_JSON_INT`)."""
+    from marshmallow import fields, validate
+
+    from nguon.inputs import MAX_JSON_INT
+
+    if isinstance(field, fields.Decimal) and field.as_string:
+        return {"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+    if isinstance(field, fields.Integer) and not any(
+        isinstance(v, validate.Range) for v in field.validators
+    ):
+        return {"minimum": -MAX_JSON_INT - 1, "maximum": MAX_JSON_INT}
+    return {}
+
+
+def _problem_content(response: dict[str, Any]) -> None:
+    content = response.get("content")
+    if not content:
+        return
+    schema = next(iter(content.values())).get("schema", PROBLEM_REF)
+    response["content"] = {PROBLEM_MIME: {"schema": schema}}
+
+
+def conform(spec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``spec`` corrected as the module docstring says."""
+    spec = copy.deepcopy(spec)
+    components = spec.setdefault("components", {})
+    responses = components.setdefault("responses", {})
+    responses["DEFAULT_ERROR"] = {
+        "description": "A problem (RFC 9457)",
+        "content": {PROBLEM_MIME: {"schema": PROBLEM_REF}},
+    }
+    for name, response in responses.items():
+        if name != "DEFAULT_ERROR":
+            _problem_content(response)
+    if "PAGINATION" in components.get("headers", {}):
+        components["headers"]["PAGINATION"] = PAGINATION_HEADER
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, response in operation["responses"].items():
+                if (status == "default" or status[0] in "45") and "$ref" not in response:
+                    _problem_content(response)
+            operation["responses"].setdefault(
+                "default", {"$ref": "#/components/responses/DEFAULT_ERROR"}
+            )
+    return spec
