@@ -491,7 +491,7 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, args.root)
     os.chdir(args.root)
-    logging.disable(logging.CRITICAL)
+    logging.disable(logging.NOTSET if args.show else logging.CRITICAL)
     app = setup(args.database_url)
     known = facts(app)
     probe = Probe(app, args.show)

@@ -5,8 +5,11 @@ the resolver and the labels) passes through the same checks, so a whole kind of 
 refused in one place rather than route by route:
 
 * the request itself (:func:`screen_request`, before any view): bytes that are not UTF-8
-  in the path, the query or an urlencoded body, NUL characters, and a JSON body that is not
-  strict JSON (:func:`load_json`) are refused with 400;
+  in the path, the query or a form body, and NUL characters, are refused with 400;
+* JSON bodies, wherever they are read (``request.get_json()``, webargs, EPCIS capture,
+  the imports), through :func:`load_json`: ``NaN``/``Infinity``, numbers beyond 64 bits,
+  nesting deeper than :data:`MAX_JSON_DEPTH`, bytes that are not UTF-8, NUL and lone
+  surrogates are refused with 400 (the imports: 422 naming the file);
 * ids in URLs: the ``int`` converter matches only ``0 ..`` :data:`MAX_ID` (a bigger id is a
   404, not an overflow in the database);
 * what reaches a flush (:func:`check_flush`, a ``before_flush`` listener): every string
@@ -41,15 +44,23 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from nguon.db import MAX_PAGE as db_MAX_PAGE
 from nguon.errors import ConflictError, DomainValidationError
 from nguon.i18n import _
 
 MAX_JSON_DEPTH = 64  # arrays and objects inside each other; EPCIS documents need about 8
 MAX_JSON_INT = 2**63 - 1  # a signed 64-bit integer: the widest integer column
 MAX_ID = 2**31 - 1  # the primary keys are 32-bit integers on PostgreSQL
-MAX_PAGE = 10**6  # page numbers beyond this are refused by the API and clamped on pages
+MAX_PAGE = db_MAX_PAGE  # page numbers beyond this are refused by the API, clamped on pages
 INT_RANGES = {SmallInteger: 2**15 - 1, BigInteger: 2**63 - 1, Integer: 2**31 - 1}
 _BAD_CHARS = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_digits(text: str, max_length: int | None = None) -> bool:
+    """Whether ``text`` is ASCII digits 0-9 only (``str.isdigit()`` also says yes to "¹²"
+    and "١٢", which ``int()`` refuses or reads as another number), at most
+    ``max_length`` of them."""
+    return text.isascii() and text.isdigit() and (max_length is None or len(text) <= max_length)
 
 
 class InvalidInput(ValueError):
@@ -160,8 +171,20 @@ class StrictJSONProvider(DefaultJSONProvider):
 # --- the request -------------------------------------------------------------------------
 
 
-def _refuse(reason: str) -> None:
-    abort(400, description=reason)
+def _refuse(reason: str, *, text: bool = True) -> None:
+    """400: ``reason`` for a program (English, technical); for a person, a sentence about
+    the text they sent (``text``) or the general explanation of a 400."""
+    from nguon.auth import is_api_request
+    from nguon.errors import ForPeople
+
+    if is_api_request() or not text:
+        abort(400, description=reason)
+    abort(
+        400,
+        description=ForPeople(
+            _("What was sent is not valid text: it is not UTF-8 or it contains a NUL character.")
+        ),
+    )
 
 
 def _utf8(raw: bytes, where: str) -> None:
@@ -174,8 +197,8 @@ def _utf8(raw: bytes, where: str) -> None:
 
 
 def screen_request() -> None:
-    """Refuse (400) a request whose path, query or body is not UTF-8 text without NULs,
-    or whose JSON body is not strict JSON; the parsed JSON is kept for ``get_json()``."""
+    """Refuse (400) a request whose path, query or form body is not UTF-8 text without
+    NULs."""
     environ = request.environ
     _utf8(environ.get("PATH_INFO", "").encode("latin-1", "replace"), "path")
     query = environ.get("QUERY_STRING", "")
@@ -192,16 +215,8 @@ def screen_request() -> None:
                 for text in value if isinstance(value, list) else [value]:
                     if _BAD_CHARS.search(text) or "\ufffd" in text:
                         _refuse("a form field is not UTF-8 text or contains a NUL character")
-    elif request.is_json:
-        data = request.get_data(cache=True)
-        if not data.strip():
-            return
-        try:
-            document = load_json(data)
-        except InvalidInput as exc:
-            _refuse(str(exc))
-        # Flask's cache of get_json() (for silent and strict calls alike).
-        request._cached_json = (document, document)  # type: ignore[attr-defined]
+    # A JSON body is read strictly by whoever reads it (get_json(), webargs, EPCIS
+    # capture, the imports: all through load_json), each answering in its own shape.
 
 
 class BoundedIntegerConverter(IntegerConverter):
@@ -210,15 +225,6 @@ class BoundedIntegerConverter(IntegerConverter):
     def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
-
-
-def page_number(value: Any) -> int:
-    """A page number from a query argument: 1 .. :data:`MAX_PAGE` (clamped)."""
-    try:
-        page = int(value)
-    except (TypeError, ValueError):
-        return 1
-    return min(max(page, 1), MAX_PAGE)
 
 
 # --- what reaches the database -------------------------------------------------------------
@@ -393,12 +399,16 @@ class StrictFlaskParser(FlaskParser):
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json_request(req):
             return core.missing
-        if not req.get_data(cache=True).strip():
+        data = req.get_data(cache=True)
+        if not data.strip():
             return core.missing
         try:
-            return req.get_json(silent=False)
-        except Exception as exc:  # werkzeug's BadRequest or our InvalidInput
-            raise json.JSONDecodeError(str(exc), "", 0) from exc
+            return load_json(data)
+        except InvalidInput as exc:  # answered by _handle_invalid_json_error
+            raise json.JSONDecodeError(str(exc), "body", 0) from exc  # "" means empty
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        abort(400, description=f"invalid JSON body: {getattr(error, 'msg', error)}")
 
 
 def _bounded_pagination_schema(page: int, page_size: int, max_page_size: int) -> Any:
