@@ -32,26 +32,35 @@ def field_limits(self: Any, field: Any, **kwargs: Any) -> dict[str, Any]:
 
     A ``Decimal(as_string=True)`` field is a string of digits (JSON numbers would lose the
     decimal's exactness); an integer without its own range is one JSON can carry here
-    (64 bits, :data:`nguon.inputs.MAX_JSON_INT`)."""
+    (64 bits, :data:`nguon.inputs.MAX_JSON_INT`); a field only answered may be null."""
     from marshmallow import fields, validate
 
     from nguon.inputs import MAX_JSON_INT
 
+    found: dict[str, Any] = {}
+    if field.dump_only:  # an answer's field without a value (last_login_at) is null
+        found["nullable"] = True
     if isinstance(field, fields.Decimal) and field.as_string:
-        return {"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
-    if isinstance(field, fields.Integer) and not any(
+        found.update(type="string", format="decimal", pattern=r"^-?[0-9]+(\.[0-9]+)?$")
+    elif isinstance(field, fields.Integer) and not any(
         isinstance(v, validate.Range) for v in field.validators
     ):
-        return {"minimum": -MAX_JSON_INT - 1, "maximum": MAX_JSON_INT}
-    return {}
+        found.update(minimum=-MAX_JSON_INT - 1, maximum=MAX_JSON_INT)
+    return found
 
 
 def _problem_content(response: dict[str, Any]) -> None:
+    """An error response's content as problem+json; a response documented with its own
+    body (an import's row report) keeps it and may also be a problem."""
     content = response.get("content")
     if not content:
         return
-    schema = next(iter(content.values())).get("schema", PROBLEM_REF)
-    response["content"] = {PROBLEM_MIME: {"schema": schema}}
+    corrected: dict[str, Any] = {}
+    for mime, media in content.items():
+        if media.get("schema", PROBLEM_REF) != PROBLEM_REF:
+            corrected[mime] = media
+    corrected[PROBLEM_MIME] = {"schema": PROBLEM_REF}
+    response["content"] = corrected
 
 
 def conform(spec: dict[str, Any]) -> dict[str, Any]:
