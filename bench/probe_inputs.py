@@ -280,10 +280,19 @@ def probe_api(probe: Probe, client: Any, headers: dict[str, str]) -> None:
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             if not body:
                 continue
-            sample = sample_from_schema(body["schema"], spec)
+            # A PATCH changes only what it names: one hostile member reaches the database
+            # alone; a POST carries a sample of every member.
+            sample = {} if method == "patch" else sample_from_schema(body["schema"], spec)
+            if method == "patch":
+                schema = body["schema"]
+                if "$ref" in schema:
+                    schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+                keys = [k for k, v in schema.get("properties", {}).items() if not v.get("readOnly")]
+                sample = dict.fromkeys(keys)
             if isinstance(sample, dict):
                 for key in sample:
                     for value in HOSTILE_JSON:
+                        base_body = {} if method == "patch" else sample
                         probe.send(
                             "api",
                             client,
@@ -291,7 +300,7 @@ def probe_api(probe: Probe, client: Any, headers: dict[str, str]) -> None:
                             base,
                             note=f"{key}={str(value)[:40]!r}",
                             headers={**headers, "Content-Type": "application/json"},
-                            data=json.dumps({**sample, key: value}, allow_nan=True),
+                            data=json.dumps({**base_body, key: value}, allow_nan=True),
                         )
             for raw in RAW_BODIES:
                 probe.send(

@@ -29,7 +29,6 @@ import decimal
 import json
 import math
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -279,20 +278,19 @@ def _value_problem(kind: str, limit: Any, value: Any) -> str | None:
     return None
 
 
-def _changed(session: Session) -> Iterator[Any]:
-    yield from session.new
-    yield from (obj for obj in session.dirty if session.is_modified(obj))
-
-
 def check_flush(session: Session, _context: Any, _instances: Any) -> None:
-    """``before_flush``: refuse (422, naming the fields) values their columns cannot hold."""
+    """``before_flush``: refuse (422, naming the fields) values their columns cannot hold:
+    every value of a new record, the changed values of an existing one (a stored value is
+    not judged again by an update that leaves it alone)."""
     problems: dict[str, str] = {}
-    for obj in _changed(session):
+    for obj, new in [*((o, True) for o in session.new), *((o, False) for o in session.dirty)]:
         state = inspect(obj)
         values = state.dict
         for key, kind, limit in _column_checks(state.mapper):
             value = values.get(key)
             if value is None:
+                continue
+            if not new and not state.attrs[key].history.added:
                 continue
             message = _value_problem(kind, limit, value)
             if message:

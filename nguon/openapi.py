@@ -65,7 +65,17 @@ def _problem_content(response: dict[str, Any]) -> None:
 
 def conform(spec: dict[str, Any]) -> dict[str, Any]:
     """A copy of ``spec`` corrected as the module docstring says."""
+    from nguon.inputs import MAX_JSON_DEPTH
+
     spec = copy.deepcopy(spec)
+    info = spec.setdefault("info", {})
+    info["description"] = (
+        f"{info.get('description', '')}\n\nInput rules (every operation): request bodies are"
+        " strict JSON in UTF-8 (no NaN or Infinity, integers within 64 bits, at most"
+        f" {MAX_JSON_DEPTH} levels of nesting); no text may contain NUL; ids beyond a 32-bit"
+        " integer are 404. A refused request answers 400 or 422 with a problem (RFC 9457)"
+        " naming the field, and changes nothing."
+    ).strip()
     components = spec.setdefault("components", {})
     responses = components.setdefault("responses", {})
     responses["DEFAULT_ERROR"] = {
