@@ -5,7 +5,8 @@ the resolver and the labels) passes through the same checks, so a whole kind of 
 refused in one place rather than route by route:
 
 * the request itself (:func:`screen_request`, before any view): bytes that are not UTF-8
-  in the path, the query or a form body, and NUL characters, are refused with 400;
+  in the path, the query or a form body, and NUL in the path or query, are refused with 400
+  (a NUL in a form field is refused by the form or the flush check, naming the field);
 * JSON bodies, wherever they are read (``request.get_json()``, webargs, EPCIS capture,
   the imports), through :func:`load_json`: ``NaN``/``Infinity``, numbers beyond 64 bits,
   nesting deeper than :data:`MAX_JSON_DEPTH`, bytes that are not UTF-8, NUL and lone
@@ -60,6 +61,11 @@ def is_digits(text: str, max_length: int | None = None) -> bool:
     and "١٢", which ``int()`` refuses or reads as another number), at most
     ``max_length`` of them."""
     return text.isascii() and text.isdigit() and (max_length is None or len(text) <= max_length)
+
+
+def has_bad_characters(text: str) -> bool:
+    """Whether ``text`` holds a NUL or a lone surrogate (no database stores either)."""
+    return _BAD_CHARS.search(text) is not None
 
 
 class InvalidInput(ValueError):
@@ -186,18 +192,19 @@ def _refuse(reason: str, *, text: bool = True) -> None:
     )
 
 
-def _utf8(raw: bytes, where: str) -> None:
+def _utf8(raw: bytes, where: str, *, nul: bool = False) -> None:
+    """400 unless ``raw`` is UTF-8 (and, unless ``nul``, holds no NUL)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         _refuse(f"the {where} is not UTF-8")
-    if "\x00" in text:
+    if not nul and "\x00" in text:
         _refuse(f"the {where} contains a NUL character")
 
 
 def screen_request() -> None:
-    """Refuse (400) a request whose path, query or form body is not UTF-8 text without
-    NULs."""
+    """Refuse (400) a request whose path or query is not UTF-8 text without NULs, or whose
+    form body is not UTF-8."""
     environ = request.environ
     _utf8(environ.get("PATH_INFO", "").encode("latin-1", "replace"), "path")
     query = environ.get("QUERY_STRING", "")
@@ -206,14 +213,16 @@ def screen_request() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
         return
     mimetype = request.mimetype
+    # A NUL in a form field is left to the form, which names the field beside it (and to
+    # the flush check as the last net); bytes that are not UTF-8 cannot be shown back.
     if mimetype == "application/x-www-form-urlencoded":
-        _utf8(unquote_to_bytes(request.get_data(cache=True).replace(b"+", b" ")), "form")
+        _utf8(unquote_to_bytes(request.get_data(cache=True).replace(b"+", b" ")), "form", nul=True)
     elif mimetype == "multipart/form-data":
         for values in (request.form.listvalues(), request.files.keys()):
             for value in values:
                 for text in value if isinstance(value, list) else [value]:
-                    if _BAD_CHARS.search(text) or "\ufffd" in text:
-                        _refuse("a form field is not UTF-8 text or contains a NUL character")
+                    if "\ufffd" in text or re.search("[\ud800-\udfff]", text):
+                        _refuse("a form field is not UTF-8 text")
     # A JSON body is read strictly by whoever reads it (get_json(), webargs, EPCIS
     # capture, the imports: all through load_json), each answering in its own shape.
 
