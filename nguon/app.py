@@ -13,7 +13,7 @@ from flask import Flask, Response, abort, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_smorest import Api
 
-from nguon import audit, auth, errors, i18n, ratelimit
+from nguon import audit, auth, errors, i18n, inputs, ratelimit
 from nguon.config import build_config
 from nguon.db import db
 from nguon.schemas import ProblemSchema
@@ -44,6 +44,17 @@ class NguonApi(Api):
 
     def _register_error_handlers(self) -> None:
         pass
+
+    def _openapi_json(self) -> Response:
+        """The document as the API answers (see :mod:`nguon.openapi`)."""
+        from flask import current_app, json
+
+        from nguon.openapi import conform
+
+        return current_app.response_class(
+            json.dumps(conform(self.spec.to_dict()), indent=2, sort_keys=False),
+            mimetype="application/json",
+        )
 
 
 api = NguonApi()
@@ -105,6 +116,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     webhooks.install()
     app.session_interface = SessionInterface()
     _register_request_hooks(app)  # first: request id and size cap precede authentication
+    inputs.init_app(app)  # then the input screen; before the blueprints (the int converter)
     auth.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
@@ -132,13 +144,18 @@ def schema_name(schema: Any) -> str | None:
 def _register_api(app: Flask) -> None:
     from apispec.ext.marshmallow import MarshmallowPlugin
 
+    from nguon.openapi import field_limits
+
+    plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+
     api.init_app(
         app,
         spec_kwargs={
             "info": {"description": "Nguồn: IP registry and traceability of a province's products"},
-            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
+            "marshmallow_plugin": plugin,
         },
     )
+    plugin.converter.add_attribute_function(field_limits)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "API token (ngn_...)"}
     )

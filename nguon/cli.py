@@ -19,6 +19,7 @@ from flask.cli import FlaskGroup, with_appcontext
 
 from nguon.config import ConfigError
 from nguon.errors import DomainValidationError
+from nguon.inputs import is_digits
 
 
 def _create_app() -> Any:
@@ -243,7 +244,7 @@ def revoke_token(token: str, email: str | None) -> None:
             ApiToken.name == token,
             ApiToken.revoked_at.is_(None),
         )
-    elif token.isdigit():
+    elif is_digits(token, 9):
         query = query.where(ApiToken.id == int(token))
     else:
         key_id = token.split("_")[1] if token.startswith("ngn_") else token

@@ -340,12 +340,17 @@ def page_rows(query: Any, limit: int, offset: int) -> list[Any]:
     return list(db.session.scalars(query.limit(limit).offset(offset)))
 
 
+MAX_PAGE = 10**6  # a page number beyond this is read as this one (no offset overflows)
+
+
 def paginate(query: Any, page: int, size: int) -> tuple[list[Any], int, int]:
-    """(items of ``page``, total count, number of pages) for a ``select``."""
+    """(items of ``page``, total count, number of pages) for a ``select``; ``page`` is
+    clamped to 1 .. :data:`MAX_PAGE`."""
     import math
 
     total = count_rows(query)
-    return page_rows(query, size, (max(page, 1) - 1) * size), total, max(1, math.ceil(total / size))
+    page = min(max(page, 1), MAX_PAGE)
+    return page_rows(query, size, (page - 1) * size), total, max(1, math.ceil(total / size))
 
 
 @contextmanager

@@ -197,11 +197,47 @@ def handle_unexpected(exc: Exception) -> Response:
     return handle_http_exception(InternalServerError())
 
 
+def _rolled_back() -> None:
+    """The request's session after a failed statement: rolled back, usable again (the
+    error page may read the signed-in user)."""
+    from nguon.db import db
+
+    session = g.get("_nguon_session")
+    if session is not None:
+        db.session.rollback()
+
+
+def handle_integrity_error(exc: Exception) -> Response:
+    """What the database refused: 409 for a unique conflict, 422 for a missing reference,
+    naming the field (see :func:`nguon.inputs.integrity_problem`)."""
+    from nguon.inputs import integrity_problem
+
+    _rolled_back()
+    log.info("integrity error turned into a client error: %s", getattr(exc, "orig", exc))
+    return handle_domain_error(integrity_problem(exc))
+
+
+def handle_out_of_range(exc: Exception) -> Response:
+    """A value the database or its driver cannot hold (an overflowing number, a string
+    the column refuses): 422 rather than 500. The flush check refuses these first; this is
+    the last net for values that reach a query without being stored (filters)."""
+    _rolled_back()
+    log.info("out-of-range value refused: %s", exc)
+    return handle_domain_error(
+        DomainValidationError({"_schema": _("A value is out of range or not allowed.")})
+    )
+
+
 def init_app(app: Flask) -> None:
+    from sqlalchemy.exc import DataError, IntegrityError
+
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DomainValidationError, handle_domain_error)
     from sqlalchemy.exc import OperationalError
 
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(DataError, handle_out_of_range)
+    app.register_error_handler(OverflowError, handle_out_of_range)
     if not app.debug and not app.testing:
         app.register_error_handler(Exception, handle_unexpected)

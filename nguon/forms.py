@@ -5,6 +5,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from nguon.i18n import _l
+from nguon.inputs import has_bad_characters
 from nguon.validation_messages import wtforms_translations
 
 
@@ -14,6 +15,21 @@ class Form(FlaskForm):
     class Meta:
         def get_translations(self, form):  # type: ignore[no-untyped-def]
             return wtforms_translations
+
+    def validate(self, extra_validators=None):  # type: ignore[no-untyped-def]
+        """The fields' own rules, then one for every form: no NUL or lone surrogate in any
+        text (nguon.inputs), named beside the field rather than reaching the database."""
+        valid = super().validate(extra_validators)
+        for field in self:
+            values = field.data if isinstance(field.data, list) else [field.data]
+            if not field.errors and any(
+                isinstance(v, str) and has_bad_characters(v) for v in values
+            ):
+                field.errors = [
+                    _l("Contains a character that is not allowed (NUL or an invalid character).")
+                ]
+                valid = False
+        return valid
 
 
 class LoginForm(Form):

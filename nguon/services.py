@@ -20,6 +20,7 @@ from nguon.auth import new_token_string
 from nguon.db import db, utcnow
 from nguon.errors import ConflictError, DomainValidationError
 from nguon.i18n import _
+from nguon.inputs import is_digits
 from nguon.models import ROLE_VALUES, ApiToken, LoginThrottle, Role, User
 from nguon.text import nfc
 
@@ -104,7 +105,7 @@ def set_password(user: User, password: str) -> None:
 
 
 def find_user(email_or_id: str) -> User | None:
-    if email_or_id.isascii() and email_or_id.isdigit() and len(email_or_id) <= 18:
+    if is_digits(email_or_id, 9):
         return db.session.get(User, int(email_or_id))
     return db.session.scalar(select(User).where(User.email == normalise_email(email_or_id)))
 

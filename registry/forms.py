@@ -19,6 +19,7 @@ from werkzeug.datastructures import MultiDict
 from nguon.errors import DomainValidationError, flatten_messages
 from nguon.formatting import parse_decimal_text, parse_local_datetime
 from nguon.i18n import LABELS, _
+from nguon.inputs import is_digits
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,14 @@ def parse_form(fields: Sequence[FormField], form: MultiDict[str, str]) -> dict[s
     data: dict[str, Any] = {}
     for field in fields:
         if field.kind == "multiselect":
-            data[field.name] = [int(v) for v in form.getlist(field.name) if v.isdigit()]
+            data[field.name] = [int(v) for v in form.getlist(field.name) if is_digits(v, 9)]
             continue
         raw = form.get(field.name, "").strip()
         if field.kind == "list":
             data[field.name] = [p.strip() for p in raw.replace("\n", ";").split(";") if p.strip()]
         elif field.kind == "ints":
             parts = [p.strip() for p in raw.replace(";", ",").split(",") if p.strip()]
-            data[field.name] = [int(p) if p.lstrip("-").isdigit() else p for p in parts]
+            data[field.name] = [int(p) if is_digits(p.removeprefix("-"), 18) else p for p in parts]
         elif raw == "":
             data[field.name] = None
         elif field.kind == "number":

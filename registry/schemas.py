@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, ValidationError, fields, validate
 
 from registry.models import (
@@ -35,6 +37,26 @@ def ocop_criteria(value: str) -> None:
 
 def ocop_procedure() -> fields.String:
     return fields.String(load_default=OcopProcedure.V2023.value, validate=one_of(OcopProcedure))
+
+
+def geojson_geometry() -> dict[str, Any]:
+    """The OpenAPI shape of a GeoJSON geometry (RFC 7946 §3.1): a type and positions of
+    longitude, latitude in degrees (a free-form object would promise any JSON)."""
+    position = {
+        "type": "array",
+        "items": {"type": "number", "minimum": -180, "maximum": 180},
+        "minItems": 2,
+        "maxItems": 3,
+    }
+    ring = {"type": "array", "items": position}
+    polygon = {"type": "array", "items": ring}
+    return {
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Point", "Polygon", "MultiPolygon"]},
+            "coordinates": {"anyOf": [position, polygon, {"type": "array", "items": polygon}]},
+        },
+    }
 
 
 class OrganisationSchema(Schema):
@@ -132,7 +154,10 @@ class AssetSchema(Schema):
     expiry_date = fields.Date(dump_only=True)
     status = fields.String(load_default="preparing", validate=one_of(AssetStatus))
     status_date = fields.Date(load_only=True, metadata={"description": "date of the first status"})
-    area = fields.Dict(allow_none=True, metadata={"description": "GeoJSON Polygon/MultiPolygon"})
+    area = fields.Dict(
+        allow_none=True,
+        metadata={"description": "GeoJSON Polygon/MultiPolygon", **geojson_geometry()},
+    )
     product_specification = fields.String(load_default="")
     notes = fields.String(load_default="")
     is_demo = fields.Boolean(dump_only=True)
@@ -216,7 +241,10 @@ class AreaSchema(Schema):
     owner_id = fields.Integer(required=True)
     admin_unit_code = fields.String(allow_none=True)
     hectares = fields.Decimal(required=True, as_string=True, places=4)
-    geometry = fields.Dict(required=True, metadata={"description": "GeoJSON Point or Polygon"})
+    geometry = fields.Dict(
+        required=True,
+        metadata={"description": "GeoJSON Point or Polygon", **geojson_geometry()},
+    )
     expected_yield_kg_per_ha = fields.Decimal(allow_none=True, as_string=True, places=2)
     is_demo = fields.Boolean(dump_only=True)
     owner = fields.Nested(OrganisationRefSchema, dump_only=True)

@@ -18,6 +18,8 @@ from sqlalchemy import select
 
 from nguon.db import db
 from nguon.errors import DomainValidationError, flatten_messages
+from nguon.i18n import _
+from nguon.inputs import InvalidInput, load_json
 from registry import services
 from registry.models import AuthorisedUser, IPAsset, OcopProduct, ProductionArea
 from registry.schemas import AreaSchema, AssetSchema, AuthorisedUserSchema, OcopSchema
@@ -155,11 +157,14 @@ class ImportFormatError(DomainValidationError):
 
 def parse_rows(entity: str, payload: bytes | str, fmt: str) -> list[dict[str, Any]]:
     """Rows as dicts ready for the entity's schema; CSV cells are typed by the schema."""
-    text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
+    try:
+        text = payload.decode("utf-8-sig") if isinstance(payload, bytes) else payload
+    except UnicodeDecodeError:
+        raise ImportFormatError({"file": _("the file is not UTF-8 text")}) from None
     if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
+        try:  # strict JSON: no NaN, bounded numbers and nesting, no NUL
+            data = load_json(text)
+        except InvalidInput as exc:
             raise ImportFormatError({"file": f"not valid JSON: {exc}"}) from None
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             data = data["records"]

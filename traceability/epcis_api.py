@@ -23,6 +23,7 @@ from nguon.auth import is_staff, login_required
 from nguon.db import db, utcnow
 from nguon.errors import problem
 from nguon.i18n import _
+from nguon.inputs import InvalidInput, load_json
 from traceability import capture_jobs as runner
 from traceability import epcis, epcis_query, ownership
 from traceability.api import acting_organisation
@@ -58,10 +59,10 @@ def _epcis_headers(response: Response) -> Response:
 def _body() -> Any:
     if request.mimetype not in ("application/json", EPCIS_JSON):
         abort(415, description="send EPCIS JSON (application/json or application/ld+json)")
-    try:
-        return json.loads(request.get_data(cache=False) or b"null")
-    except json.JSONDecodeError as exc:
-        raise epcis.EpcisError(f"not JSON: {exc.msg} at line {exc.lineno}", "/") from None
+    try:  # strict JSON: no NaN, bounded numbers and nesting, UTF-8 without NUL
+        return load_json(request.get_data(cache=False) or b"null")
+    except InvalidInput as exc:
+        raise epcis.EpcisError(str(exc), "/") from None
 
 
 def _json(document: Any, status: int = 200, **headers: str) -> Response:

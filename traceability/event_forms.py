@@ -13,6 +13,7 @@ from flask_babel import format_date, format_datetime
 
 from nguon.formatting import local_now, parse_local_datetime, time_zone, to_decimal
 from nguon.i18n import _, label
+from nguon.inputs import is_digits
 from traceability import places, services
 from traceability.models import Batch
 
@@ -74,7 +75,7 @@ def read(batch: Batch, form: Mapping[str, str]) -> dict[str, Any]:
     output_batch_id = None
     raw_output = form.get("output_batch_id", "").strip()
     if raw_output:
-        if raw_output.isdigit() and len(raw_output) < 10:
+        if is_digits(raw_output, 9):
             output_batch_id = int(raw_output)
         else:
             problems.add("output_batch_id", _("choose a lot from the list"))

@@ -20,6 +20,7 @@ from biip.gtin import Gtin
 from flask_babel import gettext
 
 from nguon.i18n import N_
+from nguon.inputs import is_digits
 
 # GS1 AI encodable character set 82 (GS1 General Specifications, figure 7.11-1).
 CHARSET_82 = re.compile(r"^[!\"%&'()*+,\-./0-9:;<=>?A-Z_a-z]+$")
@@ -62,7 +63,7 @@ def _explain(exc: ParseError, what: str, value: str) -> IdentifierError:
 def parse_gtin(value: str) -> str:
     """A GTIN-8/12/13/14 as its canonical 14 digits; IdentifierError says what is wrong."""
     value = value.strip()
-    if not value.isdigit() or len(value) not in (8, 12, 13, 14):
+    if not is_digits(value) or len(value) not in (8, 12, 13, 14):
         raise IdentifierError(
             f"GTIN {value!r}: must be 8, 12, 13 or 14 digits",
             (N_("GTIN %(value)r: must be 8, 12, 13 or 14 digits"), {"value": value}),
@@ -75,7 +76,7 @@ def parse_gtin(value: str) -> str:
 
 def parse_gln(value: str) -> str:
     value = value.strip()
-    if not value.isdigit() or len(value) != 13:
+    if not is_digits(value) or len(value) != 13:
         raise IdentifierError(
             f"GLN {value!r}: must be 13 digits",
             (N_("GLN %(value)r: must be 13 digits"), {"value": value}),

@@ -15,6 +15,7 @@ from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.formatting import parse_decimal_text
 from nguon.i18n import _
+from nguon.inputs import is_digits
 from registry.forms import load
 from traceability import api, labels, tabular
 from traceability.models import Label, LabelRun
@@ -41,7 +42,7 @@ def _immutable(body: bytes | str, mimetype: str, tag: str) -> Response:
 
 def _module_px() -> int:
     raw = request.args.get("px", "8")
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 2):
+    if not is_digits(raw, 2):
         return -1  # refused by labels.png, which names the range
     return int(raw)
 

@@ -510,6 +510,8 @@ def layout_from(args: Mapping[str, str]) -> SheetLayout:
         given.setdefault("gap_x", given["gap"])
         given.setdefault("gap_y", given["gap"])
     for name in LAYOUT_FIELDS:
+        if name in ("preset", "px"):  # named here for messages; not layout dimensions
+            continue
         raw = (given.get(name) or "").strip()
         if raw == "":
             continue

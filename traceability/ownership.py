@@ -82,6 +82,7 @@ from sqlalchemy import func, select, tuple_
 from nguon.db import db
 from nguon.errors import DomainValidationError
 from nguon.i18n import _
+from nguon.inputs import is_digits
 from registry.models import Organisation, ProductionArea
 from traceability.gs1 import product_key
 from traceability.models import Batch, EpcisEvent, EventEpc, Label, Location, Product
@@ -154,7 +155,7 @@ def gs1_key(identifier: str) -> tuple[str, str, str | None] | None:
         if not match:
             return None
         scheme, cp, ref, rest = match[1], match[2], match[3], match[4]
-        if not (ref.isdigit() or ref == "" or scheme == "giai"):
+        if not (is_digits(ref) or ref == "" or scheme == "giai"):
             return None  # a 12-digit company prefix leaves an empty reference
         try:
             if scheme == "sscc" and len(cp) + len(ref) == 17 and ref:
@@ -210,7 +211,7 @@ def spellings(ai: str, value: str, ext: str | None) -> tuple[str, ...]:
                 f"urn:epc:id:grai:{value[1 : 1 + size]}.{value[1 + size : 13]}."
                 f"{quote(value[14:], safe='')}"
             )
-        elif ai == "8004" and len(value) > size and value[:size].isdigit():
+        elif ai == "8004" and len(value) > size and is_digits(value[:size]):
             found.add(f"urn:epc:id:giai:{value[:size]}.{quote(value[size:], safe='')}")
         elif ai == "8018" and len(value) == 18:
             found.add(f"urn:epc:id:gsrn:{value[:size]}.{value[size:17]}")
@@ -385,7 +386,7 @@ class Ledger:
         found: dict[tuple[Any, ...], Any] = {}
         for kind, values in wanted.items():
             if kind == "location":  # urn:nguon:location:<id>, ids within the column's range
-                values = {int(v) for v in values if v.isdigit() and len(v) < 10}
+                values = {int(v) for v in values if is_digits(v, 9)}
             for chunk in _chunks(sorted(values), CHUNK):
                 for query in _owner_queries(kind, chunk):
                     for *key, owner in db.session.execute(query):

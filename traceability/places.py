@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from nguon.db import db
 from nguon.i18n import _
+from nguon.inputs import is_digits
 from nguon.text import nfc
 from registry.models import Organisation, ProductionArea
 from registry.services import TAX_CODE
@@ -83,7 +84,7 @@ def _printable(text: str) -> bool:
 
 def _id_of(choice: str, prefix: str) -> int | None:
     rest = choice.removeprefix(prefix)
-    return int(rest) if choice.startswith(prefix) and rest.isdigit() and len(rest) < 10 else None
+    return int(rest) if choice.startswith(prefix) and is_digits(rest, 9) else None
 
 
 def organisation_uri(org: Organisation) -> str:
@@ -203,9 +204,7 @@ def describe(uri: str | None) -> str:
         return f"{code} — {area.name or area.crop}" if area else code
     if uri.startswith(LOCATION_URN):
         rest = uri.removeprefix(LOCATION_URN)
-        location = (
-            db.session.get(Location, int(rest)) if rest.isdigit() and len(rest) < 10 else None
-        )
+        location = db.session.get(Location, int(rest)) if is_digits(rest, 9) else None
         return location.name if location else uri
     for prefix in (GLN_LOCATION, GLN_PARTY):
         if uri.startswith(prefix):
@@ -224,7 +223,7 @@ def describe(uri: str | None) -> str:
         return f"{name} (MST {tax})" if name else f"MST {tax}"
     if uri.startswith(ORGANISATION_URN):
         rest = uri.removeprefix(ORGANISATION_URN)
-        org = db.session.get(Organisation, int(rest)) if rest.isdigit() and len(rest) < 10 else None
+        org = db.session.get(Organisation, int(rest)) if is_digits(rest, 9) else None
         return org.name if org else uri
     return uri
 

@@ -21,6 +21,7 @@ from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
 from nguon.i18n import _, label
+from nguon.inputs import is_digits
 from nguon.text import nfc
 from registry import photos
 from registry.enforcement import fines
@@ -91,7 +92,7 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
         problems["admin_unit_code"] = _("choose a place from the list")
     asset_id = data.get("asset_id") or None
     if asset_id is not None:
-        asset_id = int(asset_id) if str(asset_id).isascii() and str(asset_id).isdigit() else -1
+        asset_id = int(asset_id) if is_digits(str(asset_id), 9) else -1
         if not 0 < asset_id < 2**31 or db.session.get(IPAsset, asset_id) is None:
             problems["asset_id"] = _("choose a mark or GI from the list")
     email = nfc(data.get("contact_email", ""))

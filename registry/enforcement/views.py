@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from nguon.db import db
 from nguon.errors import DomainValidationError
+from nguon.inputs import is_digits
 from nguon.ratelimit import limiter, public_limit
 from registry import photos
 from registry.enforcement import services
@@ -210,7 +211,7 @@ def _parse_fields(form: Any, names: Iterable[str]) -> tuple[dict[str, Any], dict
                 problems[name] = _("must be a date (YYYY-MM-DD)")
         elif name in INT_FIELDS:
             digits = raw.replace(".", "").replace(",", "").replace(" ", "")
-            if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            if is_digits(digits, 18):
                 values[name] = int(digits)
             else:
                 problems[name] = _("must be a whole number")

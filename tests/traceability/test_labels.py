@@ -306,6 +306,20 @@ def test_sheet_layout_must_be_finite_and_within_the_page(
     assert "Dữ liệu không hợp lệ" in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("query", ["px=0", "px=300", "preset=custom", "px=8&rows=2"])
+def test_sheet_arguments_that_are_not_dimensions_are_ignored(
+    client: FlaskClient, coop_headers: dict, batch_id: int, query: str
+) -> None:
+    """``px`` (an image argument) and ``preset`` are not layout dimensions: a preview or
+    sheet given them is drawn, not a 500 (``px`` was passed to the layout: TypeError)."""
+    run = issue(client, coop_headers, batch_id, kind="item", count=2, item_quantity="1").json
+    for path in ("sheet.pdf", "preview.png"):
+        response = client.get(
+            f"/traceability/label-runs/{run['id']}/{path}?{query}", headers=coop_headers
+        )
+        assert response.status_code == 200, (query, path, response.status_code)
+
+
 def test_every_preset_and_a_custom_sheet_print(
     client: FlaskClient, coop_headers: dict, batch_id: int
 ) -> None:
