@@ -510,8 +510,9 @@ def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> C
     for report in list(duplicate.reports):
         report.case = into
     # A merge closes the duplicate whatever its state (outside FLOW, on purpose).
-    _record_move(duplicate, CaseState.CLOSED, f"merged into {into.number}", actor)
-    _record_move(into, into.state, f"{duplicate.number} merged in", actor)
+    # The history is a record: written once, in the words of the officer's language.
+    _record_move(duplicate, CaseState.CLOSED, _("merged into %(case)s", case=into.number), actor)
+    _record_move(into, into.state, _("%(case)s merged in", case=duplicate.number), actor)
     db.session.flush()
     return into
 
