@@ -5,7 +5,6 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate
 
 from nguon.i18n import _
-
 from registry.models import (
     AssetKind,
     AssetStatus,

@@ -44,9 +44,9 @@ def uncatalogued(path: Path) -> list[str]:
             if name in CALLS:
                 args = node.args[1:] if name == "add" else node.args[:1]
                 messages = [v for a in args for v in (a.values if isinstance(a, ast.Dict) else [a])]
-                if name == "flash" and node.args and isinstance(node.args[0], ast.Attribute):
-                    if node.args[0].attr == "detail":
-                        found.append(f"{path.relative_to(ROOT)}:{node.lineno} flashes .detail")
+                first = node.args[0] if node.args else None
+                if name == "flash" and isinstance(first, ast.Attribute) and first.attr == "detail":
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} flashes .detail")
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             func = node.exc.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
