@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
-from nguon.i18n import _, label
+from nguon.i18n import _, label, records_language
 from nguon.text import nfc
 from registry import photos
 from registry.enforcement import fines
@@ -158,8 +158,10 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
                 codes=photo.codes,
             )
         )
+    with records_language():
+        title = f"{label('report_category', category)}: {description[:120]}"
     report.case = open_case(
-        f"{category}: {description[:120]}",
+        title,
         "report",
         asset_id=report.asset_id,
         code=code,
@@ -485,7 +487,7 @@ def open_case_from_alarm(
 ) -> Case:
     """A clone alarm opens a case by itself, the scans attached as evidence."""
     return open_case(
-        f"Clone alarm: {detail}",
+        _("Clone alarm: %(detail)s", detail=detail),
         "clone_alarm",
         code=code,
         linked_label_id=label_id,

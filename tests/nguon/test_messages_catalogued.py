@@ -6,7 +6,8 @@ by the right input; this reads the code instead: a literal sentence handed to
 ``problems[field] = ...``) must be wrapped in ``_()``; so must one raised in any exception a
 page shows (a refused import, a geometry, a schema's rule), all but those kept for programs
 and operators (PROGRAM_EXCEPTIONS). A page never flashes an error's ``detail`` either: it
-names the fields in English (``for_people()`` gives the messages alone).
+names the fields in English (``for_people()`` gives the messages alone). Nor does the
+system write an English sentence into a record officers read (RECORDS).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("nguon", "registry", "traceability", "integrations")
 CALLS = {"add", "DomainValidationError", "ConflictError", "flash", "ForPeople"}
+# Records officers read, written by the system (a case's title, an alarm's detail): the
+# argument at this position.
+RECORDS = {"open_case": 0, "flag": 2}
 # Exceptions whose words are for programs (API tokens, identifiers: IdentifierError carries
 # catalogued words in ``in_words()``) or for an operator at the command line.
 PROGRAM_EXCEPTIONS = {"ValueError", "TypeError", "RuntimeError", "TimeoutError",
@@ -47,6 +51,8 @@ def uncatalogued(path: Path) -> list[str]:
                 first = node.args[0] if node.args else None
                 if name == "flash" and isinstance(first, ast.Attribute) and first.attr == "detail":
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} flashes .detail")
+            if name in RECORDS and len(node.args) > RECORDS[name]:
+                messages = [node.args[RECORDS[name]]]
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             func = node.exc.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
