@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import flask_babel
 from flask import current_app
 from sqlalchemy import func, select
 
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
+from nguon.formatting import format_decimal
 from nguon.i18n import _, label, records_language
 from nguon.text import nfc
 from registry import photos
@@ -396,17 +398,33 @@ def _band_problems(band_id: int, fine: Any, on: Any, infringer_kind: str | None)
     (an organisation's range is twice an individual's, within its ceiling)."""
     band = db.session.get(FineBand, band_id) if 0 < band_id < 2**31 else None
     if band is None:
-        return {"fine_band_id": "no such fine band"}
+        return {"fine_band_id": _("no such fine band")}
     if not band_in_force(band, on):
-        until = band.effective_to.isoformat() if band.effective_to else "now"
-        span = f"{band.effective_from} – {until}"
-        where = f"{band.decree} {band.article}"
-        return {"fine_band_id": f"{where} was in force {span}, not on the case's date {on}"}
+        span = _(
+            "%(start)s – %(end)s",
+            start=flask_babel.format_date(band.effective_from),
+            end=flask_babel.format_date(band.effective_to) if band.effective_to else _("now"),
+        )
+        return {
+            "fine_band_id": _(
+                "%(band)s was in force %(span)s, not on the case's date %(day)s",
+                band=f"{band.decree} {band.article}",
+                span=span,
+                day=flask_babel.format_date(on),
+            )
+        }
     low, high = fines.amounts(band, infringer_kind)
     if isinstance(fine, int) and not low <= fine <= high:
-        who = " for an organisation" if infringer_kind == "organisation" else ""
         where = " ".join(part for part in (band.decree, band.article, band.clause) if part)
-        return {"fine_vnd": f"must be between {low:,} and {high:,} VND{who} ({where})"}
+        values = {"low": format_decimal(low), "high": format_decimal(high), "band": where}
+        if infringer_kind == "organisation":
+            message = _(
+                "must be between %(low)s and %(high)s VND for an organisation (%(band)s)",
+                **values,
+            )
+        else:
+            message = _("must be between %(low)s and %(high)s VND (%(band)s)", **values)
+        return {"fine_vnd": message}
     return {}
 
 

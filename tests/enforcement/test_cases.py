@@ -223,7 +223,9 @@ def test_phone_report_to_sanction_in_a_browser(
         )
         move_in_browser(page, "sanction_decided", "xử phạt", {"fine_vnd": "15.000.000"})
         errors = page.locator("#to-sanction_decided .field-error").all_inner_texts()
-        assert any("40,000,000 and 70,000,000" in e for e in errors), errors
+        # In Vietnamese, with Vietnamese digit grouping (it said "must be between 40,000,000
+        # and 70,000,000 VND" on this Vietnamese page).
+        assert any("từ 40.000.000 đến 70.000.000 đồng đối với tổ chức" in e for e in errors), errors
         assert len(errors) == 3  # the fine, the decision number, the measures
         move_in_browser(
             page,
@@ -335,11 +337,11 @@ def test_the_fine_band_in_force_on_the_case_date_bounds_the_fine(
     sanction = {"sanction_decision_number": "9/QĐ", "legal_basis": "Điều A", "measures": "tiêu hủy"}
     with pytest.raises(DomainValidationError) as outdated:
         move(in_tx, case_id, "sanction_decided", fine_band_id=old, fine_vnd=3_000_000, **sanction)
-    assert "not on the case's date" in outdated.value.errors["fine_band_id"][0]
+    assert "không phải vào ngày của vụ việc" in outdated.value.errors["fine_band_id"][0]
     with pytest.raises(DomainValidationError) as too_low:
         move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=1_500_000, **sanction)
     assert too_low.value.errors["fine_vnd"] == [
-        "must be between 2,000,000 and 10,000,000 VND (Nghị định (mẫu) Điều A)"
+        "phải từ 2.000.000 đến 10.000.000 đồng (Nghị định (mẫu) Điều A)"
     ]
     assert (
         move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=3_000_000, **sanction)

@@ -3,7 +3,7 @@
 The pages test reads what the forms answer, but a rule deep in a service is reached only
 by the right input; this reads the code instead: a literal sentence handed to
 ``problems.add``, ``DomainValidationError``, ``ConflictError`` or ``flash`` (or stored as
-``problems[field] = ...``) must be wrapped in ``_()``; so must one raised in any exception a
+``problems[field] = ...``, or returned as ``{field: message}``) must be wrapped in ``_()``; so must one raised in any exception a
 page shows (a refused import, a geometry, a schema's rule), all but those kept for programs
 and operators (PROGRAM_EXCEPTIONS). A page never flashes an error's ``detail`` either: it
 names the fields in English (``for_people()`` gives the messages alone). Nor does the
@@ -53,6 +53,8 @@ def uncatalogued(path: Path) -> list[str]:
                     found.append(f"{path.relative_to(ROOT)}:{node.lineno} flashes .detail")
             if name in RECORDS and len(node.args) > RECORDS[name]:
                 messages = [node.args[RECORDS[name]]]
+        elif isinstance(node, ast.Return) and isinstance(node.value, ast.Dict):
+            messages = [v for v in node.value.values if v is not None]  # {field: message}
         elif isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
             func = node.exc.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
