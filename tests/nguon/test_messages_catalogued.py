@@ -5,9 +5,10 @@ by the right input; this reads the code instead: a literal sentence handed to
 ``problems.add``, ``DomainValidationError``, ``ConflictError`` or ``flash`` (or stored as
 ``problems[field] = ...``, or returned as ``{field: message}``) must be wrapped in
 ``_()``; so must one raised in any exception a page shows (a refused import, a geometry,
-a schema's rule), all but those kept for programs and operators (PROGRAM_EXCEPTIONS). A page never flashes an error's ``detail`` either: it
-names the fields in English (``for_people()`` gives the messages alone). Nor does the
-system write an English sentence into a record officers read (RECORDS).
+a schema's rule), all but those kept for programs and operators (PROGRAM_EXCEPTIONS). A
+page never flashes an error's ``detail`` either: it names the fields in English
+(``for_people()`` gives the messages alone). Nor does the system write an English sentence
+into a record officers read (RECORDS).
 """
 
 from __future__ import annotations
