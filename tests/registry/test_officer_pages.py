@@ -132,4 +132,4 @@ def test_the_editor_measures_what_is_drawn(logged_in: Callable[..., Any]) -> Non
         json={"geometry": geo.square(2.35, 48.85, 0.01)},
         headers=headers,
     ).json
-    assert outside["valid"] is False and "outside Vietnam" in outside["message"]
+    assert outside["valid"] is False and "nằm ngoài khung bao của Việt Nam" in outside["message"]
