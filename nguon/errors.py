@@ -36,6 +36,11 @@ class DomainValidationError(Exception):
         self.detail = detail
         super().__init__(self.detail)
 
+    def for_people(self) -> str:
+        """The messages alone, for a page's flash (``detail`` names the fields in English,
+        for programs)."""
+        return "; ".join(str(m) for messages in self.errors.values() for m in messages)
+
 
 class ForPeople(str):
     """A description for ``abort()`` written for the person reading the page (translated);

@@ -6,7 +6,9 @@ committed as a binary) gives the Vietnamese every page shows by default.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 
 import flask_babel
 from flask import Flask, request, session
@@ -43,6 +45,7 @@ __all__ = [
     "init_app",
     "label",
     "ngettext",
+    "records_language",
 ]
 
 babel = Babel()
@@ -66,6 +69,17 @@ LABELS = {
         "XCT": _l("cartons"),
     },
 }
+
+
+@contextlib.contextmanager
+def records_language() -> Iterator[None]:
+    """Words written into a record officers read (a case's title, an alarm's detail) are
+    in the service's own language (the default locale), whoever's request wrote them (a
+    consumer reading in English, a scan flushed outside any request)."""
+    from flask import current_app
+
+    with flask_babel.force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
+        yield
 
 
 def label(kind: str, value: str) -> str:

@@ -185,6 +185,8 @@ def _demo_users_and_areas(province: str) -> None:
         .where(IPAsset.area.isnot(None), IPAsset.status == "granted")
         .order_by(IPAsset.id)
     ).all()
+    # Validity around the day the demo is loaded, so a demo loaded in any year is in force.
+    today = dt.date.today()
     for asset in zoned:
         coop_name = f"Hợp tác xã {asset.name}{DEMO}"
         coop = db.session.scalar(select(Organisation).where(Organisation.name == coop_name))
@@ -215,8 +217,8 @@ def _demo_users_and_areas(province: str) -> None:
                 "scheme": "vietgap",
                 "number": f"VietGAP-TT-{asset.id:02d}-0{asset.id}",
                 "issuer": "Trung tâm Chứng nhận (demo)",
-                "valid_from": dt.date(2025, 1, 1),
-                "valid_to": dt.date(2027, 12, 31),
+                "valid_from": dt.date(today.year - 1, 1, 1),
+                "valid_to": dt.date(today.year + 1, 12, 31),
             },
         )
         user = services.save_authorised_user(
@@ -224,9 +226,9 @@ def _demo_users_and_areas(province: str) -> None:
                 "asset_id": asset.id,
                 "organisation_id": coop.id,
                 "decision_number": f"{100 + asset.id}/QĐ-SKHCN",
-                "decision_date": dt.date(2024, 3, 1),
-                "valid_from": dt.date(2024, 3, 1),
-                "valid_to": dt.date(2029, 2, 28),
+                "decision_date": dt.date(today.year - 2, 3, 1),
+                "valid_from": dt.date(today.year - 2, 3, 1),
+                "valid_to": dt.date(today.year + 3, 2, 28),
                 "user_code": f"{asset.id:02d}-001",
                 "products": asset.products,
                 "yearly_ceiling": Decimal("150000"),
@@ -275,7 +277,8 @@ def _demo_ocop() -> None:
                 "stars": stars,
                 "rating_level": "national" if stars == 5 else "provincial",
                 "decision_number": f"{1200 + score}/QĐ-UBND",
-                "decision_date": dt.date(2024, 1, 10),
+                # A year before the load: the rating (three years) is in force.
+                "decision_date": dt.date(dt.date.today().year - 1, 1, 10),
                 "asset_ids": [asset.id],
             }
         )

@@ -16,6 +16,8 @@ from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 
+from nguon.i18n import _
+
 # Vietnam's mainland and islands (Hoàng Sa, Trường Sa) in WGS 84 longitude/latitude.
 VIETNAM_BBOX = (102.14, 8.18, 117.84, 23.40)
 ALLOWED_TYPES = {"Point", "Polygon", "MultiPolygon"}
@@ -28,24 +30,29 @@ class GeometryError(ValueError):
 def parse_geometry(geojson: Any, allowed: set[str] = ALLOWED_TYPES) -> BaseGeometry:
     """A shapely geometry for ``geojson``; :class:`GeometryError` says what is wrong."""
     if not isinstance(geojson, dict) or "type" not in geojson:
-        raise GeometryError("must be a GeoJSON geometry object with a 'type'")
+        raise GeometryError(_("must be a GeoJSON geometry object with a 'type'"))
     if geojson.get("type") == "Feature":
         geojson = geojson.get("geometry") or {}
     if geojson.get("type") not in allowed:
-        raise GeometryError(f"type must be one of {', '.join(sorted(allowed))}")
+        raise GeometryError(_("type must be one of %(types)s", types=", ".join(sorted(allowed))))
     try:
         geometry = shape(geojson)
     except Exception as exc:  # shapely raises several types for bad coordinates
-        raise GeometryError(f"coordinates are malformed ({exc})") from None
+        raise GeometryError(_("coordinates are malformed (%(reason)s)", reason=exc)) from None
     if geometry.is_empty:
-        raise GeometryError("the geometry is empty")
+        raise GeometryError(_("the geometry is empty"))
     if not geometry.is_valid:
-        raise GeometryError(f"the rings are not valid: {explain_validity(geometry)}")
+        raise GeometryError(
+            _("the rings are not valid: %(reason)s", reason=explain_validity(geometry))
+        )
     if not box(*VIETNAM_BBOX).covers(geometry):
         minx, miny, maxx, maxy = geometry.bounds
         raise GeometryError(
-            "lies outside Vietnam's bounding box (longitude 102.14–117.84, latitude 8.18–23.40;"
-            f" got {minx:.4f},{miny:.4f} – {maxx:.4f},{maxy:.4f}; GeoJSON is [longitude, latitude])"
+            _(
+                "lies outside Vietnam's bounding box (longitude 102.14–117.84, latitude"
+                " 8.18–23.40; got %(bounds)s; GeoJSON is [longitude, latitude])",
+                bounds=f"{minx:.4f},{miny:.4f} – {maxx:.4f},{maxy:.4f}",
+            )
         )
     return geometry
 

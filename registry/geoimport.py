@@ -25,6 +25,9 @@ from shapely.geometry import MultiPolygon, Point, Polygon, mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from nguon.formatting import format_decimal
+from nguon.i18n import _
+
 MAX_FILE_BYTES = 5 * 1024 * 1024  # a zone map is kilobytes; five megabytes is generous
 MAX_UNZIPPED_BYTES = 20 * 1024 * 1024  # everything read out of one archive
 MAX_MEMBERS = 50
@@ -49,9 +52,11 @@ def read_shape(filename: str, content: bytes) -> Imported:
     """The shapes in an uploaded file as one GeoJSON geometry (Polygon, MultiPolygon or
     Point) in WGS 84 longitude/latitude. Raises :class:`ImportRefused`."""
     if not content:
-        raise ImportRefused("the file is empty")
+        raise ImportRefused(_("the file is empty"))
     if len(content) > MAX_FILE_BYTES:
-        raise ImportRefused(f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MB")
+        raise ImportRefused(
+            _("the file is larger than %(mb)d MB", mb=MAX_FILE_BYTES // (1024 * 1024))
+        )
     name = filename.lower()
     if name.endswith(".kml"):
         return _combine(_kml(content), "kml")
@@ -67,8 +72,8 @@ def read_shape(filename: str, content: bytes) -> Imported:
         if any(n.lower().endswith(".shp") for n in members):
             shapes, notes = _shapefile(members)
             return _combine(shapes, "shapefile", notes)
-        raise ImportRefused("the archive holds neither a .kml nor a .shp file")
-    raise ImportRefused(f"unknown kind of file; accepted: {KINDS}")
+        raise ImportRefused(_("the archive holds neither a .kml nor a .shp file"))
+    raise ImportRefused(_("unknown kind of file; accepted: %(kinds)s", kinds=KINDS))
 
 
 # --- archives ----------------------------------------------------------------------------------
@@ -80,22 +85,26 @@ def _safe_zip(content: bytes) -> dict[str, bytes]:
         archive = zipfile.ZipFile(io.BytesIO(content))
         infos = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError):
-        raise ImportRefused("not a readable zip archive") from None
+        raise ImportRefused(_("not a readable zip archive")) from None
     files = [i for i in infos if not i.is_dir()]
     if len(files) > MAX_MEMBERS:
-        raise ImportRefused(f"the archive holds more than {MAX_MEMBERS} files")
+        raise ImportRefused(_("the archive holds more than %(count)d files", count=MAX_MEMBERS))
     declared = 0
     for info in files:
         path = PurePosixPath(info.filename.replace("\\", "/"))
         if path.is_absolute() or ".." in path.parts or info.filename.startswith("/"):
-            raise ImportRefused(f"the archive names an unsafe path: {info.filename[:100]}")
+            raise ImportRefused(
+                _("the archive names an unsafe path: %(path)s", path=info.filename[:100])
+            )
         if info.flag_bits & 0x1:
-            raise ImportRefused("the archive is encrypted")
+            raise ImportRefused(_("the archive is encrypted"))
         declared += info.file_size
         if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-            raise ImportRefused("the archive inflates far beyond its size (a zip bomb?)")
+            raise ImportRefused(_("the archive inflates far beyond its size (a zip bomb?)"))
     if declared > MAX_UNZIPPED_BYTES:
-        raise ImportRefused(f"the archive unpacks to more than {MAX_UNZIPPED_BYTES // 2**20} MB")
+        raise ImportRefused(
+            _("the archive unpacks to more than %(mb)d MB", mb=MAX_UNZIPPED_BYTES // 2**20)
+        )
     members: dict[str, bytes] = {}
     total = 0
     for info in files:
@@ -107,7 +116,7 @@ def _safe_zip(content: bytes) -> dict[str, bytes]:
             while chunk := member.read(64 * 1024):
                 total += len(chunk)
                 if total > MAX_UNZIPPED_BYTES:
-                    raise ImportRefused("the archive unpacks to more than its stated size")
+                    raise ImportRefused(_("the archive unpacks to more than its stated size"))
                 chunks.append(chunk)
         members[info.filename.replace("\\", "/")] = b"".join(chunks)
     return members
@@ -122,9 +131,11 @@ def _xml(content: bytes) -> Any:
             content, forbid_dtd=True, forbid_entities=True, forbid_external=True
         )
     except DefusedXmlException:
-        raise ImportRefused("the XML declares a DTD or entities; they are not accepted") from None
+        raise ImportRefused(
+            _("the XML declares a DTD or entities; they are not accepted")
+        ) from None
     except ElementTree.ParseError as exc:
-        raise ImportRefused(f"not well-formed XML ({exc})") from None
+        raise ImportRefused(_("not well-formed XML (%(reason)s)", reason=exc)) from None
 
 
 def _local(tag: str) -> str:
@@ -136,7 +147,9 @@ def _coordinates(text: str | None) -> list[tuple[float, float]]:
     for item in (text or "").split():
         parts = item.split(",")
         if len(parts) < 2:
-            raise ImportRefused(f"a KML coordinate is not 'longitude,latitude': {item[:40]}")
+            raise ImportRefused(
+                _("a KML coordinate is not 'longitude,latitude': %(text)s", text=item[:40])
+            )
         points.append((_float(parts[0]), _float(parts[1])))
     return points
 
@@ -145,9 +158,9 @@ def _float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ImportRefused(f"not a number: {text[:40]}") from None
+        raise ImportRefused(_("not a number: %(text)s", text=text[:40])) from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ImportRefused("coordinates must be finite numbers")
+        raise ImportRefused(_("coordinates must be finite numbers"))
     return value
 
 
@@ -193,7 +206,9 @@ def _gpx(content: bytes) -> list[BaseGeometry]:
     try:
         gpx = gpxpy.parse(content.decode("utf-8-sig"))
     except (GPXException, UnicodeDecodeError, ValueError) as exc:
-        raise ImportRefused(f"not a readable GPX file ({str(exc)[:120]})") from None
+        raise ImportRefused(
+            _("not a readable GPX file (%(reason)s)", reason=str(exc)[:120])
+        ) from None
     shapes: list[BaseGeometry] = []
     for track in gpx.tracks:
         points = [(p.longitude, p.latitude) for s in track.segments for p in s.points]
@@ -212,10 +227,10 @@ def _polygon(
     outer: list[tuple[float, float]], holes: list[list[tuple[float, float]]] | None = None
 ) -> Polygon:
     if len(outer) > MAX_POINTS:
-        raise ImportRefused(f"more than {MAX_POINTS:,} points")
+        raise ImportRefused(_("more than %(count)s points", count=format_decimal(MAX_POINTS)))
     ring = _closed(outer)
     if len(ring) < 4:
-        raise ImportRefused("a polygon needs at least three distinct points")
+        raise ImportRefused(_("a polygon needs at least three distinct points"))
     return Polygon(ring, [_closed(h) for h in holes or [] if len(h) >= 3])
 
 
@@ -233,9 +248,9 @@ def _geojson(content: bytes) -> list[BaseGeometry]:
     try:
         data = json.loads(content.decode("utf-8-sig"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ImportRefused(f"not valid JSON ({str(exc)[:120]})") from None
+        raise ImportRefused(_("not valid JSON (%(reason)s)", reason=str(exc)[:120])) from None
     if not isinstance(data, dict):
-        raise ImportRefused("a GeoJSON object is expected")
+        raise ImportRefused(_("a GeoJSON object is expected"))
     geometries: list[Any] = []
     if data.get("type") == "FeatureCollection":
         geometries = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
@@ -252,7 +267,9 @@ def _geojson(content: bytes) -> list[BaseGeometry]:
         try:
             shapes.append(shape(geometry))
         except Exception as exc:  # shapely raises several types for malformed input
-            raise ImportRefused(f"a geometry is malformed ({str(exc)[:120]})") from None
+            raise ImportRefused(
+                _("a geometry is malformed (%(reason)s)", reason=str(exc)[:120])
+            ) from None
     return shapes
 
 
@@ -281,7 +298,9 @@ def _shapefile(members: dict[str, bytes]) -> tuple[list[BaseGeometry], list[str]
         )
         geometries = [shape(s.__geo_interface__) for s in reader.iterShapes()]
     except Exception as exc:  # pyshp raises its own and struct errors for broken files
-        raise ImportRefused(f"not a readable shapefile ({str(exc)[:120]})") from None
+        raise ImportRefused(
+            _("not a readable shapefile (%(reason)s)", reason=str(exc)[:120])
+        ) from None
     notes: list[str] = []
     if prj:
         import shapely
@@ -291,21 +310,23 @@ def _shapefile(members: dict[str, bytes]) -> tuple[list[BaseGeometry], list[str]
         try:
             source = CRS.from_wkt(prj.decode("latin-1"))
         except CRSError:
-            raise ImportRefused("the .prj file does not describe a coordinate system") from None
+            raise ImportRefused(_("the .prj file does not describe a coordinate system")) from None
         if not source.equals(CRS.from_epsg(4326), ignore_axis_order=True):
             to_wgs84 = Transformer.from_crs(source, CRS.from_epsg(4326), always_xy=True)
             geometries = [
                 shapely.transform(g, to_wgs84.transform, interleaved=False) for g in geometries
             ]
-            notes.append(f"reprojected from {source.name} to WGS 84")
+            notes.append(_("reprojected from %(crs)s to WGS 84", crs=source.name))
     else:
         bounds = unary_union(geometries).bounds if geometries else (0, 0, 0, 0)
         if not (-180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
             raise ImportRefused(
-                "the shapefile has no .prj and its coordinates are not longitude/latitude:"
-                " include the .prj file in the zip"
+                _(
+                    "the shapefile has no .prj and its coordinates are not longitude/latitude:"
+                    " include the .prj file in the zip"
+                )
             )
-        notes.append("no .prj: read as WGS 84 longitude/latitude")
+        notes.append(_("no .prj: read as WGS 84 longitude/latitude"))
     return geometries, notes
 
 
@@ -338,11 +359,14 @@ def _combine(
         result, found = points[0], 1
     elif points:
         raise ImportRefused(
-            f"the file holds {len(points)} separate points and no polygon: draw or walk the"
-            " boundary as a polygon or track"
+            _(
+                "the file holds %(count)d separate points and no polygon: draw or walk the"
+                " boundary as a polygon or track",
+                count=len(points),
+            )
         )
     else:
-        raise ImportRefused("the file holds no polygon, track or point")
+        raise ImportRefused(_("the file holds no polygon, track or point"))
     return Imported(_rounded(mapping(result)), kind, found, notes or [])
 
 

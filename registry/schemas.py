@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from nguon.i18n import _
 from registry.models import (
     AssetKind,
     AssetStatus,
@@ -29,8 +30,10 @@ def ocop_criteria(value: str) -> None:
     """A criteria version; 1489/2025 is refused with the reason (it is a procedure)."""
     if value == OcopProcedure.V2025:
         raise ValidationError(
-            "Decision 1489/QĐ-TTg (2025) changed the rating procedure, not the criteria:"
-            " give it as procedure_version, with criteria 148/2023"
+            _(
+                "Decision 1489/QĐ-TTg (2025) changed the rating procedure, not the criteria:"
+                " give it as procedure_version, with criteria 148/2023"
+            )
         )
     one_of(OcopCriteria)(value)
 

@@ -93,11 +93,27 @@ ORGANISATION_FIELDS = (
 
 
 def check_gln(value: str) -> str | None:
+    """None for a valid 13-digit GLN, else what is wrong, for a person (the same words as
+    ``traceability.gs1.parse_gln``; biip's own message is English)."""
+    if not value.isdigit() or len(value) != 13:
+        return _("GLN %(value)r: must be 13 digits", value=value)
     try:
         Gln.parse(value)
-    except ParseError as exc:
-        return str(exc)
+    except ParseError:
+        return _(
+            "%(what)s %(value)s: check digit should be %(expected)s (got %(got)s)",
+            what="GLN",
+            value=value,
+            expected=gs1_check_digit(value[:12]),
+            got=value[12],
+        )
     return None
+
+
+def gs1_check_digit(digits: str) -> str:
+    """The GS1 mod-10 check digit of ``digits`` (weights 3, 1, … from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
+    return str(-total % 10)
 
 
 def save_organisation(data: Mapping[str, Any], org: Organisation | None = None) -> Organisation:

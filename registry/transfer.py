@@ -165,23 +165,25 @@ def parse_rows(entity: str, payload: bytes | str, fmt: str) -> list[dict[str, An
         try:  # strict JSON: no NaN, bounded numbers and nesting, no NUL
             data = load_json(text)
         except InvalidInput as exc:
-            raise ImportFormatError({"file": f"not valid JSON: {exc}"}) from None
+            raise ImportFormatError({"file": _("not valid JSON: %(reason)s", reason=exc)}) from None
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             data = data["records"]
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
             raise ImportFormatError(
-                {"file": "JSON must be a list of objects (or {records: [...]})"}
+                {"file": _("JSON must be a list of objects (or {records: [...]})")}
             )
         return data
     if fmt != "csv":
-        raise ImportFormatError({"format": "must be csv or json"})
+        raise ImportFormatError({"format": _("must be csv or json")})
     reader = csv.DictReader(io.StringIO(text))
     if not reader.fieldnames:
-        raise ImportFormatError({"file": "the CSV has no header row"})
+        raise ImportFormatError({"file": _("the CSV has no header row")})
     schema_fields = ENTITIES[entity].schema().fields
     unknown = [name for name in reader.fieldnames if name not in schema_fields]
     if unknown:
-        raise ImportFormatError({"file": f"unknown CSV columns: {', '.join(unknown)}"})
+        raise ImportFormatError(
+            {"file": _("unknown CSV columns: %(columns)s", columns=", ".join(unknown))}
+        )
     return [_typed_row(row, schema_fields) for row in reader]
 
 

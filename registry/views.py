@@ -843,7 +843,7 @@ def confirm_zone(kind: str, record_id: int) -> Any:
             (current_user.id, current_user.email),
         )
     except DomainValidationError as exc:
-        flash(exc.detail, "error")
+        flash(exc.for_people(), "error")
         return redirect(back + "#confirm"), 303
     flash(_("The zone is confirmed."), "success")
     return redirect(back + "#confirm"), 303

@@ -87,7 +87,7 @@ def act(alarm_id: int, action: str) -> Any:
                 _("Alarm #%(id)d merged into %(case)s.", id=alarm.id, case=into.number), "success"
             )
     except DomainValidationError as exc:
-        flash(exc.detail, "error")
+        flash(exc.for_people(), "error")
         return redirect(url_for(".alarms", _anchor=f"alarm-{alarm.id}")), 303
     return redirect(url_for(".alarms", _anchor=f"alarm-{alarm.id}")), 303
 

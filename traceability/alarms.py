@@ -132,6 +132,6 @@ def merge_into(alarm: CloneAlarm, number: str, actor: Actor) -> Case:
             )
         cases.merge_cases(case, into, actor)
     alarm.case_id = into.id
-    _handled(alarm, AlarmStatus.MERGED, f"merged into {into.number}", actor)
+    _handled(alarm, AlarmStatus.MERGED, _("merged into %(case)s", case=into.number), actor)
     db.session.flush()
     return into

@@ -201,7 +201,12 @@ def record_event(data: dict[str, Any], batch_id: int) -> dict[str, str]:
     return {"eventID": record_guided_event(batch, data)}
 
 
-def record_guided_event(batch: Batch, data: dict[str, Any]) -> str:
+def record_guided_event(
+    batch: Batch, data: dict[str, Any], organisation_id: int | None = None
+) -> str:
+    """Record a guided step about ``batch`` as ``organisation_id`` (default: its producer;
+    a holder of a received lot records as itself, and the ownership rule decides); its
+    event ID. DomainValidationError / OwnershipError (403) name the form's fields."""
     if data.get("output_batch_id"):
         data["output_batch"] = get_batch(data["output_batch_id"])
     event = services.guided_event(data["step"], batch, data)
@@ -210,7 +215,9 @@ def record_guided_event(batch: Batch, data: dict[str, Any]) -> str:
     except epcis.EpcisError as exc:
         raise DomainValidationError({exc.path.strip("/") or "event": exc.message}) from None
     try:
-        result = epcis.store_events([event], [], organisation_id=batch.producer_id)
+        result = epcis.store_events(
+            [event], [], organisation_id=organisation_id or batch.producer_id
+        )
     except ownership.OwnershipError as exc:
         # Name the form's field (location, source, destination, output lot), not the path.
         raise ownership.OwnershipError(

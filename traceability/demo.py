@@ -14,6 +14,7 @@ from nguon.db import db
 from registry.models import AuthorisedUser, IPAsset
 from traceability import epcis, services
 from traceability.models import Product
+from traceability.services import local_today
 
 DEMO_PRODUCTS = [
     # (GTIN-13, name, standards, warnings)
@@ -44,6 +45,9 @@ def load(echo: Callable[..., Any]) -> None:
     if user is None:
         echo("traceability demo: no authorised user of Vải thiều Lục Ngạn; skipped", err=True)
         return
+    # The season is the days before the demo is loaded, so the lot is fresh (not expired)
+    # whenever a demo is loaded; the lot codes stay as printed in the README.
+    harvest = local_today() - dt.timedelta(days=4)
     products = []
     for gtin, name, standards, warnings in DEMO_PRODUCTS:
         product = services.save_product(
@@ -65,8 +69,8 @@ def load(echo: Callable[..., Any]) -> None:
             "lot": "LN2026-001",
             "quantity": Decimal(20000),
             "unit": "KGM",
-            "production_date": dt.date(2026, 6, 10),
-            "expiry_date": dt.date(2026, 6, 24),
+            "production_date": harvest,
+            "expiry_date": harvest + dt.timedelta(days=14),
             "area_ids": [user.areas[0].id],  # the area with the VietGAP certificate
             "claims": [
                 {"kind": "geographical_indication", "asset_id": gi.id},
@@ -80,27 +84,21 @@ def load(echo: Callable[..., Any]) -> None:
             "lot": "SK2026-001",
             "quantity": Decimal(400),
             "unit": "KGM",
-            "production_date": dt.date(2026, 6, 14),
-            "expiry_date": dt.date(2027, 6, 14),
+            "production_date": harvest + dt.timedelta(days=2),
+            "expiry_date": harvest + dt.timedelta(days=367),
         }
     )
     fresh.is_demo = dried.is_demo = True
+
+    def at(days: int, hour: int, minute: int = 0) -> dt.datetime:
+        return dt.datetime.combine(harvest + dt.timedelta(days=days), dt.time(hour, minute))
+
     steps = [
-        (fresh, "harvest", dt.datetime(2026, 6, 10, 6, 30), {}),
-        (fresh, "pack", dt.datetime(2026, 6, 10, 14, 0), {}),
-        (
-            fresh,
-            "ship",
-            dt.datetime(2026, 6, 11, 5, 0),
-            {"destination": "https://id.gs1.org/417/8930000000026"},
-        ),
-        (
-            fresh,
-            "process",
-            dt.datetime(2026, 6, 14, 8, 0),
-            {"output_batch": dried, "quantity": Decimal(2000)},
-        ),
-        (dried, "pack", dt.datetime(2026, 6, 15, 9, 0), {}),
+        (fresh, "harvest", at(0, 6, 30), {}),
+        (fresh, "pack", at(0, 14), {}),
+        (fresh, "ship", at(1, 5), {"destination": "https://id.gs1.org/417/8930000000026"}),
+        (fresh, "process", at(2, 8), {"output_batch": dried, "quantity": Decimal(2000)}),
+        (dried, "pack", at(3, 9), {}),
     ]
     tz = dt.timezone(dt.timedelta(hours=7))
     for batch, step, when, extra in steps:

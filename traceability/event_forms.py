@@ -52,12 +52,21 @@ def values_of(form: Mapping[str, str]) -> dict[str, str]:
     return {name: form.get(name, "") for name in FIELDS}
 
 
-def read(batch: Batch, form: Mapping[str, str]) -> dict[str, Any]:
+def steps_for(received: bool) -> tuple[str, ...]:
+    """The steps a form offers: a lot another producer shipped to the organisation was
+    harvested by its producer, so it is packed, shipped on, received or processed."""
+    return tuple(s for s in STEPS if s != "harvest") if received else STEPS
+
+
+def read(batch: Batch, form: Mapping[str, str], organisation: int | None = None) -> dict[str, Any]:
     """The guided event's input from the posted form; DomainValidationError names each
-    field that is wrong. Places and partners entered by hand are saved for next time."""
+    field that is wrong. Places and partners entered by hand are saved for next time, as
+    ``organisation``'s (default: the batch's producer; a holder of a received lot records
+    with its own places and partners)."""
     problems = services.Problems()
     step = form.get("step", "")
-    if step not in STEPS:
+    received = organisation is not None and organisation != batch.producer_id
+    if step not in steps_for(received):
         problems.add("step", _("choose a step"))
     # event_time: one field holding both (an ISO time as the API takes, or "20/06/2026 06:30")
     typed = form.get("event_date", "") or form.get("event_time", "")
@@ -87,7 +96,7 @@ def read(batch: Batch, form: Mapping[str, str]) -> dict[str, Any]:
     if has_partner and step not in PARTNER_ROLE:
         problems.add("partner", _("a partner is named only when shipping or receiving"))
     problems.raise_if_any()
-    organisation = batch.producer_id
+    organisation = batch.producer_id if organisation is None else organisation
     data: dict[str, Any] = {
         "step": step,
         "event_time": when,

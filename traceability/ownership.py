@@ -613,6 +613,48 @@ def _check_event_ids(events: Sequence[dict[str, Any]], context: list[Any]) -> No
             )
 
 
+# --- what a transfer brought ---------------------------------------------------------------------
+
+
+def received_batch_ids(organisation_id: int, among: Iterable[int] | None = None) -> set[int]:
+    """Ids of other producers' batches (lots) that a recorded transfer brought to
+    ``organisation_id`` (or to an organisation that then passed them on to it), so it may
+    record further steps about them (the rule above). ``among`` limits the answer to those
+    batch ids. Reads only: one query for the candidate lots (named by a shipping or
+    receiving event), then the ledger's bulk reads."""
+    query = (
+        select(Batch.id, Product.gtin, Batch.lot)
+        .join(Product, Product.id == Batch.product_id)
+        .join(EventEpc, (EventEpc.gtin == Product.gtin) & (EventEpc.lot == Batch.lot))
+        .join(EpcisEvent, EpcisEvent.id == EventEpc.event_pk)
+        .where(
+            EpcisEvent.biz_step.in_(TRANSFER_STEPS),
+            Batch.producer_id != organisation_id,
+        )
+        .distinct()
+    )
+    if among is not None:
+        wanted = sorted({int(i) for i in among})
+        if not wanted:
+            return set()
+        query = query.where(Batch.id.in_(wanted))
+    candidates = {
+        batch_id: f"{GS1_HOST}/01/{gtin}/10/{quote(lot, safe='')}"
+        for batch_id, gtin, lot in db.session.execute(query)
+    }
+    if not candidates:
+        return set()
+    ledger = Ledger()
+    ledger.learn([{"quantityList": [{"epcClass": uri} for uri in candidates.values()]}])
+    subjects = {batch_id: ledger.subject("object", uri) for batch_id, uri in candidates.items()}
+    ledger.need_holders(subjects.values())
+    return {
+        batch_id
+        for batch_id, subject in subjects.items()
+        if subject.owner != organisation_id and ledger.holds(organisation_id, subject)
+    }
+
+
 # --- in public ----------------------------------------------------------------------------------
 
 

@@ -32,6 +32,7 @@ from sqlalchemy import bindparam, func, select, text, update
 
 from nguon.audit import acting_as
 from nguon.db import commit_boundary, db, utcnow
+from nguon.i18n import _l, records_language
 from traceability.models import Batch, CloneAlarm, Label, LabelKind, Scan
 
 log = logging.getLogger(__name__)
@@ -173,14 +174,26 @@ def _apply_count_rules(rows: Sequence[tuple[Any, ...]]) -> None:
     limit = current_app.config["CLONE_MAX_SCANS"]
     for label_id, kind, count, batch_id in rows:
         if kind == LabelKind.ITEM and count > limit:
-            flag(label_id, "too_many_scans", f"item code scanned {count} times (more than {limit})")
+            flag(
+                label_id,
+                "too_many_scans",
+                _l(
+                    "item code scanned %(count)d times (more than %(limit)d)",
+                    count=count,
+                    limit=limit,
+                ),
+            )
         elif kind == LabelKind.LOT:
             units = units_made(batch_id)
             if units is not None and count > units:
                 flag(
                     label_id,
                     "lot_over_units",
-                    f"lot code scanned {count} times; {units} units were made",
+                    _l(
+                        "lot code scanned %(count)d times; %(units)d units were made",
+                        count=count,
+                        units=units,
+                    ),
                 )
 
 
@@ -199,8 +212,14 @@ def units_made(batch_id: int) -> int | None:
     return None
 
 
-def flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None = None) -> None:
-    """Flag a code and open an alarm, and a case, with the evidence (the scans)."""
+def flag(label_id: int, rule: str, detail: Any, scan_ids: list[int] | None = None) -> None:
+    """Flag a code and open an alarm, and a case, with the evidence (the scans).
+    ``detail``: a lazy catalogue message, written in the service's own language."""
+    with records_language():
+        _flag(label_id, rule, str(detail), scan_ids)
+
+
+def _flag(label_id: int, rule: str, detail: str, scan_ids: list[int] | None) -> None:
     from registry.enforcement.services import open_case_from_alarm
 
     db.session.execute(

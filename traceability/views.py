@@ -22,7 +22,7 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from nguon.auth import is_staff, login_required
+from nguon.auth import can_access_organisation, is_staff, login_required
 from nguon.db import db, paginate
 from nguon.errors import DomainValidationError
 from nguon.formatting import format_decimal, local_now, time_zone
@@ -61,6 +61,9 @@ bp.register_blueprint(labels_bp)
 @bp.app_template_global()
 def describe_evidence(entry: dict[str, Any]) -> str:
     return evidence.describe(entry)
+
+
+RECEIVED_SHOWN = 100  # received lots listed on the batches page, newest first
 
 
 def _org_scope(model: Any) -> Any:
@@ -394,8 +397,25 @@ def image(sha256: str) -> Response:
 def batches() -> str:
     page = max(1, min(request.args.get("page", 1, type=int), 10**6))
     items, total, pages = paginate(_org_scope(Batch).order_by(Batch.id.desc()), page, 25)
+    # Lots other producers shipped to the organisation: steps are recorded on them too.
+    org = None if is_staff() else current_user.organisation_id
+    received = (
+        db.session.scalars(
+            select(Batch)
+            .where(Batch.id.in_(sorted(ownership.received_batch_ids(org))))
+            .order_by(Batch.id.desc())
+            .limit(RECEIVED_SHOWN)
+        ).all()
+        if org is not None and page == 1
+        else []
+    )
     return render_template(
-        "traceability/batches.html", batches=items, total=total, page=page, pages=pages
+        "traceability/batches.html",
+        batches=items,
+        received=received,
+        total=total,
+        page=page,
+        pages=pages,
     )
 
 
@@ -556,10 +576,24 @@ def _journey(
     return steps
 
 
+def _batch_or_received(batch_id: int) -> tuple[Batch, bool]:
+    """The batch, and whether it is a lot another producer shipped to the caller's
+    organisation (who then sees its journey and records steps, nothing more); 404 when
+    neither its own nor received."""
+    item = db.session.get(Batch, batch_id) if batch_id < 2**31 else None
+    if item is not None and can_access_organisation(item.producer_id):
+        return item, False
+    org = current_user.organisation_id
+    if item is None or org is None or item.id not in ownership.received_batch_ids(org, [item.id]):
+        abort(404)
+    return item, True
+
+
 @bp.route("/batches/<int:batch_id>", methods=["GET", "POST"])
 @login_required
 def batch(batch_id: int) -> Any:
-    item = api.get_batch(batch_id)
+    item, received = _batch_or_received(batch_id)
+    acting = current_user.organisation_id if received else item.producer_id
     errors: dict[str, list[str]] = {}
     warnings: list[str] = []
     values = event_forms.initial_values()
@@ -567,12 +601,12 @@ def batch(batch_id: int) -> Any:
     if request.method == "POST":
         values = event_forms.values_of(request.form)
         try:
-            data = event_forms.read(item, request.form)
+            data = event_forms.read(item, request.form, acting)
             warnings = event_forms.warnings(item, data)
             if warnings and not request.form.get("confirm"):
                 status = 422  # nothing recorded until the person confirms
             else:
-                api.record_guided_event(item, data)
+                api.record_guided_event(item, data, acting)
         except DomainValidationError as exc:
             # The guided event names its parts as the API does; the form's fields differ.
             errors, status = {FORM_FIELDS.get(k, k): v for k, v in exc.errors.items()}, exc.status
@@ -616,9 +650,10 @@ def batch(batch_id: int) -> Any:
         others=others,
         runs=runs,
         voided_counts=counts,
-        place_choices=places.place_choices(item.producer_id),
-        partner_choices=places.partner_choices(item.producer_id),
-        steps=event_forms.STEPS,
+        place_choices=places.place_choices(acting),
+        partner_choices=places.partner_choices(acting),
+        steps=event_forms.steps_for(received),
+        received=received,
         time_zone=str(time_zone()),
         history=corrections.corrections_of("batch", item.id),
         field_labels={f.name: f.label for f in BATCH_FORM},

@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from nguon.app import PROJECT_ROOT
 from nguon.db import db
+from nguon.i18n import N_, _
 from nguon.text import nfc
 from registry.enforcement.models import FineBand
 
@@ -104,12 +105,31 @@ def load_extract(path: Path | None = None) -> tuple[int, int]:
     return added, present
 
 
+# The extract's English notes of what is still to be entered, as catalogue msgids, so the
+# officers' page shows them in their language (a note the extract adds later shows as
+# written until it is catalogued).
+MISSING_WORDS = (
+    N_("Art. 12 clauses 5-10 (goods above 40,000,000 VND) as amended by 126/2021"),
+    N_("Art. 12 before 2022-01-01 (original 99/2013 text)"),
+    N_(
+        "Art. 11 clauses 8-11 (goods above 100,000,000 up to 500,000,000 VND), and whether "
+        "126/2021 changed Art. 11"
+    ),
+    N_(
+        "Art. 14 (unfair competition, false indications of origin) and Art. 5 (false "
+        "indications of protection)"
+    ),
+)
+
+
 def missing() -> list[str]:
-    """What the extract says is still to be entered from the official text."""
+    """What the extract says is still to be entered from the official text, in the
+    visitor's language where the catalogue has the note."""
     try:
-        return list(read_extract().get("missing", []))
+        notes = list(read_extract().get("missing", []))
     except (OSError, ValueError):
         return []
+    return [_(note) if isinstance(note, str) and note else str(note) for note in notes]
 
 
 def amounts(band: FineBand, infringer_kind: str | None) -> tuple[int, int]:

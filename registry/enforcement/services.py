@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import flask_babel
 from flask import current_app
 from sqlalchemy import func, select
 
 from nguon.auth import hash_secret
 from nguon.db import db, utcnow
 from nguon.errors import DomainValidationError
-from nguon.i18n import _, label
+from nguon.formatting import format_decimal
+from nguon.i18n import _, label, records_language
 from nguon.inputs import is_digits
 from nguon.text import nfc
 from registry import photos
@@ -159,8 +161,10 @@ def file_report(data: Mapping[str, Any], uploads: list[tuple[str, bytes]]) -> Fi
                 codes=photo.codes,
             )
         )
+    with records_language():
+        title = f"{label('report_category', category)}: {description[:120]}"
     report.case = open_case(
-        f"{category}: {description[:120]}",
+        title,
         "report",
         asset_id=report.asset_id,
         code=code,
@@ -395,17 +399,33 @@ def _band_problems(band_id: int, fine: Any, on: Any, infringer_kind: str | None)
     (an organisation's range is twice an individual's, within its ceiling)."""
     band = db.session.get(FineBand, band_id) if 0 < band_id < 2**31 else None
     if band is None:
-        return {"fine_band_id": "no such fine band"}
+        return {"fine_band_id": _("no such fine band")}
     if not band_in_force(band, on):
-        until = band.effective_to.isoformat() if band.effective_to else "now"
-        span = f"{band.effective_from} – {until}"
-        where = f"{band.decree} {band.article}"
-        return {"fine_band_id": f"{where} was in force {span}, not on the case's date {on}"}
+        span = _(
+            "%(start)s – %(end)s",
+            start=flask_babel.format_date(band.effective_from),
+            end=flask_babel.format_date(band.effective_to) if band.effective_to else _("now"),
+        )
+        return {
+            "fine_band_id": _(
+                "%(band)s was in force %(span)s, not on the case's date %(day)s",
+                band=f"{band.decree} {band.article}",
+                span=span,
+                day=flask_babel.format_date(on),
+            )
+        }
     low, high = fines.amounts(band, infringer_kind)
     if isinstance(fine, int) and not low <= fine <= high:
-        who = " for an organisation" if infringer_kind == "organisation" else ""
         where = " ".join(part for part in (band.decree, band.article, band.clause) if part)
-        return {"fine_vnd": f"must be between {low:,} and {high:,} VND{who} ({where})"}
+        values = {"low": format_decimal(low), "high": format_decimal(high), "band": where}
+        if infringer_kind == "organisation":
+            message = _(
+                "must be between %(low)s and %(high)s VND for an organisation (%(band)s)",
+                **values,
+            )
+        else:
+            message = _("must be between %(low)s and %(high)s VND (%(band)s)", **values)
+        return {"fine_vnd": message}
     return {}
 
 
@@ -486,7 +506,7 @@ def open_case_from_alarm(
 ) -> Case:
     """A clone alarm opens a case by itself, the scans attached as evidence."""
     return open_case(
-        f"Clone alarm: {detail}",
+        _("Clone alarm: %(detail)s", detail=detail),
         "clone_alarm",
         code=code,
         linked_label_id=label_id,
@@ -511,8 +531,9 @@ def merge_cases(duplicate: Case, into: Case, actor: tuple[int | None, str]) -> C
     for report in list(duplicate.reports):
         report.case = into
     # A merge closes the duplicate whatever its state (outside FLOW, on purpose).
-    _record_move(duplicate, CaseState.CLOSED, f"merged into {into.number}", actor)
-    _record_move(into, into.state, f"{duplicate.number} merged in", actor)
+    # The history is a record: written once, in the words of the officer's language.
+    _record_move(duplicate, CaseState.CLOSED, _("merged into %(case)s", case=into.number), actor)
+    _record_move(into, into.state, _("%(case)s merged in", case=duplicate.number), actor)
     db.session.flush()
     return into
 

@@ -302,7 +302,7 @@ def merge_case(case_id: int) -> Any:
     try:
         services.merge_cases(duplicate, into, (current_user.id, current_user.email))
     except DomainValidationError as exc:
-        flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
+        flash(exc.for_people(), "error")
         return redirect(url_for(".case_page", case_id=case_id)), 303
     return redirect(url_for(".case_page", case_id=into.id))
 
@@ -321,7 +321,7 @@ def add_attachment(case_id: int) -> Any:
             current_user.email,
         )
     except DomainValidationError as exc:
-        flash("; ".join(str(m) for ms in exc.errors.values() for m in ms), "error")
+        flash(exc.for_people(), "error")
     else:
         flash(_("Attachment added."), "success")
     return redirect(url_for(".case_page", case_id=case_id)), 303

@@ -121,7 +121,7 @@ def test_merging_into_an_existing_case(in_tx: Callable[..., Any], item: dict) ->
         )
         assert (
             duplicate.state == "closed"
-            and f"merged into {existing}" in duplicate.transitions[-1].reason
+            and f"đã gộp vào {existing}" in duplicate.transitions[-1].reason
         )
 
     in_tx(check)

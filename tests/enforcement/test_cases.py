@@ -223,7 +223,9 @@ def test_phone_report_to_sanction_in_a_browser(
         )
         move_in_browser(page, "sanction_decided", "xử phạt", {"fine_vnd": "15.000.000"})
         errors = page.locator("#to-sanction_decided .field-error").all_inner_texts()
-        assert any("40,000,000 and 70,000,000" in e for e in errors), errors
+        # In Vietnamese, with Vietnamese digit grouping (it said "must be between 40,000,000
+        # and 70,000,000 VND" on this Vietnamese page).
+        assert any("từ 40.000.000 đến 70.000.000 đồng đối với tổ chức" in e for e in errors), errors
         assert len(errors) == 3  # the fine, the decision number, the measures
         move_in_browser(
             page,
@@ -262,7 +264,8 @@ def test_merging_duplicates_and_the_dashboard(
         return f"/report/{filed.report.receipt}/{filed.secret}"
 
     keep, duplicate, second_status = in_tx(two_reports)
-    move(in_tx, keep, "accepted", deadline=dt.date(2030, 1, 1), public_note="Đã tiếp nhận")
+    deadline = dt.date.today() + dt.timedelta(days=400)  # ahead whenever the suite runs
+    move(in_tx, keep, "accepted", deadline=deadline, public_note="Đã tiếp nhận")
     officer = logged_in("officer")
     page = officer.get(f"/registry/cases/{duplicate}").get_data(as_text=True)
     from tests.conftest import csrf_from
@@ -287,8 +290,8 @@ def test_merging_duplicates_and_the_dashboard(
     assert stats["reports_by_province"] == {"—": 2} and stats["reports_by_month"] == {month: 2}
     assert stats["cases_by_month"] == {month: 2} and stats["median_days_to_close"] == 0
     assert stats["overdue"] == 0
-    later = in_tx(lambda: services.statistics(today=dt.date(2031, 1, 1)))
-    assert later["overdue"] == 1  # the open case's deadline (2030-01-01) has passed
+    later = in_tx(lambda: services.statistics(today=deadline + dt.timedelta(days=1)))
+    assert later["overdue"] == 1  # the open case's deadline has passed
     assert stats["reports_by_province"] == {"—": 2}
 
 
@@ -335,11 +338,11 @@ def test_the_fine_band_in_force_on_the_case_date_bounds_the_fine(
     sanction = {"sanction_decision_number": "9/QĐ", "legal_basis": "Điều A", "measures": "tiêu hủy"}
     with pytest.raises(DomainValidationError) as outdated:
         move(in_tx, case_id, "sanction_decided", fine_band_id=old, fine_vnd=3_000_000, **sanction)
-    assert "not on the case's date" in outdated.value.errors["fine_band_id"][0]
+    assert "không phải vào ngày của vụ việc" in outdated.value.errors["fine_band_id"][0]
     with pytest.raises(DomainValidationError) as too_low:
         move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=1_500_000, **sanction)
     assert too_low.value.errors["fine_vnd"] == [
-        "must be between 2,000,000 and 10,000,000 VND (Nghị định (mẫu) Điều A)"
+        "phải từ 2.000.000 đến 10.000.000 đồng (Nghị định (mẫu) Điều A)"
     ]
     assert (
         move(in_tx, case_id, "sanction_decided", fine_band_id=new, fine_vnd=3_000_000, **sanction)
@@ -550,3 +553,29 @@ def test_no_band_is_proposed_when_none_was_entered(
 
     proposal = in_tx(lambda: fines.propose(article, value, on, "organisation"))
     assert proposal.band is None and proposal.min_vnd is None
+
+
+def test_the_cases_list_names_source_and_category_in_words(
+    app: Flask, in_tx: Callable[..., Any], make_user: Callable[..., Any]
+) -> None:
+    """Walking the officer's journey found the cases list showing a report's case as
+    "report" and titled "counterfeit: …": in Chromium, the list says where the case came
+    from and what was reported in Vietnamese, as the case page does."""
+    from tests.browser import chromium, live_server
+    from tests.conftest import TEST_PASSWORD
+
+    in_tx(
+        lambda: services.file_report(
+            {"category": "counterfeit", "description": "Thùng vải in mã QR này bán ở chợ"}, []
+        )
+    )
+    _, officer = make_user("officer")
+    with live_server(app) as base, chromium() as page:
+        page.goto(f"{base}/login")
+        page.fill("#email", officer)
+        page.fill("#password", TEST_PASSWORD)
+        page.click("main button[type=submit]")
+        page.goto(f"{base}/registry/cases")
+        row = page.locator("main table tbody tr").first.inner_text()
+        assert "phản ánh" in row and "hàng giả: Thùng vải in mã QR" in row, row
+        assert "report" not in row and "counterfeit" not in row, row

@@ -80,6 +80,12 @@ def test_demo_load_is_idempotent_and_says_what_it_read(app: Flask) -> None:
         coop = db.session.scalar(select(User).where(User.email == "htx@demo.nguon.vn"))
         assert coop.organisation is not None and coop.organisation.is_demo
         assert coop.organisation.name.endswith("(demo)")
+    # The demo lot is fresh whenever the demo is loaded: its consumer page is not expired
+    # (it was harvested on 10/06/2026, "past its use-by date" from 24/06/2026 on).
+    page = app.test_client().get("/01/08930000000019/10/LN2026-001?lang=vi")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert "Chính hãng" in html and "quá hạn sử dụng" not in html
     second = run(app, "demo", "load")
     assert second.exit_code == 0
     assert "organisations: 0 created" in second.output

@@ -95,7 +95,10 @@ def test_draw_a_zone_then_import_kml_gpx_and_a_shapefile(
             assert name in page.locator("#import-result").inner_text()
             assert 19.3 < _measured(page) < 20.5, name  # the same ~20 ha plot every time
             assert page.locator("#f-code").input_value() == "VN-BG-TEST-01"  # nothing lost
-        assert "reprojected" in page.locator("#import-result").inner_text()
+        assert (
+            "đã chuyển hệ toạ độ từ WGS 84 / UTM zone 48N"
+            in page.locator("#import-result").inner_text()
+        )
         page.fill("#f-hectares", "20")
         page.click("form.form-grid button[type=submit]:not([value=import])")
         assert page.locator("#area-mismatch").count() == 0, page.locator(

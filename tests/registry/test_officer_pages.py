@@ -108,7 +108,10 @@ def test_the_fine_bands_page_shows_the_extract_and_what_is_missing(
     in_tx(fines.load_extract)
     html = logged_in("officer").get("/registry/fine-bands").get_data(as_text=True)
     assert "20.000.000 – 40.000.000" in html  # Art. 12 clause 4's goods value, Vietnamese digits
-    assert 'id="missing-bands"' in html and "Art. 12 clauses 5-10" in html
+    assert 'id="missing-bands"' in html
+    # The extract's English notes, in Vietnamese on the Vietnamese page (walking the
+    # officer's journey found them in English).
+    assert "Điều 12 khoản 5–10" in html and "Art. 12 clauses 5-10" not in html
 
 
 def test_the_editor_measures_what_is_drawn(logged_in: Callable[..., Any]) -> None:
@@ -129,4 +132,4 @@ def test_the_editor_measures_what_is_drawn(logged_in: Callable[..., Any]) -> Non
         json={"geometry": geo.square(2.35, 48.85, 0.01)},
         headers=headers,
     ).json
-    assert outside["valid"] is False and "outside Vietnam" in outside["message"]
+    assert outside["valid"] is False and "nằm ngoài khung bao của Việt Nam" in outside["message"]

@@ -14,6 +14,13 @@ GTIN = "8930000000019"  # GTIN-13, check digit 9
 GTIN14 = "08930000000019"
 
 
+def years_from_today(years: int) -> dt.date:
+    """A date ``years`` from today (28 Feb for 29 Feb): validity that must still hold
+    whenever the suite runs, e.g. an authorisation the product form checks on the day."""
+    today = dt.date.today()
+    return today.replace(year=today.year + years, day=min(today.day, 28))
+
+
 @pytest.fixture
 def trace(
     registry: dict, in_tx: Callable[..., Any], make_area: Callable[..., int]
@@ -46,7 +53,7 @@ def trace(
                 "decision_number": "125/QĐ-SKHCN",
                 "decision_date": dt.date(2024, 3, 1),
                 "valid_from": dt.date(2024, 3, 1),
-                "valid_to": dt.date(2029, 2, 28),
+                "valid_to": years_from_today(3),  # in force today, whenever that is
                 "user_code": "LN-001",
                 "products": ["quả vải thiều tươi"],
                 "yearly_ceiling": 150000,

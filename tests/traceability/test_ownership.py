@@ -1493,3 +1493,64 @@ def test_every_spelling_of_a_key_is_the_same_key(app: Flask, identifier: str) ->
     assert identifier in names and len(names) >= 3
     for name in names:
         assert ownership.gs1_key(name) == key, name
+
+
+# --- received lots in the guided forms -------------------------------------------------------
+
+
+def test_the_guided_form_offers_a_lot_shipped_to_the_cooperative(
+    client: FlaskClient, world: dict, make_org: Callable[..., int], make_user: Callable, app: Flask
+) -> None:
+    """Before A ships its lot to B, B's batches page does not list it and its page is not
+    found; once a shipment to B is recorded, B's batches page lists it as received and its
+    page offers the step form (no harvest, no editing, no labels): B records a packing as
+    itself, a harvest is refused and stores nothing; C, to whom nothing was shipped, still
+    finds nothing."""
+    from tests.conftest import TEST_PASSWORD
+    from traceability.models import EpcisEvent
+
+    a_page = f"/traceability/batches/{world['a_batch']}"
+    login(client, world["users"]["b"]["email"])
+    assert "LN2026-001" not in client.get("/traceability/batches").get_data(as_text=True)
+    assert client.get(a_page).status_code == 404
+
+    ship = event(
+        bizStep="shipping",
+        eventTime="2026-06-11T05:00:00+07:00",
+        quantityList=[{"epcClass": A_LOT, "quantity": 100.0}],
+        sourceList=[{"type": "owning_party", "source": f"https://id.gs1.org/417/{A_GLN}"}],
+        destinationList=[
+            {"type": "owning_party", "destination": f"https://id.gs1.org/417/{B_GLN}"}
+        ],
+    )
+    assert capture(client, headers_of(world, "a"), ship).status_code == 202
+
+    listed = client.get("/traceability/batches").get_data(as_text=True)
+    received = listed[listed.index('id="received"') :]
+    assert f'href="{a_page}"' in received and "LN2026-001" in received
+    page = client.get(a_page)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert 'value="harvest"' not in html and 'value="pack"' in html
+    assert "/edit" not in html and "issue_labels" not in html and 'id="labels"' not in html
+
+    stored = count_events(app)
+    form = {"csrf_token": csrf_from(html), "event_date": "2026-06-12", "event_clock": "08:00"}
+    refused = client.post(a_page, data={**form, "step": "harvest"})
+    assert refused.status_code == 422 and count_events(app) == stored
+    packed = client.post(a_page, data={**form, "step": "pack", "confirm": "1"})
+    assert packed.status_code == 302, packed.get_data(as_text=True)
+    assert count_events(app) == stored + 1
+
+    def last_event() -> tuple[str | None, int | None]:
+        row = db.session.scalars(select(EpcisEvent).order_by(EpcisEvent.id.desc())).first()
+        return row.biz_step, row.organisation_id
+
+    assert in_app(app, last_event) == ("packing", world["B"])
+
+    c_org = make_org(name="HTX Lục Sơn", gln=C_GLN)
+    _c_user, c_email = make_user("cooperative", org_id=c_org)
+    stranger = app.test_client()
+    login(stranger, c_email, TEST_PASSWORD)
+    assert stranger.get(a_page).status_code == 404
+    assert "LN2026-001" not in stranger.get("/traceability/batches").get_data(as_text=True)

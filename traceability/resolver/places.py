@@ -16,6 +16,8 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 
 from nguon.db import db
+from nguon.formatting import format_decimal
+from nguon.i18n import _, records_language
 from registry.models import AdminUnit
 from traceability import scans, services
 from traceability.models import Label, LabelKind, Scan
@@ -95,10 +97,15 @@ def record_place(scan: Scan, latitude: float, longitude: float, place: str) -> s
         km = distance_km(label.last_latitude, label.last_longitude, latitude, longitude)
         if km > current_app.config["CLONE_DISTANCE_KM"]:
             hours = (scan.at - label.last_place_at).total_seconds() / 3600
-            detail = (
-                f"item code scanned in {label.last_place} and {place}, {km:.0f} km apart, "
-                f"within {hours:.1f} hours"
-            )
+            with records_language():  # the alarm is the officers' record
+                detail = _(
+                    "item code scanned in %(first)s and %(second)s, %(km)s km apart, within "
+                    "%(hours)s hours",
+                    first=label.last_place,
+                    second=place,
+                    km=format_decimal(round(km)),
+                    hours=format_decimal(round(hours, 1)),
+                )
             db.session.flush()
             scans.flag(label.id, "far_apart", detail, [previous.id, scan.id])
     label.last_latitude, label.last_longitude = latitude, longitude
