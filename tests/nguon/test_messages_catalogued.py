@@ -28,8 +28,10 @@ PROGRAM_EXCEPTIONS = {"ValueError", "TypeError", "RuntimeError", "TimeoutError",
                       "FileNotFoundError", "ClickException", "UsageError", "TokenError",
                       "IdentifierError", "EpcisError"}  # fmt: skip
 # Messages for programs, not people (the resolver's and EPCIS's problem details follow
-# their standards' wording), and start-up configuration errors.
+# their standards' wording: capture, queries, JSON-LD contexts, query subscriptions), and
+# start-up configuration errors.
 NOT_FOR_PEOPLE = {"traceability/resolver", "traceability/epcis", "traceability/fastpath",
+                  "traceability/jsonld.py", "traceability/subscription",
                   "nguon/config.py", "integrations/"}  # fmt: skip
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -172,6 +173,17 @@ TIME = st.builds(
     st.sampled_from(["", ".5", ".123", ".999", ".1234", ".000001"]),
     st.sampled_from(["Z", "+07:00", "-05:30", "+00:00"]),
 )
+
+
+def finite_or_text(text: str) -> bool:
+    """Not a text Python reads as an infinite float ("inf", "-Infinity", "1e999"): the
+    library crashes on those and drops the event (see the test below)."""
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return True
+
+
 QUANTITY = st.fixed_dictionaries(
     {
         "epcClass": st.builds(
@@ -213,7 +225,7 @@ OBJECT_EVENT = st.fixed_dictionaries(
             min_size=1,
             max_size=2,
         ),
-        "ex:note": st.one_of(st.sampled_from(WORDS), st.text(max_size=8)),
+        "ex:note": st.one_of(st.sampled_from(WORDS), st.text(max_size=8).filter(finite_or_text)),
         "ex:grade": st.integers(0, 5),
     },
 )
@@ -229,6 +241,25 @@ def test_generated_events_hash_as_the_reference(events: list[dict], prefixed: bo
     # library's hash with an empty type (see epcis_hash).
     typed = [epcis_hash._typed_lists(e) for e in events]
     assert epcis.event_hashes(events, context) == epcis_hash.reference_hashes(typed, context)
+
+
+@pytest.mark.parametrize("text", ["inf", "-Infinity", "1e999"])
+def test_a_value_the_library_cannot_hash_is_refused_naming_the_event(text: str) -> None:
+    """The reference library reads such a text as a float, fails converting it, and drops
+    the event (no hash to compare with): the repository refuses it, naming the event,
+    rather than inventing an eventID or answering 500."""
+    event = {
+        "type": "ObjectEvent",
+        "eventTime": "2026-01-10T00:00:00Z",
+        "eventTimeZoneOffset": "+00:00",
+        "action": "ADD",
+        "ex:note": text,
+    }
+    context = [{"ex": "https://example.org/ex/"}]
+    assert epcis_hash.reference_hashes([event], context) == []  # dropped by the library
+    with pytest.raises(epcis.EpcisError) as refused:
+        epcis.event_hashes([dict(event), dict(event, action="OBSERVE")], context)
+    assert refused.value.path == "/0"
 
 
 def test_xml_namespace_declarations_in_events() -> None:
