@@ -338,14 +338,15 @@ def _insert(
         }
         for e in fresh
     ]
+    # Core INSERTs (one multi-row statement per batch): the ORM's bulk path sends the
+    # event_epc rows one statement each.
+    table = EpcisEvent.__table__
     pks = list(
-        db.session.scalars(
-            insert(EpcisEvent).returning(EpcisEvent.id, sort_by_parameter_order=True), rows
-        )
+        db.session.scalars(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
     )
     epc_rows = [row for pk, e in zip(pks, fresh, strict=True) for row in _epc_rows(pk, e)]
     if epc_rows:
-        db.session.execute(insert(EventEpc), epc_rows)
+        db.session.execute(insert(EventEpc.__table__), epc_rows)
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
