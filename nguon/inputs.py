@@ -115,6 +115,26 @@ def _check_tree(value: Any) -> None:
                     stack.append((item, depth + 1))
 
 
+# Where a bad character can come from in JSON text: a \u escape of NUL or of a surrogate
+# (a raw one is refused by the UTF-8 decoder and the parser). A false alarm (an escaped
+# backslash before "u0000") only costs the full check.
+_BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _depth_within(value: Any) -> bool:
+    """Whether arrays and objects nest at most :data:`MAX_JSON_DEPTH` levels (strings
+    are not visited)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            return False
+        for item in node.values() if isinstance(node, dict) else node:
+            if isinstance(item, dict | list):
+                stack.append((item, depth + 1))
+    return True
+
+
 # A JSON string (skipped whole, escapes included) or one bracket.
 _DEPTH_SCAN = re.compile(rb'"(?:[^"\\]++|\\.)*+"|[\[\]{}]', re.S)
 
@@ -149,8 +169,6 @@ def load_json(data: bytes | str) -> Any:
     else:
         text = data
         raw = data.encode("utf-8", "surrogatepass")
-    if _too_deep(raw):
-        raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         value = json.loads(
             text,
@@ -160,9 +178,16 @@ def load_json(data: bytes | str) -> Any:
         )
     except InvalidInput:
         raise
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:  # the C parser guards its recursion: nothing overflows
+        if _too_deep(raw):
+            raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
         raise InvalidInput(f"not JSON: {exc}") from exc
-    _check_tree(value)
+    except ValueError as exc:
+        raise InvalidInput(f"not JSON: {exc}") from exc
+    if _BAD_CHARS.search(text) or _BAD_ESCAPE.search(text):
+        _check_tree(value)  # names the fault exactly
+    elif isinstance(value, dict | list) and not _depth_within(value):
+        raise InvalidInput(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     return value
 
 

@@ -140,6 +140,7 @@ def process(job_id: int, *, commit: bool = True) -> None:
                 payload["events"],
                 payload["context"],
                 organisation_id=job.organisation_id,
+                times_checked=True,  # every time was read in the request (epcis_api)
                 job=job,
                 error_behaviour=job.error_behaviour,
             )

@@ -21,7 +21,7 @@ import fastjsonschema
 import jsonschema
 from blinker import Namespace
 from pyld.jsonld import JsonLdError
-from sqlalchemy import Select, insert, select, tuple_
+from sqlalchemy import JSON, Select, Table, TypeDecorator, insert, select, text, tuple_
 
 from nguon.db import db, utcnow
 from traceability import epcis_hash, epcis_time, jsonld, ownership
@@ -251,6 +251,7 @@ def store_events(
     organisation_id: int | None,
     job: CaptureJob | None = None,
     error_behaviour: str = "rollback",
+    times_checked: bool = False,
 ) -> CaptureResult:
     """Store schema-valid events; one whose eventID is already stored is skipped.
 
@@ -264,7 +265,9 @@ def store_events(
     """
     from traceability import error_declarations
 
-    times = {id(e): event_time(index, e) for index, e in enumerate(events)}
+    # ``times_checked``: a capture job's times were all read in its request; each stored
+    # event's time is then read once, when its row is made.
+    times = {} if times_checked else {id(e): event_time(index, e) for index, e in enumerate(events)}
     for index, event in enumerate(events):
         if "@context" in event:
             try:
@@ -338,17 +341,85 @@ def _insert(
         }
         for e in fresh
     ]
-    pks = list(
-        db.session.scalars(
-            insert(EpcisEvent).returning(EpcisEvent.id, sort_by_parameter_order=True), rows
-        )
-    )
+    pks = bulk_insert(EpcisEvent.__table__, rows, ids=True)
     epc_rows = [row for pk, e in zip(pks, fresh, strict=True) for row in _epc_rows(pk, e)]
-    if epc_rows:
-        db.session.execute(insert(EventEpc), epc_rows)
+    bulk_insert(EventEpc.__table__, epc_rows)
     lots = {(row["gtin"], row["lot"]) for row in epc_rows if row["gtin"] and row["lot"]}
     events_stored.send(None, session=db.session, lots=lots, event_pks=pks)
     result.stored = [e["eventID"] for e in fresh]
+
+
+def bulk_insert(table: Table, rows: list[dict[str, Any]], *, ids: bool = False) -> list[int]:
+    """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's
+    transaction; with ``ids`` the new primary keys, in the order of ``rows``.
+
+    On PostgreSQL one ``COPY`` (the keys drawn from the table's sequence first); an
+    INSERT ... RETURNING in the rows' order there costs 6 times as much (0.9 s against
+    0.15 s for 5,000 events). On SQLite one executemany after the first row (0.13 s
+    against 0.32-0.5 s with RETURNING in order). Core INSERTs, never the ORM's bulk path
+    (it sent the event_epc rows one statement each)."""
+    if not rows:
+        return []
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite" and ids:
+        # The first row's key, then the next keys given: from the first INSERT on, this
+        # transaction holds the database's write lock, and a new rowid is max + 1.
+        first = connection.execute(insert(table).returning(table.c.id), rows[0]).scalar_one()
+        rest = [{**row, "id": first + k} for k, row in enumerate(rows[1:], 1)]
+        if rest:
+            connection.execute(insert(table), rest)
+        return [first, *(row["id"] for row in rest)]
+    if dialect.name != "postgresql":
+        if ids:
+            query = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+            return list(connection.execute(query, rows).scalars())
+        connection.execute(insert(table), rows)
+        return []
+    keys = list(rows[0])
+    new_ids: list[int] = []
+    if ids:
+        new_ids = list(
+            connection.execute(
+                text(
+                    "SELECT nextval(pg_get_serial_sequence(:table, 'id')) "
+                    "FROM generate_series(1, :n)"
+                ),
+                {"table": table.name, "n": len(rows)},
+            ).scalars()
+        )
+    defaults = {
+        c.name: c.default
+        for c in table.columns
+        if c.name not in keys and c.name != "id" and c.default is not None
+    }
+    columns = [table.c[k] for k in (*keys, *defaults)]
+    convert = [_copy_converter(c, dialect) for c in columns]
+    quote = dialect.identifier_preparer
+    names = ", ".join(quote.quote(c.name) for c in columns)
+    driver = connection.connection.driver_connection
+    with driver.cursor() as cursor:
+        head = "id, " if ids else ""
+        with cursor.copy(f"COPY {quote.format_table(table)} ({head}{names}) FROM STDIN") as copy:
+            fixed = [d.arg(None) if d.is_callable else d.arg for d in defaults.values()]
+            for index, row in enumerate(rows):
+                values = [row[k] for k in keys] + fixed
+                values = [f(v) if f else v for f, v in zip(convert, values, strict=True)]
+                copy.write_row([new_ids[index], *values] if ids else values)
+    return new_ids
+
+
+def _copy_converter(column: Any, dialect: Any) -> Any:
+    """How a value of ``column`` is written by COPY as SQLAlchemy would bind it."""
+    kind = column.type
+    if isinstance(kind, JSON):
+        serialise = dialect._json_serializer or json.dumps
+        if kind.none_as_null:
+            return lambda v: None if v is None else serialise(v)
+        return serialise
+    if isinstance(kind, TypeDecorator):
+        return lambda v: kind.process_bind_param(v, dialect)
+    return None
 
 
 def _assign_event_ids(events: Sequence[dict[str, Any]], context: list[Any]) -> dict[int, str]:

@@ -67,6 +67,12 @@ _PLACEHOLDER_PREFIX = "nguoninert"
 _PLACEHOLDER = _PLACEHOLDER_PREFIX + ":x"  # an absolute IRI: expands to itself anywhere
 _LOCK = threading.Lock()  # the library's module globals are set per document
 _DIGEST_VERSION = "epcis-event-hash-generator 1.9 / nguon 1"
+# A Digital Link ending in a serial (AI 21) of letters and digits: its canonical form is
+# the one of any other serial of the same letters-and-digits pattern, the serial put in.
+_DL_SERIAL = re.compile(r"(https?://[^?#\s]*/21/)([A-Za-z0-9]{1,20})\Z")
+_SERIAL_PATTERN = str.maketrans(
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "A" * 26 + "a" * 26 + "0" * 10
+)
 _PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
 
 
@@ -268,6 +274,8 @@ class _Canonical:
 
         # While a template runs: token -> the canonical forms the library asked for.
         self.recording: dict[str, set[str]] | None = None
+        # (link up to the serial, the serial's pattern) -> (a serial, its canonical form)
+        self.serials: dict[tuple[str, str], tuple[str, str]] = {}
 
     def value(self, text: str) -> str:
         if self.recording is not None and text.startswith(_T0):
@@ -275,8 +283,26 @@ class _Canonical:
             return text
         found = self.values.get(text)
         if found is None:
-            found = self.values[text] = self._canonize(text)
+            found = self.values[text] = self._serial_value(text) or self._canonize(text)
         return found
+
+    def _serial_value(self, text: str) -> str | None:
+        """The library's canonical form of a Digital Link with a plain serial, from the
+        one it gave for another serial of the same pattern (upper, lower, digit at each
+        place) on the same link; None when there is none yet (the library decides)."""
+        match = _DL_SERIAL.match(text)
+        if match is None:
+            return None
+        head, serial = match.groups()
+        pattern = serial.translate(_SERIAL_PATTERN)
+        seen = self.serials.get((head, pattern))
+        if seen is not None:
+            model, form = seen
+            return form[: -len(model)] + serial
+        form = self._canonize(text)
+        if form.endswith("/21/" + serial):  # the serial is kept as it stands: reusable
+            self.serials[(head, pattern)] = (serial, form)
+        return form
 
     def time(self, text: str) -> str:
         if self.recording is not None and text.startswith(_T0):

@@ -98,6 +98,9 @@ def test_string_longer_than_its_column_is_refused_naming_the_field(
         (b'{"name": "\xff\xfe"}', "UTF-8"),
         (b"[" * 1000 + b"]" * 1000, "nested"),
         (b'{"a":' * 65 + b"1" + b"}" * 65, "nested"),
+        (b'{"n\\u0000": 1}', "NUL"),
+        (b'["ok", {"x": ["\\uDFFF"]}]', "surrogate"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested"),
     ],
 )
 def test_json_that_is_not_strict_is_400(
@@ -128,6 +131,10 @@ def test_nesting_up_to_the_limit_is_read() -> None:
     assert inputs.load_json(json.dumps({"s": "[" * 5000}).encode()) == {"s": "[" * 5000}
     with pytest.raises(inputs.InvalidInput):
         inputs.load_json(b"[" * (depth + 1) + b"]" * (depth + 1))
+    with pytest.raises(inputs.InvalidInput):
+        inputs.load_json('["\ud800"]')  # a lone surrogate in text given as str
+    # a surrogate pair, and an escaped backslash before "u0000", are ordinary text
+    assert inputs.load_json(b'["\\ud83c\\udf3e", "\\\\u0000"]') == ["\U0001f33e", "\\u0000"]
     assert inputs.load_json(b'{"a": 9223372036854775807, "b": -1.5e10}') == {
         "a": 2**63 - 1,
         "b": -1.5e10,

@@ -285,3 +285,36 @@ def test_xml_namespace_declarations_in_events() -> None:
         },
     ]
     assert epcis.event_hashes(events, []) == epcis_hash.reference_hashes(events, [])
+
+
+LINK_HEADS = [
+    "https://id.gs1.org/01/08930000000019/21/",
+    "https://id.gs1.org/01/08930000000019/10/LN2026-01/21/",
+    "https://id.gs1.org/01/08930000000018/21/",  # a wrong check digit
+    "https://id.gs1.org/01/0893000000001/21/",  # a GTIN one digit short
+    "https://example.org/shop/01/08930000000019/21/",
+    "http://id.gs1.org/8004/8930000000019/21/",
+    "https://id.gs1.org/00/389300000000000019/21/",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(LINK_HEADS),
+            st.text("Aa0Zz9Ss", min_size=1, max_size=22),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_serials_of_one_pattern_canonicalise_as_the_reference(
+    links: list[tuple[str, str]],
+) -> None:
+    """The canonical form of a Digital Link with a serial, taken from another serial of
+    the same pattern on the same link, is the library's own (in any order of arrival)."""
+    canonical = epcis_hash._Canonical()
+    for head, serial in links:
+        link = head + serial
+        assert canonical.value(link) == hash_generator._canonize_value(link), link
