@@ -5,7 +5,7 @@
    capture is stored outside the request; the bench polls ``/capture/{id}``), then the
    same document again (every event a duplicate). The baseline, measured in the same
    run: merely parsing and schema-validating the same document.
-   ``--against /work/main`` runs the same measurements with another checkout's code
+   ``--against ../old-checkout`` runs the same measurements with another checkout's code
    (its own ``.venv``) in a subprocess, on fresh databases, and prints both.
    ``--largest`` also captures a document at the advertised limit (25,000 events).
 2. Query: GET /epcis/events with MATCH_epc and with a one-hour eventTime window over
@@ -16,7 +16,7 @@ in-process (Flask's test client), so the figures are the application's own cost
 without a network stack. Run:
 
     .venv/bin/python bench/epcis_bench.py [--sizes 5000,10000] [--stored 100000]
-        [--against /work/main] [--largest]
+        [--against ../old-checkout] [--largest]
 """
 
 from __future__ import annotations

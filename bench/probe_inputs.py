@@ -20,7 +20,7 @@ tried and 5xx; ``--show`` lists the failing requests. It runs on any checkout of
 project (``--root``), so main's code can be probed with the same catalogue:
 
     .venv/bin/python bench/probe_inputs.py
-    /work/main/.venv/bin/python bench/probe_inputs.py --root /work/main
+    ../old-checkout/.venv/bin/python bench/probe_inputs.py --root ../old-checkout
 """
 
 from __future__ import annotations

@@ -217,6 +217,21 @@ def bearer(make_user: Callable[..., Any], in_tx: Callable[..., Any]) -> Callable
     return issue
 
 
+@pytest.fixture
+def empty_database(database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A database of the suite's kind with nothing in it (migration tests)."""
+    if database_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'migrations.db'}"
+        return
+    url = make_url(database_url).set(database=f"nguon_migr_{uuid.uuid4().hex[:8]}")
+    rendered = url.render_as_string(hide_password=False)
+    ensure_postgres_database(rendered, fresh=False)
+    try:
+        yield rendered
+    finally:
+        drop_postgres_database(rendered)
+
+
 # Registry fixtures serve the registry's tests and every package built on it.
 from tests.registry_fixtures import make_area, registry  # noqa: E402, F401
 

@@ -3,42 +3,21 @@ and a change still waiting as a second record goes as an update instead."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from nguon.db import make_engine
 from nguon.migrate import alembic_config
-from tests.conftest import drop_postgres_database, ensure_postgres_database
 
 BEFORE = "3c9e5a1f7d20"  # the revision this branch's migration follows
 
 
-@pytest.fixture
-def database(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'sync-migration.db'}"
-        return
-    url = make_url(database_url).set(database=f"nguon_migr_{uuid.uuid4().hex[:8]}")
-    rendered = url.render_as_string(hide_password=False)
-    ensure_postgres_database(rendered, fresh=False)
-    try:
-        yield rendered
-    finally:
-        drop_postgres_database(rendered)
-
-
 def test_delivered_records_are_adopted_and_a_waiting_second_record_becomes_an_update(
-    database: str,
+    empty_database: str,
 ) -> None:
-    config = alembic_config(database)
+    config = alembic_config(empty_database)
     command.upgrade(config, BEFORE)
-    engine = make_engine(database)
+    engine = make_engine(empty_database)
     rows = [  # id, record, state, method, remote id, key
         (1, "7", "done", "POST", "TR-0000001", "k-delivered"),
         (2, "7", "pending", "POST", None, "k-second-record"),  # the old bug, waiting

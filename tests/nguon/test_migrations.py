@@ -2,37 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.engine import make_url
 
 from nguon.app import import_models
 from nguon.db import Base, make_engine
 from nguon.migrate import MIGRATIONS, alembic_config
-from tests.conftest import drop_postgres_database, ensure_postgres_database
-
-
-@pytest.fixture
-def empty_database(database_url: str, tmp_path: Path) -> Iterator[str]:
-    """A database of the suite's kind with nothing in it."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'migrations.db'}"
-        return
-    url = make_url(database_url).set(database=f"nguon_migr_{uuid.uuid4().hex[:8]}")
-    rendered = url.render_as_string(hide_password=False)
-    ensure_postgres_database(rendered, fresh=False)
-    try:
-        yield rendered
-    finally:
-        drop_postgres_database(rendered)
 
 
 def tables(url: str) -> set[str]:

@@ -3,40 +3,21 @@ them in either spelling), and an event may then have its declaration beside it."
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 from nguon.db import make_engine
 from nguon.migrate import alembic_config
-from tests.conftest import drop_postgres_database, ensure_postgres_database
 
 BEFORE = "a7d3e5f1c2b9"  # the revision this branch's migration follows
 
 
-@pytest.fixture
-def database(database_url: str, tmp_path: Path) -> Iterator[str]:
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'epcis-migration.db'}"
-        return
-    url = make_url(database_url).set(database=f"nguon_migr_{uuid.uuid4().hex[:8]}")
-    rendered = url.render_as_string(hide_password=False)
-    ensure_postgres_database(rendered, fresh=False)
-    try:
-        yield rendered
-    finally:
-        drop_postgres_database(rendered)
-
-
-def test_stored_items_get_their_serial_and_events_their_declaration_slot(database: str) -> None:
-    config = alembic_config(database)
+def test_stored_items_get_their_serial_and_events_their_declaration_slot(
+    empty_database: str,
+) -> None:
+    config = alembic_config(empty_database)
     command.upgrade(config, BEFORE)
-    engine = make_engine(database)
+    engine = make_engine(empty_database)
     with engine.begin() as conn:
         conn.execute(
             text(
