@@ -360,6 +360,13 @@ SETTINGS: tuple[Setting, ...] = (
         "EPCIS captures of at most this many events are stored within the request",
     ),
     Setting(
+        "EPCIS_HASH_PROCESSES",
+        "EPCIS_HASH_PROCESSES",
+        _int_parser(0, 16),
+        1 if (os.cpu_count() or 1) > 1 else 0,
+        "helper processes hashing a large EPCIS capture while its request checks the schema",
+    ),
+    Setting(
         "PORTAL_RATE_LIMIT",
         "PORTAL_RATE_LIMIT",
         _bounded(0.01, 100000, "requests per second"),

@@ -24,10 +24,13 @@ with the reason, nothing stored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, current_app
@@ -43,6 +46,39 @@ LEASE = dt.timedelta(minutes=10)  # a claim older than this belongs to a dead ru
 MAX_ATTEMPTS = 3
 
 
+_GC_LOCK = threading.Lock()
+_gc_pauses = 0  # captures of this process running with the collector paused
+_gc_was_enabled = True
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while a capture is checked or stored.
+
+    A 10,000-event document is some 300,000 containers (dicts, lists) alive until the
+    capture ends; every collection the allocations trigger walks them all again, for
+    nothing: they are not garbage. Paused, a capture of 10,000 events takes about 15 %
+    less time (``bench/epcis_bench.py``). Reference counting still frees every object
+    that is in no cycle, so memory does not grow beyond the capture's own; the
+    collector is enabled again when the last capture of the process ends (the ``gc``
+    switch is the process's, so the pauses of concurrent captures are counted), and
+    the next collection finds whatever cycles were left meanwhile. A collector that
+    was disabled before stays disabled."""
+    global _gc_pauses, _gc_was_enabled
+    with _GC_LOCK:
+        if _gc_pauses == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pauses += 1
+    try:
+        yield
+    finally:
+        with _GC_LOCK:
+            _gc_pauses -= 1
+            if _gc_pauses == 0 and _gc_was_enabled:
+                gc.enable()
+
+
 def runs_outside(count: int) -> bool:
     """Whether a capture of ``count`` events is stored outside the request."""
     return count > current_app.config.get("EPCIS_CAPTURE_INLINE_EVENTS", 2000)
@@ -54,10 +90,20 @@ def enqueue(
     context: list[Any],
     organisation_id: int | None,
     places: list[int] | None = None,
+    capture_digests: list[str] | None = None,
+    hashes: dict[str, Any] | None = None,
 ) -> None:
     """Keep ``events`` in ``job`` for a runner (committed with the request); ``places``:
-    each event's index in the document (events refused under ``proceed`` left out)."""
-    job.payload = {"events": events, "context": context, "places": places}
+    each event's index in the document (events refused under ``proceed`` left out);
+    ``capture_digests``: each event's (``epcis.capture_digests``), to store with it;
+    ``hashes``: a helper's event hashes of these events (``hash_workers.compute``)."""
+    job.payload = {
+        "events": events,
+        "context": context,
+        "places": places,
+        "capture_digests": capture_digests,
+        "hashes": hashes,
+    }
     job.organisation_id = organisation_id
     job.running = True
 
@@ -135,7 +181,7 @@ def process(job_id: int, *, commit: bool = True) -> None:
         return
     payload = job.payload
     try:
-        with session.begin_nested():
+        with gc_paused(), session.begin_nested():
             result = epcis.store_events(
                 payload["events"],
                 payload["context"],
@@ -143,6 +189,8 @@ def process(job_id: int, *, commit: bool = True) -> None:
                 times_checked=True,  # every time was read in the request (epcis_api)
                 job=job,
                 error_behaviour=job.error_behaviour,
+                capture_digests=payload.get("capture_digests"),
+                hashed=payload.get("hashes"),
             )
             places = payload.get("places") or []
             job.errors = [

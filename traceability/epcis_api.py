@@ -25,7 +25,7 @@ from nguon.errors import problem
 from nguon.i18n import _
 from nguon.inputs import InvalidInput, load_json
 from traceability import capture_jobs as runner
-from traceability import epcis, epcis_query, ownership
+from traceability import epcis, epcis_query, hash_workers, ownership
 from traceability.api import acting_organisation
 from traceability.models import CaptureJob, EpcisEvent
 
@@ -57,10 +57,15 @@ def _epcis_headers(response: Response) -> Response:
 
 
 def _body() -> Any:
+    return _body_and_bytes()[0]
+
+
+def _body_and_bytes() -> tuple[Any, bytes]:
     if request.mimetype not in ("application/json", EPCIS_JSON):
         abort(415, description="send EPCIS JSON (application/json or application/ld+json)")
+    raw = request.get_data(cache=False) or b"null"
     try:  # strict JSON: no NaN, bounded numbers and nesting, UTF-8 without NUL
-        return load_json(request.get_data(cache=False) or b"null")
+        return load_json(raw), raw
     except InvalidInput as exc:
         raise epcis.EpcisError(str(exc), "/") from None
 
@@ -130,16 +135,27 @@ def capture() -> Response:
     """Capture an EPCISDocument. Schema errors: with ``GS1-Capture-Error-Behaviour:
     rollback`` (the default) the whole document is refused (400, naming the path);
     with ``proceed`` the valid events are kept and the job lists the others."""
+    with runner.gc_paused():
+        return _capture()
+
+
+def _capture() -> Response:
     behaviour = request.headers.get("GS1-Capture-Error-Behaviour", "rollback").lower()
     if behaviour not in ("rollback", "proceed"):
         abort(400, description="GS1-Capture-Error-Behaviour must be rollback or proceed")
-    document = _body()
+    document, raw = _body_and_bytes()
     if not isinstance(document, dict) or document.get("type") != "EPCISDocument":
         raise epcis.EpcisError("a capture takes an EPCISDocument", "/type")
     events = (document.get("epcisBody") or {}).get("eventList")
     if isinstance(events, list) and len(events) > epcis.CAPTURE_LIMIT:
         abort(413, description=f"at most {epcis.CAPTURE_LIMIT} events per capture")
-    errors = epcis.validation_errors(document)
+    # An event sent before as the same JSON (a retry, a re-sent document) passed the
+    # schema then: only the others are validated, their times read.
+    digests = epcis.capture_digests(document)
+    known = epcis.validated_before(digests)
+    seen = [i for i, d in enumerate(digests) if d in known]
+    helper = None if len(seen) == len(digests) else _hash_meanwhile(document, raw, events)
+    errors = epcis.validation_errors_except(document, seen)
     bad_events: set[int] = set()
     for error in errors:
         parts = error.path.split("/")
@@ -163,8 +179,12 @@ def capture() -> Response:
     if runner.runs_outside(len(good)):
         # Stored by a runner (traceability.capture_jobs); the job answers how it went.
         # What a client must hear at once is checked here: times and ownership (403).
+        # The helper hashed the whole document: its answer serves when every event is
+        # kept; it read every time too (when one is not a time, it is named here).
+        hashes = None if bad_events else hash_workers.collect(helper)
+        skip = bad_events.union(seen)
         for index, event in enumerate(events or []):
-            if index not in bad_events:
+            if index not in skip and not (hashes and hashes["times"] is not None):
                 epcis.event_time(index, event, "/epcisBody/eventList")
         try:
             ownership.check_events(good, context, organisation_id=acting_organisation())
@@ -173,13 +193,20 @@ def capture() -> Response:
                 raise
             raise epcis.EpcisError(exc.message, in_document(exc.path)) from None
         job.errors = [{"path": e.path, "message": e.message} for e in errors]
-        runner.enqueue(job, good, context, acting_organisation(), kept)
+        runner.enqueue(
+            job, good, context, acting_organisation(), kept, [digests[i] for i in kept], hashes
+        )
         runner.start(current_app._get_current_object(), job.id)
         location = url_for(".capture_job", capture_id=job.id)
         return _json(_job_document(job), 202, Location=location, **_capture_limits())
     try:
         result = epcis.store_events(
-            good, context, organisation_id=acting_organisation(), job=job, error_behaviour=behaviour
+            good,
+            context,
+            organisation_id=acting_organisation(),
+            job=job,
+            error_behaviour=behaviour,
+            capture_digests=[digests[i] for i in kept],
         )
     except epcis.EpcisError as exc:
         if exc.path.startswith("/@context"):  # the document's own context
@@ -194,6 +221,19 @@ def capture() -> Response:
     job.running, job.success, job.finished_at = False, not errors, utcnow()
     location = url_for(".capture_job", capture_id=job.id)
     return _json(_job_document(job), 202, Location=location, **_capture_limits())
+
+
+def _hash_meanwhile(document: dict[str, Any], raw: bytes, events: Any) -> Any:
+    """For a capture a job will store: a helper process hashing its events while this
+    request checks them (``hash_workers``); None otherwise."""
+    if not isinstance(events, list) or not runner.runs_outside(len(events)):
+        hash_workers.prepare()  # ready for the next, large one
+        return None
+    try:
+        context = epcis.extra_context(document.get("@context"))
+    except epcis.EpcisError:
+        return None  # refused below, after the schema's own errors
+    return hash_workers.start(raw, context)
 
 
 @bp.get("/capture/<int:capture_id>")

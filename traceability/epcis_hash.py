@@ -73,6 +73,8 @@ _DL_SERIAL = re.compile(r"(https?://[^?#\s]*/21/)([A-Za-z0-9]{1,20})\Z")
 _SERIAL_PATTERN = str.maketrans(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", "A" * 26 + "a" * 26 + "0" * 10
 )
+# ``json.dumps(value, sort_keys=True)`` without a new encoder made for every call.
+canonical_json = json.JSONEncoder(sort_keys=True).encode
 _PLAIN_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)\Z")
 
 
@@ -163,22 +165,24 @@ class _Vocabulary:
                 return True
         return self.relative_inert
 
-    def _keep(self, key: str, value: Any) -> Any:
-        if key == "@context":
-            self.nested_context = True
-        return value
-
     def skeleton(self, node: Any) -> Any:
-        """``node`` with every inert string value replaced by the placeholder."""
+        """``node`` with every inert string value replaced by the placeholder (values
+        under keywords and their aliases kept whole)."""
         if isinstance(node, dict):
-            return {
-                key: (
-                    self._keep(key, value)
-                    if key in self.keyword_keys or (key.startswith("@") and key != "@id")
-                    else self.skeleton(value)
-                )
-                for key, value in node.items()
-            }
+            shape = {}
+            keyword_keys = self.keyword_keys
+            for key, value in node.items():
+                if key in keyword_keys or (key[:1] == "@" and key != "@id"):
+                    if key == "@context":
+                        self.nested_context = True
+                    shape[key] = value
+                elif isinstance(value, str):
+                    shape[key] = _PLACEHOLDER if self.inert(value) else value
+                elif isinstance(value, dict | list):
+                    shape[key] = self.skeleton(value)
+                else:
+                    shape[key] = value
+            return shape
         if isinstance(node, list):
             return [self.skeleton(item) for item in node]
         if isinstance(node, str) and self.inert(node):
@@ -209,7 +213,7 @@ def vocabulary_iris(document: dict[str, Any]) -> set[str]:
         distinct: dict[str, Any] = {}
         for event in events:
             skeleton = vocabulary.skeleton(event)
-            distinct.setdefault(json.dumps(skeleton, sort_keys=True), skeleton)
+            distinct.setdefault(canonical_json(skeleton), skeleton)
         if not vocabulary.nested_context:
             reduced = {**document, "epcisBody": {"eventList": list(distinct.values())}}
     found: set[str] = set()
@@ -219,18 +223,23 @@ def vocabulary_iris(document: dict[str, Any]) -> set[str]:
 
 
 class _BareWords:
-    """The library's bare-word replacement (``_replace_bare_string_values``), memoised."""
+    """The library's bare-word replacement (``_replace_bare_string_values``): a value
+    becomes the one IRI that ends with ``-value`` or ``/value``, if exactly one does.
+
+    Each IRI is filed under every tail that follows one of its ``-`` and ``/``: a
+    value's matches are then one dictionary lookup."""
 
     def __init__(self, iris: set[str]):
         self.iris = iris
-        self.cache: dict[str, str] = {}
+        tails: dict[str, set[str]] = {}
+        for iri in iris:
+            for place, char in enumerate(iri):
+                if char in "-/":
+                    tails.setdefault(iri[place + 1 :], set()).add(iri)
+        self.unique = {tail: next(iter(found)) for tail, found in tails.items() if len(found) == 1}
 
     def word(self, value: str) -> str:
-        found = self.cache.get(value)
-        if found is None:
-            matches = [x for x in self.iris if x.endswith("-" + value) or x.endswith("/" + value)]
-            found = self.cache[value] = matches[0] if len(matches) == 1 else value
-        return found
+        return self.unique.get(value, value)
 
     def replace(self, node: Any) -> Any:
         if isinstance(node, str):
@@ -373,9 +382,7 @@ def content_digests(
     common = json.dumps([_DIGEST_VERSION, context, sorted(iris)], sort_keys=True)
     return [
         hashlib.sha256(
-            (
-                common + json.dumps({k: v for k, v in e.items() if k != "eventID"}, sort_keys=True)
-            ).encode()
+            (common + canonical_json({k: v for k, v in e.items() if k != "eventID"})).encode()
         ).hexdigest()
         for e in events
     ]
@@ -436,21 +443,38 @@ def _leaves(node: Any, texts: list[str], groups: list[range], bare: _BareWords) 
     ``texts`` (a ``_Leaf``); ``groups`` gets the indices under each list of two or more
     items (the library compares values only between the items of one list)."""
     if isinstance(node, dict):
-        if any(key.startswith("@xmlns") for key in node):
-            raise _NoTemplate  # the library changes its namespaces as it reads these
-        return {
-            key: bare.replace(value) if key in _KEPT else _leaves(value, texts, groups, bare)
-            for key, value in node.items()
-        }
+        shape = {}
+        for key, value in node.items():
+            if key.startswith("@xmlns"):
+                raise _NoTemplate  # the library changes its namespaces as it reads these
+            if key in _KEPT:
+                shape[key] = bare.replace(value)
+            elif isinstance(value, dict | list):
+                shape[key] = _leaves(value, texts, groups, bare)
+            else:
+                shape[key] = _leaf(value, texts, bare)
+        return shape
     if isinstance(node, list):
         first = len(texts)
-        items = [_leaves(item, texts, groups, bare) for item in node]
+        items = [
+            _leaves(item, texts, groups, bare)
+            if isinstance(item, dict | list)
+            else _leaf(item, texts, bare)
+            for item in node
+        ]
         if len(node) > 1:
             groups.append(range(first, len(texts)))
         return items
-    if isinstance(node, str) and bare.iris:
-        node = bare.word(node)
-    text = str(json_to_py._namespace_replace(node, True))  # what the library makes of it
+    return _leaf(node, texts, bare)
+
+
+def _leaf(node: Any, texts: list[str], bare: _BareWords) -> Any:
+    if isinstance(node, str):
+        if bare.iris:
+            node = bare.word(node)
+        text = json_to_py._namespace_replace(node, True) if ":" in node else node
+    else:
+        text = str(node)  # what the library makes of a number, a boolean, null
     if not text.strip():
         return node  # no value in the pre-hash string: part of the shape
     if _T0 in text or _T1 in text:
@@ -473,10 +497,28 @@ def _tokens(node: Any, token_of: list[str]) -> Any:
     return node
 
 
+class _Template:
+    """The library's pre-hash string of one event skeleton as a ``str.format`` pattern,
+    each token a field numbered by its rank; ``forms``: rank -> "value" or "time", the
+    canonical form the library asked for."""
+
+    __slots__ = ("forms", "pattern")
+
+    def __init__(self, template: str, forms: dict[int, str]):
+        parts = _TOKEN.split(template)
+        literal = [p.replace("{", "{{").replace("}", "}}") for p in parts[0::2]]
+        fields = [f"{{{int(p, 16)}}}" for p in parts[1::2]]
+        self.pattern = literal[0] + "".join(
+            f + text for f, text in zip(fields, literal[1:], strict=True)
+        )
+        self.forms = forms
+
+
 class _Templates:
     def __init__(self, canonical: _Canonical):
         self.canonical = canonical
-        self.cache: dict[str, tuple[str, dict[str, str]] | None] = {}
+        # (the shape with leaf indices, each leaf's rank) -> its template, or None
+        self.cache: dict[tuple[str, tuple[int, ...]], _Template | None] = {}
 
     def prehash(self, event: dict[str, Any], bare: _BareWords) -> str:
         try:
@@ -490,44 +532,56 @@ class _Templates:
         shape = _leaves(event, texts, groups, bare)
         ranked = sorted(set(texts))
         rank_of = {text: i for i, text in enumerate(ranked)}
-        skeleton = _tokens(shape, [f"{_T0}{rank_of[t]:06x}{_T1}" for t in texts])
-        key = json.dumps(skeleton)
-        if key in self.cache:
-            found = self.cache[key]
-            if found is None:
-                raise _NoTemplate  # this shape has no template
-        else:
-            self.cache[key] = None
-            self.canonical.recording = {}
-            try:
-                template = _prehash(deep_structure_correction(json_to_py._json_to_py(skeleton)))
-                kinds = self.canonical.recording
-            finally:
-                self.canonical.recording = None
-            forms: dict[str, str] = {}
-            for token, asked in kinds.items():
-                if len(asked) != 1:
-                    raise _NoTemplate  # one text, two canonical forms
-                forms[token] = asked.pop()
-            if not set(_TOKEN.findall(template)) <= {t[1:-1] for t in forms}:
-                raise _NoTemplate  # a value the library did not canonicalise
-            found = self.cache[key] = (template, forms)
-        template, forms = found
+        ranks = tuple([rank_of[t] for t in texts])
+        # The skeleton (each leaf a token of its rank) is a function of the two.
+        key = (json.dumps(shape), ranks)
+        template = self.cache.get(key, _MISSING)
+        if template is _MISSING:
+            template = self.cache[key] = None
+            skeleton = _tokens(shape, [f"{_T0}{rank:06x}{_T1}" for rank in ranks])
+            template = self.cache[key] = self._build(skeleton)
+        if template is None:
+            raise _NoTemplate  # this shape has no template
         values: list[str | None] = [None] * len(ranked)
-        for token, form in forms.items():
-            index = int(token[1:-1], 16)
-            text = ranked[index].strip()
-            value = self.canonical.time(text) if form == "time" else self.canonical.value(text)
-            if not value:
+        canonical = self.canonical
+        known_values, known_times = canonical.values, canonical.times
+        for rank, form in template.forms.items():
+            text = ranked[rank].strip()
+            if form == "time":
+                found = known_times.get(text) or canonical.time(text)
+            else:
+                found = known_values.get(text) or canonical.value(text)
+            if not found:
                 raise _NoTemplate
-            values[index] = value
+            values[rank] = found
         for group in groups:
-            used = [values[i] for i in sorted({rank_of[texts[j]] for j in group})]
+            used = [values[i] for i in sorted({ranks[j] for j in group})]
             present = [v for v in used if v is not None]
             for before, after in itertools.pairwise(present):
                 if not before < after or after.startswith(before):
                     raise _NoTemplate  # canonical values sort otherwise than the texts
-        return _TOKEN.sub(lambda m: values[int(m[1], 16)] or "", template)
+        return template.pattern.format(*values)
+
+    def _build(self, skeleton: Any) -> _Template | None:
+        """The template of ``skeleton``; None when the library's string cannot be cut at
+        the tokens (a text given two canonical forms, a token left as it was)."""
+        self.canonical.recording = {}
+        try:
+            template = _prehash(deep_structure_correction(json_to_py._json_to_py(skeleton)))
+            kinds = self.canonical.recording
+        finally:
+            self.canonical.recording = None
+        forms: dict[int, str] = {}
+        for token, asked in kinds.items():
+            if len(asked) != 1:
+                return None  # one text, two canonical forms
+            forms[int(token[1:-1], 16)] = asked.pop()
+        if not {int(t, 16) for t in _TOKEN.findall(template)} <= set(forms):
+            return None  # a value the library did not canonicalise
+        return _Template(template, forms)
+
+
+_MISSING: Any = object()
 
 
 def _typed_lists(event: dict[str, Any]) -> dict[str, Any]:

@@ -236,6 +236,10 @@ class EpcisEvent(Base):
     # For an eventID this repository computed: a digest of everything its hash depends
     # on (traceability.epcis_hash.content_digests), so a re-capture finds it unhashed.
     content_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    # For an event that passed the schema in a capture: a digest of it as the client sent
+    # it (traceability.epcis.capture_digests), so the same event sent again is known to
+    # be valid without validating it again.
+    capture_digest: Mapped[str | None] = mapped_column(String(64), index=True)
 
 
 class EventEpc(Base):
