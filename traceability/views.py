@@ -537,6 +537,9 @@ def edit_batch(batch_id: int) -> Any:
 FORM_FIELDS = {"location": "place", "source": "partner", "destination": "partner"}
 
 
+JOURNEY_LINES = 200  # the latest lines of a batch's journey its page shows
+
+
 def _journey(
     events: list[EpcisEvent],
     untrusted: dict[str, str],
@@ -546,7 +549,14 @@ def _journey(
     for officers whether the public sees it (the ownership rule) and whether it was
     declared erroneous (``declared``: the declaration of each such eventID)."""
     declared = declared or {}
-    steps = []
+    steps: list[dict[str, Any]] = []
+    named: dict[str | None, str] = {}  # each place in words once, not once per event
+
+    def describe(uri: str | None) -> str:
+        if uri not in named:
+            named[uri] = places.describe(uri)
+        return named[uri]
+
     for stored in events:
         document = epcis.event_document(stored)
         if document.get("type") == "TransformationEvent":
@@ -557,12 +567,17 @@ def _journey(
             name = document.get("type", "")
         place = (document.get("bizLocation") or document.get("readPoint") or {}).get("id")
         quantities = document.get("quantityList") or document.get("inputQuantityList") or []
+        parties = [
+            describe(entry.get("source") or entry.get("destination"))
+            for key in ("sourceList", "destinationList")
+            for entry in document.get(key) or []
+        ]  # (places.parties, with the names kept)
         steps.append(
             {
                 "name": name,
                 "time": stored.event_time,
-                "place": places.describe(place),
-                "parties": places.parties(document),
+                "place": describe(place),
+                "parties": parties,
                 "quantity": quantities[0].get("quantity") if quantities else None,
                 "unit": quantities[0].get("uom") if quantities else None,
                 "untrusted": untrusted.get(stored.event_id),
@@ -573,7 +588,23 @@ def _journey(
                 ),
             }
         )
-    return steps
+    return _in_rows(steps)
+
+
+def _in_rows(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Steps in a row that say the same (step, place, parties, quantity, and the same
+    marks for officers) as one line, with ``count`` and ``last_time``: a season's
+    capture names each of thousands of boxes in its own event."""
+    lines: list[dict[str, Any]] = []
+    for step in steps:
+        key = {k: v for k, v in step.items() if k != "time"}
+        last = lines[-1] if lines else None
+        if last is not None and last["key"] == key:
+            last["count"] += 1
+            last["last_time"] = step["time"]
+        else:
+            lines.append({**step, "key": key, "count": 1, "last_time": step["time"]})
+    return lines
 
 
 def _batch_or_received(batch_id: int) -> tuple[Batch, bool]:
@@ -623,6 +654,7 @@ def batch(batch_id: int) -> Any:
     declared = (
         error_declarations.declarations_of([e.event_id for e in events]) if is_staff() else {}
     )
+    journey = _journey(events, untrusted, declared)
     others = [
         b
         for b in db.session.scalars(_org_scope(Batch).order_by(Batch.id.desc()).limit(200))
@@ -641,7 +673,8 @@ def batch(batch_id: int) -> Any:
     return render_template(
         "traceability/batch.html",
         batch=item,
-        journey=_journey(events, untrusted, declared),
+        journey=journey[-JOURNEY_LINES:],
+        journey_earlier=max(0, len(journey) - JOURNEY_LINES),
         upstream=services.lineage(item, "up"),
         downstream=services.lineage(item, "down"),
         errors=errors,

@@ -421,3 +421,38 @@ def test_report_a_fake_carries_the_code_as_scanned(client: FlaskClient, item: di
     query = parse_qs(urlsplit(href).query)
     assert query["code"] == ["http://127.0.0.1:5000/01/08930000000019/10/NO%2FPE?17=261231"]
     assert query["lang"] == ["vi"]
+
+
+def test_the_journey_keeps_a_short_story_as_it_is() -> None:
+    """A few steps stay one line each, in their order, even a step that comes back;
+    only events in a row of one step at one place become one line."""
+    from traceability.resolver.card import journey
+
+    def stage(step: str, minute: int, place: str = "p1") -> dict:
+        at = f"2026-06-20T06:{minute:02d}:00+07:00"
+        return {"stage": step, "location_trace_code": place, "local_time": at, "event_time": at}
+
+    story = [stage("harvesting", 1), stage("shipping", 2), stage("receiving", 3, "p2")]
+    story += [stage("shipping", 4, "p2"), stage("shipping", 5, "p2"), stage("retail_selling", 6)]
+    lines, more = journey(story)
+    assert [(s["stage"], s["count"]) for s in lines] == [
+        ("harvesting", 1),
+        ("shipping", 1),
+        ("receiving", 1),
+        ("shipping", 2),
+        ("retail_selling", 1),
+    ]
+    assert (lines[3]["local_time"], lines[3]["last_local_time"]) == (
+        "2026-06-20T06:04:00+07:00",
+        "2026-06-20T06:05:00+07:00",
+    )
+    assert more == 0
+
+    # Interleaved at 30 places: by step and place would be 90 lines; by step, 3.
+    many = [stage(("a", "b", "c")[n % 3], n % 60, f"p{n % 30}") for n in range(900)]
+    lines, more = journey(many, limit=24)
+    assert [(s["stage"], s["count"]) for s in lines] == [("a", 300), ("b", 300), ("c", 300)]
+    assert more == 0
+    # Steps past the limit are counted, not shown.
+    lines, more = journey([stage(f"s{n}", n % 60) for n in range(30)], limit=24)
+    assert (len(lines), more) == (24, 6)

@@ -96,3 +96,51 @@ def test_a_consumer_on_a_phone(app: Flask, item: dict, lang: str, tmp_path: Any)
         assert "/01/08930000000019/10/LN2026-001/21/AAAAAAAAAA" in page.input_value("#code")
         fits_the_phone(page)
         page.screenshot(path=str(tmp_path / f"report-{lang}.png"), full_page=True)
+
+
+def test_a_seasons_capture_keeps_the_journey_short_on_a_phone(
+    app: Flask,
+    item: dict,  # noqa: F811
+    in_tx: Any,
+    tmp_path: Any,
+) -> None:
+    """Three thousand item events of one lot (a season's boxes commissioned, packed and
+    shipped, interleaved in time) are a few lines of the lot's journey, each with its
+    count and its first and last time, not three thousand."""
+    import datetime as dt
+
+    from nguon.db import db
+    from traceability import epcis, resolver
+    from traceability.models import Batch
+
+    def capture() -> None:
+        batch = db.session.get(Batch, item["batch"])
+        gtin, producer = batch.product.gtin, batch.producer_id
+        start = dt.datetime(2026, 6, 20, 6, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+        steps = ["commissioning", "packing", "shipping"]
+        events = [
+            {
+                "type": "ObjectEvent",
+                "eventTime": (start + dt.timedelta(seconds=n)).isoformat(),
+                "eventTimeZoneOffset": "+07:00",
+                "epcList": [f"https://id.gs1.org/01/{gtin}/10/LN2026-001/21/B{n:06d}"],
+                "action": "ADD" if n % 3 == 0 else "OBSERVE",
+                "bizStep": steps[n % 3],
+            }
+            for n in range(3000)
+        ]
+        epcis.store_events(events, [], organisation_id=producer)
+
+    in_tx(capture)
+    resolver.clear_caches()
+    with live_server(app) as base, chromium(PHONE, locale="vi-VN") as page:
+        response = page.goto(base + path_of(item["lot"]["uri"]))
+        assert len(response.body()) < 200_000
+        lines = page.locator("ol.timeline li")
+        texts = [lines.nth(k).inner_text() for k in range(lines.count())]
+        assert 3 <= len(texts) <= 24, texts
+        counted = [t for t in texts if "1.000 lần ghi nhận" in t]
+        assert len(counted) == 3, texts  # each step: 1,000 events, written the Vietnamese way
+        assert all("20/06/2026" in t and "–" in t for t in counted)  # first – last
+        fits_the_phone(page)
+        page.screenshot(path=str(tmp_path / "season.png"), full_page=True)

@@ -79,3 +79,60 @@ def test_other_cooperatives_cannot_open_the_batch(
     stranger = logged_in("cooperative")
     assert stranger.get(f"/traceability/batches/{batch_id}").status_code == 404
     assert "L9" not in stranger.get("/traceability/batches").get_data(as_text=True)
+
+
+def test_a_seasons_capture_keeps_the_batch_page_short(
+    client: FlaskClient, trace: dict, in_tx: Callable[..., Any]
+) -> None:
+    """Hundreds of events a cooperative captured for its lot: steps in a row that say the
+    same are one line with their count and first and last time; past 200 lines the
+    earliest are left out, with the way to the whole history."""
+    from traceability import epcis, services
+
+    sign_in_member(client, trace, in_tx)
+
+    def capture() -> int:
+        batch = services.save_batch(
+            {
+                "product_id": trace["product"],
+                "lot": "LN2026-070",
+                "quantity": 5000,
+                "production_date": dt.date(2026, 6, 10),
+            }
+        )
+        gtin = batch.product.gtin
+        start = dt.datetime(2026, 6, 20, 6, 30, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+        events = [
+            {
+                "type": "ObjectEvent",
+                "eventTime": (start + dt.timedelta(seconds=n)).isoformat(),
+                "eventTimeZoneOffset": "+07:00",
+                "epcList": [f"https://id.gs1.org/01/{gtin}/10/LN2026-070/21/B{n:06d}"],
+                "action": "ADD",
+                # 300 packed in a row, then 300 alternating shipping and receiving
+                "bizStep": "packing" if n < 300 else ("shipping", "receiving")[n % 2],
+            }
+            for n in range(600)
+        ]
+        epcis.store_events(events, [], organisation_id=batch.producer_id)
+        return batch.id
+
+    batch_id = in_tx(capture)
+    html = client.get(f"/traceability/batches/{batch_id}").get_data(as_text=True)
+    journey = html.split('id="journey"', 1)[1].split("</ol>", 1)[0]
+    assert journey.count("<li>") == 200
+    assert "101 dòng trước đó không hiển thị." in journey
+    assert f"/api/v1/traceability/batches/{batch_id}/epcis" in journey
+    in_db = in_tx(lambda: len(epcis_lines(batch_id)))
+    assert in_db == 301  # 1 line of 300 packed, 300 of alternating steps
+    packed = in_tx(lambda: epcis_lines(batch_id)[0])
+    assert (packed["count"], packed["time"].minute, packed["last_time"].minute) == (300, 30, 34)
+
+
+def epcis_lines(batch_id: int) -> list[dict[str, Any]]:
+    from nguon.db import db
+    from traceability import services
+    from traceability.models import Batch
+    from traceability.views import _journey
+
+    return _journey(services.batch_events(db.session.get(Batch, batch_id)), {})

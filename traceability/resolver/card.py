@@ -28,6 +28,7 @@ from traceability.models import Batch, Product
 from traceability.resolver.origin_map import origin_map
 
 CARD_TTL = 60.0  # seconds a batch's card is reused before it is read again
+JOURNEY_LINES = 24  # lines of the consumer's timeline at most
 CARD_SLOTS = 4096
 HOME_ZONE = "Asia/Ho_Chi_Minh"
 
@@ -97,6 +98,51 @@ def local_event_time(event: dict[str, Any]) -> str | None:
 def today(config: Any) -> dt.date:
     """Today's date in the service's time zone (when a lot's use-by date has passed)."""
     return dt.datetime.now(zone(config.get("BABEL_DEFAULT_TIMEZONE") or HOME_ZONE)).date()
+
+
+def journey(
+    stages: list[dict[str, Any]], limit: int = JOURNEY_LINES
+) -> tuple[list[dict[str, Any]], int]:
+    """The consumer's timeline of ``stages`` (oldest first): each line a stage with
+    ``count`` (the events it stands for) and ``last_local_time`` / ``last_event_time``
+    (its last event's). Lines of how many lines were left out.
+
+    A season's capture names each of thousands of boxes in its own event: the timeline
+    would be thousands of lines on a phone. Events in a row of one step at one place
+    are one line; when that still makes more than ``limit`` lines, every event of one
+    step at one place is (in the order each first happened), then every event of one
+    step; past ``limit`` lines, the rest are counted. (In a row: the same time zone
+    offset too, so a line's times are in one place's time unless it had to group.)"""
+
+    def lines(key: Any, contiguous: bool) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        by_key: dict[Any, dict[str, Any]] = {}
+        for stage in stages:
+            k = key(stage)
+            if contiguous:
+                line = found[-1] if found and by_key.get(k) is found[-1] else None
+            else:
+                line = by_key.get(k)
+            if line is None:
+                line = by_key[k] = {**stage, "count": 0}
+                found.append(line)
+            line["count"] += 1
+            line["last_local_time"] = stage["local_time"]
+            line["last_event_time"] = stage["event_time"]
+        return found
+
+    def step_and_place(stage: dict[str, Any]) -> Any:
+        return (stage["stage"], stage["location_trace_code"])
+
+    def step_place_and_offset(stage: dict[str, Any]) -> Any:
+        return (*step_and_place(stage), stage.get("event_time_zone_offset"))
+
+    shown = lines(step_place_and_offset, contiguous=True)
+    if len(shown) > limit:
+        shown = lines(step_and_place, contiguous=False)
+    if len(shown) > limit:
+        shown = lines(lambda stage: stage["stage"], contiguous=False)
+    return shown[:limit], max(0, len(shown) - limit)
 
 
 def _stage(event: dict[str, Any]) -> str:
@@ -225,6 +271,8 @@ def batch_card(batch_id: int) -> dict[str, Any] | None:
         "best_before": batch.best_before,
         "quantity": {"value": float(batch.quantity), "uom": batch.unit},
         "stages": stages,
+        "journey": (journey_lines := journey(stages))[0],
+        "journey_more": journey_lines[1],
         "events_url": f"{base}/epcis/events?MATCH_epcClass=" + quote(lot_class, safe=""),
         "demo": batch.is_demo or product.is_demo,
     }
