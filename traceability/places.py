@@ -7,6 +7,7 @@ Each becomes the URI an EPCIS event carries, and each URI is told back in words.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -228,10 +229,12 @@ def describe(uri: str | None) -> str:
     return uri
 
 
-def parties(event: dict[str, Any]) -> list[str]:
-    """The source and destination parties an event names, in words."""
+def parties(event: dict[str, Any], name: Callable[[str | None], str] | None = None) -> list[str]:
+    """The source and destination parties an event names, in words (by ``name``, a
+    memoised :func:`describe`, when given)."""
+    name = name or describe
     return [
-        describe(entry.get("source") or entry.get("destination"))
+        name(entry.get("source") or entry.get("destination"))
         for key in ("sourceList", "destinationList")
         for entry in event.get(key) or []
     ]

@@ -567,17 +567,12 @@ def _journey(
             name = document.get("type", "")
         place = (document.get("bizLocation") or document.get("readPoint") or {}).get("id")
         quantities = document.get("quantityList") or document.get("inputQuantityList") or []
-        parties = [
-            describe(entry.get("source") or entry.get("destination"))
-            for key in ("sourceList", "destinationList")
-            for entry in document.get(key) or []
-        ]  # (places.parties, with the names kept)
         steps.append(
             {
                 "name": name,
                 "time": stored.event_time,
                 "place": describe(place),
-                "parties": parties,
+                "parties": places.parties(document, describe),
                 "quantity": quantities[0].get("quantity") if quantities else None,
                 "unit": quantities[0].get("uom") if quantities else None,
                 "untrusted": untrusted.get(stored.event_id),

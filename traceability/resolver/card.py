@@ -105,7 +105,7 @@ def journey(
 ) -> tuple[list[dict[str, Any]], int]:
     """The consumer's timeline of ``stages`` (oldest first): each line a stage with
     ``count`` (the events it stands for) and ``last_local_time`` / ``last_event_time``
-    (its last event's). Lines of how many lines were left out.
+    (its last event's), and how many lines were left out.
 
     A season's capture names each of thousands of boxes in its own event: the timeline
     would be thousands of lines on a phone. Events in a row of one step at one place
