@@ -37,7 +37,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from nguon.db import db, utcnow
+from nguon.db import chunks, db, utcnow
 from traceability import epcis_hash, epcis_time, jsonld, ownership
 from traceability.gs1 import IdentifierError, product_key
 from traceability.models import CaptureJob, EpcisEvent, EventEpc
@@ -577,8 +577,8 @@ def event_time(index: int, event: dict[str, Any], where: str = "") -> dt.datetim
 def stored_matching(
     key: Any, values: Iterable[str], *columns: Any, where: Sequence[Any] = ()
 ) -> list[Any]:
-    """``columns`` of each stored event whose ``key`` column is one of ``values`` (and
-    that meets ``where``).
+    """``columns`` (or ``EpcisEvent`` itself) of each stored event whose ``key`` column is
+    one of ``values`` (and that meets ``where``).
 
     On PostgreSQL one statement joining the values given as one array (``unnest``): an
     ``IN`` list of bound parameters is compared value by value under a generic plan
@@ -596,14 +596,9 @@ def stored_matching(
         query = select(*columns).select_from(EpcisEvent).join(given, key == given.c.value)
         return list(db.session.execute(query.where(*where)))
     found: list[Any] = []
-    for chunk in _chunks(wanted, 500):
+    for chunk in chunks(wanted, 500):
         found.extend(db.session.execute(select(*columns).where(key.in_(chunk), *where)))
     return found
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def event_document(stored: EpcisEvent) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 
 from nguon.db import db, utcnow
 from nguon.i18n import _, _l
@@ -104,16 +104,14 @@ def store(
     event. A declaration already stored is a duplicate."""
     if not declared:
         return
-    ids = list({e["eventID"] for e in declared})
     originals: dict[str, EpcisEvent] = {}
     already: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in db.session.scalars(select(EpcisEvent).where(EpcisEvent.event_id.in_(chunk))):
-            if row.error_declaration:
-                already.add(row.event_id)
-            else:
-                originals[row.event_id] = row
+    ids = [e["eventID"] for e in declared]
+    for (row,) in epcis.stored_matching(EpcisEvent.event_id, ids, EpcisEvent):
+        if row.error_declaration:
+            already.add(row.event_id)
+        else:
+            originals[row.event_id] = row
     rows, fresh = [], []
     for index, event in enumerate(declared):
         event_id = event["eventID"]
@@ -195,16 +193,6 @@ def is_declared(event: EpcisEvent) -> bool:
 
 def declarations_of(event_ids: Sequence[str]) -> dict[str, EpcisEvent]:
     """The declaration row of each of these eventIDs that has one."""
-    found: dict[str, EpcisEvent] = {}
-    ids = list(set(event_ids))
-    for start in range(0, len(ids), 500):
-        found.update(
-            (row.event_id, row)
-            for row in db.session.scalars(
-                select(EpcisEvent).where(
-                    EpcisEvent.event_id.in_(ids[start : start + 500]),
-                    EpcisEvent.error_declaration.is_(True),
-                )
-            )
-        )
-    return found
+    where = [EpcisEvent.error_declaration.is_(True)]
+    rows = epcis.stored_matching(EpcisEvent.event_id, event_ids, EpcisEvent, where=where)
+    return {row.event_id: row for (row,) in rows}

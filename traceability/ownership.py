@@ -79,7 +79,7 @@ from biip.gs1_digital_link_uris import GS1DigitalLinkURI
 from flask import current_app
 from sqlalchemy import func, select, tuple_
 
-from nguon.db import db
+from nguon.db import chunks, db
 from nguon.errors import DomainValidationError
 from nguon.i18n import _
 from nguon.inputs import is_digits
@@ -387,7 +387,7 @@ class Ledger:
         for kind, values in wanted.items():
             if kind == "location":  # urn:nguon:location:<id>, ids within the column's range
                 values = {int(v) for v in values if is_digits(v, 9)}
-            for chunk in _chunks(sorted(values), CHUNK):
+            for chunk in chunks(sorted(values), CHUNK):
                 for query in _owner_queries(kind, chunk):
                     for *key, owner in db.session.execute(query):
                         if kind == "label":  # (gtin, serial, lot): the item's lot too
@@ -429,7 +429,7 @@ class Ledger:
                 else [EpcisEvent.read_point, EpcisEvent.biz_location]
             )
             for column in columns:
-                for chunk in _chunks(names, CHUNK):
+                for chunk in chunks(names, CHUNK):
                     query = select(column, func.min(EpcisEvent.id)).where(
                         column.in_(chunk), EpcisEvent.organisation_id.isnot(None)
                     )
@@ -439,7 +439,7 @@ class Ledger:
                         earliest[name] = min(pk, earliest.get(name, pk))
             pks = sorted(set(earliest.values()))
             org_of: dict[int, int] = {}
-            for chunk in _chunks(pks, CHUNK):
+            for chunk in chunks(pks, CHUNK):
                 org_of.update(
                     db.session.execute(
                         select(EpcisEvent.id, EpcisEvent.organisation_id).where(
@@ -476,7 +476,7 @@ class Ledger:
             (epcs, lambda chunk: EventEpc.epc.in_(chunk)),
             (item_gtins, lambda chunk: EventEpc.gtin.in_(chunk) & EventEpc.lot.is_(None)),
         ):
-            for chunk in _chunks(sorted(values), CHUNK):
+            for chunk in chunks(sorted(values), CHUNK):
                 rows = db.session.execute(
                     select(EpcisEvent.id, EpcisEvent.organisation_id, EpcisEvent.document)
                     .join(EventEpc, EventEpc.event_pk == EpcisEvent.id)
@@ -548,11 +548,6 @@ class Ledger:
         if counterparts["sourceList"] and counterparts["destinationList"]:
             return counterparts["sourceList"][0]
         return None
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 # --- at capture ---------------------------------------------------------------------------------

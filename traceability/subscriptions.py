@@ -28,7 +28,7 @@ import ipaddress
 import logging
 import socket
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,7 +40,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.datastructures import MultiDict
 
 from nguon.audit import Audited
-from nguon.db import Base, utcnow
+from nguon.db import Base, chunks, utcnow
 from nguon.models import User
 from traceability import epcis, epcis_query
 from traceability.models import EpcisEvent
@@ -335,8 +335,7 @@ def matching(
                        subscription.subscription_id)  # fmt: skip
         return []
     found: list[int] = []
-    for start in range(0, len(event_pks), 1000):
-        chunk = list(event_pks[start : start + 1000])
+    for chunk in chunks(event_pks, 1000):
         statement = epcis.build_query(query).where(EpcisEvent.id.in_(chunk))
         if query.document_tests:
             # Conditions SQL does not judge (quantities, sensors, extension fields...).
@@ -458,11 +457,9 @@ def tick(session: Session, now: dt.datetime | None = None) -> list[int]:
 
 def _in_event_order(session: Session, pks: Sequence[int]) -> list[int]:
     ordered: list[tuple[dt.datetime, int]] = []
-    for start in range(0, len(pks), 1000):
+    for chunk in chunks(pks, 1000):
         ordered += session.execute(
-            select(EpcisEvent.event_time, EpcisEvent.id).where(
-                EpcisEvent.id.in_(list(pks[start : start + 1000]))
-            )
+            select(EpcisEvent.event_time, EpcisEvent.id).where(EpcisEvent.id.in_(chunk))
         ).all()
     return [pk for _time, pk in sorted(ordered)]
 
@@ -473,7 +470,7 @@ def notification_document(
     """The EPCISQueryDocument a notification sends (events in eventTime order; an event
     deleted since is left out), dated when the events were matched."""
     events: list[EpcisEvent] = []
-    for chunk in _chunked(notification.event_pks, 1000):
+    for chunk in chunks(notification.event_pks, 1000):
         events += session.scalars(select(EpcisEvent).where(EpcisEvent.id.in_(chunk)))
     events.sort(key=lambda e: (e.event_time, e.id))
     document = epcis.query_document(events)
@@ -484,11 +481,6 @@ def notification_document(
     results["queryName"] = subscription.query_name
     results["subscriptionID"] = subscription.subscription_id
     return document
-
-
-def _chunked(items: Sequence[int], size: int) -> Iterable[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def new_subscription_id() -> str:
