@@ -14,8 +14,6 @@ Times and peak resident memory (added to the process's, measured in a forked chi
 from __future__ import annotations
 
 import io
-import multiprocessing
-import os
 import resource
 import sys
 import tempfile
@@ -28,15 +26,13 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.forked import in_fork, rss_mb
+
 URI = "https://nguon.example.gov.vn/01/08930000000019/10/LN2026-001/21/7Q4KX9M2P8"
 
 
-def _rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
 def _child(work: Callable[[], Any], repeats: int, pipe: Any) -> None:
-    start = _rss_mb()
+    start = rss_mb()
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
@@ -49,14 +45,7 @@ def _child(work: Callable[[], Any], repeats: int, pipe: Any) -> None:
 def measure(work: Callable[[], Any], repeats: int = 3) -> tuple[float, float]:
     """(best seconds, peak resident memory added, MB) over ``repeats`` runs, in a forked
     process of its own (Pillow's pixel buffers are invisible to tracemalloc)."""
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_child, args=(work, repeats, child)
-    )
-    process.start()
-    result = parent.recv()
-    process.join()
-    return result
+    return in_fork(_child, work, repeats)
 
 
 def old_png(uri: str, module_px: int) -> bytes:

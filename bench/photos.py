@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import io
-import multiprocessing
-import os
 import resource
 import sys
 import time
@@ -25,6 +23,8 @@ import numpy
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.forked import in_fork, rss_mb
 
 
 def phone_photo(megapixels: int, seed: int) -> bytes:
@@ -47,12 +47,8 @@ def load(path: str, name: str):
     return module
 
 
-def _rss_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
-
-
 def _measure_here(module, photos: list[bytes], pipe) -> None:
-    start = _rss_mb()
+    start = rss_mb()
     tracemalloc.start()
     started = time.perf_counter()
     for content in photos:
@@ -67,14 +63,7 @@ def _measure_here(module, photos: list[bytes], pipe) -> None:
 def measure(module, photos: list[bytes]) -> tuple[float, float, float]:
     """(seconds, traced peak MB, resident peak MB added), in a forked process of its own:
     Pillow's pixel buffers are not traced by tracemalloc, the resident peak counts them."""
-    parent, child = multiprocessing.Pipe()
-    process = multiprocessing.get_context("fork").Process(
-        target=_measure_here, args=(module, photos, child)
-    )
-    process.start()
-    result = parent.recv()
-    process.join()
-    return result
+    return in_fork(_measure_here, module, photos)
 
 
 def main() -> None:
