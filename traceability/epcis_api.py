@@ -227,7 +227,6 @@ def _hash_meanwhile(document: dict[str, Any], raw: bytes, events: Any) -> Any:
     """For a capture a job will store: a helper process hashing its events while this
     request checks them (``hash_workers``); None otherwise."""
     if not isinstance(events, list) or not runner.runs_outside(len(events)):
-        hash_workers.prepare()  # ready for the next, large one
         return None
     try:
         context = epcis.extra_context(document.get("@context"))

@@ -9,9 +9,10 @@ are back, and they travel in the job's payload, so the job only looks up and sto
 
 - ``EPCIS_HASH_PROCESSES`` (default: 1 on a machine with more than one core, else 0):
   helper processes per app process; 0 leaves the hashing to the job.
-- Helpers start with the first capture of an app process, with ``spawn`` (a fresh
-  interpreter: none of the server's sockets, threads or database connections), and
-  live as long as the process; until they are ready, a large capture's job hashes.
+- Helpers start with the first large capture of an app process (a process that only
+  ever takes small ones holds none), with ``spawn`` (a fresh interpreter: none of the
+  server's sockets, threads or database connections), and live as long as the
+  process; until they are ready, a large capture's job hashes.
 - The helper's answer is an optimisation, never the only path: a helper that died, an
   event the algorithm refuses, or an answer later than ``WAIT`` seconds after the
   schema check is logged, and the job hashes the events itself (and refuses them,
@@ -26,7 +27,6 @@ import datetime as dt
 import json
 import logging
 import multiprocessing
-import os
 import threading
 from concurrent.futures import Future
 from typing import Any
@@ -44,9 +44,8 @@ _warm = threading.Event()  # the helpers have started and imported the hashing c
 
 
 def processes() -> int:
-    """The helper processes configured for this app (0: none)."""
-    default = 1 if (os.cpu_count() or 1) > 1 else 0
-    return int(current_app.config.get("EPCIS_HASH_PROCESSES", default))
+    """The helper processes configured for this app (0: none; ``nguon.config``)."""
+    return int(current_app.config["EPCIS_HASH_PROCESSES"])
 
 
 def _executor(size: int) -> concurrent.futures.ProcessPoolExecutor:
@@ -76,9 +75,9 @@ def _warmed(future: Future[bool]) -> None:
 
 def prepare(wait: float = 0) -> bool:
     """Start this app's helpers if they are not running (``spawn`` takes about a second:
-    the first capture of a process starts them, and the first large one is hashed by its
-    job unless they are ready); with ``wait``, block up to that many seconds until they
-    are. Whether they are ready."""
+    the first large capture of a process starts them, and is hashed by its job unless
+    they are ready); with ``wait``, block up to that many seconds until they are.
+    Whether they are ready."""
     if processes() <= 0:
         return False
     _executor(processes())
